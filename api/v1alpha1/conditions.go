@@ -1,0 +1,96 @@
+package v1alpha1
+
+// Condition types shared by every kind. They follow the kstatus conventions:
+// Ready is the summary, Reconciling is True while the controller works towards
+// the latest generation, Stalled is True when it cannot progress without a
+// change to the spec or to the environment.
+const (
+	// ConditionReady is True when the object is fully reconciled and healthy.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the controller is making progress
+	// towards the desired state (abnormal-true, kstatus).
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when reconciliation cannot progress; the
+	// reason and message say why (abnormal-true, kstatus).
+	ConditionStalled = "Stalled"
+)
+
+// Domain condition types.
+const (
+	// ConditionRulesCompiled reports whether every rule of a FraudRuleSet
+	// compiled against the declared variable environment.
+	ConditionRulesCompiled = "RulesCompiled"
+	// ConditionPipelineResolved reports whether spec.pipelineRef names an
+	// existing Pipeline.
+	ConditionPipelineResolved = "PipelineResolved"
+	// ConditionKafkaReachable reports whether the Pipeline's brokers answered
+	// the last metadata and consumer-group lag query.
+	ConditionKafkaReachable = "KafkaReachable"
+	// ConditionDeploymentAvailable reports whether the runtime Deployment has
+	// the desired number of available, updated replicas.
+	ConditionDeploymentAvailable = "DeploymentAvailable"
+	// ConditionConfigApplied reports whether the runtime pods run the latest
+	// resolved configuration generation.
+	ConditionConfigApplied = "ConfigApplied"
+	// ConditionScheduled reports whether the CronJob that enforces a
+	// RetentionPolicy exists and matches the spec.
+	ConditionScheduled = "Scheduled"
+)
+
+// Condition reasons. Reasons are CamelCase and stable: alerts and scripts may
+// match on them.
+const (
+	// ReasonSucceeded: the object is reconciled.
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing: the controller is rolling out a change.
+	ReasonProgressing = "Progressing"
+	// ReasonSuspended: spec.suspend is true; the object is intentionally idle.
+	ReasonSuspended = "Suspended"
+	// ReasonInvalidSpec: the spec is invalid in a way the schema could not
+	// catch; the message names the field.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonCompileFailed: a fraud rule did not compile; the message names
+	// the rule and carries the compiler's message.
+	ReasonCompileFailed = "CompileFailed"
+	// ReasonCompiled: every rule compiled.
+	ReasonCompiled = "Compiled"
+	// ReasonPipelineNotFound: spec.pipelineRef names a Pipeline that does not
+	// exist in the namespace.
+	ReasonPipelineNotFound = "PipelineNotFound"
+	// ReasonPipelineFound: spec.pipelineRef resolves.
+	ReasonPipelineFound = "PipelineFound"
+	// ReasonDeploymentUnavailable: the runtime Deployment has fewer available
+	// replicas than desired.
+	ReasonDeploymentUnavailable = "DeploymentUnavailable"
+	// ReasonDeploymentAvailable: the runtime Deployment is available.
+	ReasonDeploymentAvailable = "DeploymentAvailable"
+	// ReasonReconcileError: a transient error occurred; it is retried with
+	// back-off.
+	ReasonReconcileError = "ReconcileError"
+	// ReasonLagNotDecreasing: consumer lag stayed above zero without any
+	// committed progress for longer than spec.stallAfter.
+	ReasonLagNotDecreasing = "LagNotDecreasing"
+	// ReasonKafkaUnreachable: the brokers did not answer.
+	ReasonKafkaUnreachable = "KafkaUnreachable"
+	// ReasonKafkaReachable: the brokers answered.
+	ReasonKafkaReachable = "KafkaReachable"
+	// ReasonCronJobReady: the enforcement CronJob is in place.
+	ReasonCronJobReady = "CronJobReady"
+)
+
+// Well-known annotations and labels.
+const (
+	// AnnotationRunNow triggers an on-demand run of a Segmentation or
+	// RetentionPolicy when its value changes (any value, e.g. a timestamp).
+	AnnotationRunNow = "analytics.ecap.dev/run-now"
+	// AnnotationConfigHash is set on the runtime pod template; its change
+	// rolls the pods.
+	AnnotationConfigHash = "analytics.ecap.dev/config-hash"
+	// AnnotationSpecHash is set on children; the controller updates a child
+	// only when its desired spec hash differs.
+	AnnotationSpecHash = "analytics.ecap.dev/spec-hash"
+	// LabelPipeline names the Pipeline a child object belongs to.
+	LabelPipeline = "analytics.ecap.dev/pipeline"
+	// LabelComponent names the role of a child object (runtime, retention).
+	LabelComponent = "app.kubernetes.io/component"
+)

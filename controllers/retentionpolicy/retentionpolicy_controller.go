@@ -1,0 +1,125 @@
+package retentionpolicy
+
+import (
+	"context"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/controllers/attachment"
+	"github.com/ecap-dev/ecap/controllers/children"
+	"github.com/ecap-dev/ecap/controllers/schedule"
+	"github.com/ecap-dev/ecap/controllers/status"
+)
+
+// Reconciler reconciles RetentionPolicies.
+type Reconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	// Image runs `ecap retention` in the CronJob.
+	Image string
+}
+
+// +kubebuilder:rbac:groups=analytics.ecap.dev,resources=retentionpolicies,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=analytics.ecap.dev,resources=retentionpolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;update;patch;delete
+
+// SetupWithManager registers the controller. index.Setup must have run.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.RetentionPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&batchv1.CronJob{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&rbacv1.Role{}).
+		Owns(&rbacv1.RoleBinding{}).
+		Watches(&v1alpha1.Pipeline{}, attachment.EnqueueReferencing(mgr.GetClient(), func() client.ObjectList { return &v1alpha1.RetentionPolicyList{} }),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
+		Named("retentionpolicy").
+		Complete(r)
+}
+
+// Reconcile validates one RetentionPolicy and keeps its CronJob in place.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	rp := &v1alpha1.RetentionPolicy{}
+	if err := r.Get(ctx, req.NamespacedName, rp); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rp.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	original := rp.DeepCopy()
+	defer func() {
+		if retErr != nil {
+			status.MarkError(rp, r.Clock.Now(), retErr)
+		}
+		if err := status.Patch(ctx, r.Client, original, rp, func(o client.Object) any { return o.(*v1alpha1.RetentionPolicy).Status }); err != nil {
+			retErr = err
+		}
+	}()
+	now := r.Clock.Now()
+
+	if errs := Validate(rp); len(errs) > 0 {
+		msg := errs.ToAggregate().Error()
+		if original.Status.ObservedGeneration != rp.Generation {
+			r.Recorder.Eventf(rp, nil, corev1.EventTypeWarning, v1alpha1.ReasonInvalidSpec, "Validate", msg)
+		}
+		status.MarkStalled(rp, now, v1alpha1.ReasonInvalidSpec, msg)
+		return ctrl.Result{}, nil
+	}
+	p, err := attachment.ResolvePipeline(ctx, r.Client, rp, now)
+	if err != nil || p == nil {
+		return ctrl.Result{}, err
+	}
+
+	for _, obj := range []client.Object{desiredServiceAccount(rp), desiredRole(rp), desiredRoleBinding(rp), desiredCronJob(rp, r.Image)} {
+		if _, err := children.Ensure(ctx, r.Client, rp, obj, nil); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	rp.Status.CronJobName = ChildName(rp)
+	if rp.Spec.Suspend {
+		rp.Status.NextRunTime = nil
+		status.Set(rp, now, v1alpha1.ConditionScheduled, metav1.ConditionFalse, v1alpha1.ReasonSuspended, "CronJob "+ChildName(rp)+" is suspended")
+		status.MarkReady(rp, now, v1alpha1.ReasonSuspended, "retention policy is suspended")
+		return ctrl.Result{}, nil
+	}
+	sched, err := schedule.Parse(defaultSchedule(rp), false)
+	if err != nil {
+		// Validate accepted it; a parse failure here is a bug, not user error.
+		return ctrl.Result{}, fmt.Errorf("failed to parse schedule: %w", err)
+	}
+	next := schedule.Next(sched, now)
+	if rp.Status.NextRunTime == nil || !rp.Status.NextRunTime.After(now) || original.Status.ObservedGeneration != rp.Generation {
+		rp.Status.NextRunTime = &metav1.Time{Time: next}
+	}
+	status.Set(rp, now, v1alpha1.ConditionScheduled, metav1.ConditionTrue, v1alpha1.ReasonCronJobReady,
+		fmt.Sprintf("CronJob %s runs %q (UTC)", ChildName(rp), defaultSchedule(rp)))
+	mode := "enforcing"
+	if rp.Spec.DryRun {
+		mode = "dry run"
+	}
+	status.MarkReady(rp, now, v1alpha1.ReasonSucceeded, fmt.Sprintf("scheduled (%s) for pipeline %q", mode, p.Name))
+	return ctrl.Result{RequeueAfter: rp.Status.NextRunTime.Sub(now)}, nil
+}
+
+func defaultSchedule(rp *v1alpha1.RetentionPolicy) v1alpha1.Schedule {
+	if rp.Spec.Schedule == "" {
+		return "0 3 * * *"
+	}
+	return rp.Spec.Schedule
+}

@@ -1,0 +1,109 @@
+package segmentation
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/controllers/attachment"
+	"github.com/ecap-dev/ecap/controllers/schedule"
+	"github.com/ecap-dev/ecap/controllers/status"
+)
+
+// Reconciler reconciles Segmentations.
+type Reconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+}
+
+// +kubebuilder:rbac:groups=analytics.ecap.dev,resources=segmentations,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=analytics.ecap.dev,resources=segmentations/status,verbs=get;update;patch
+
+// SetupWithManager registers the controller. index.Setup must have run.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Segmentation{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&v1alpha1.Pipeline{}, attachment.EnqueueReferencing(mgr.GetClient(), func() client.ObjectList { return &v1alpha1.SegmentationList{} }),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
+		Named("segmentation").
+		Complete(r)
+}
+
+// Reconcile validates one Segmentation and reports its schedule.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	s := &v1alpha1.Segmentation{}
+	if err := r.Get(ctx, req.NamespacedName, s); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !s.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	original := s.DeepCopy()
+	defer func() {
+		if retErr != nil {
+			status.MarkError(s, r.Clock.Now(), retErr)
+		}
+		if err := status.Patch(ctx, r.Client, original, s, func(o client.Object) any { return o.(*v1alpha1.Segmentation).Status }); err != nil {
+			retErr = err
+		}
+	}()
+	now := r.Clock.Now()
+
+	if errs := Validate(s); len(errs) > 0 {
+		msg := errs.ToAggregate().Error()
+		if original.Status.ObservedGeneration != s.Generation {
+			r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, v1alpha1.ReasonInvalidSpec, "Validate", msg)
+		}
+		status.MarkStalled(s, now, v1alpha1.ReasonInvalidSpec, msg)
+		return ctrl.Result{}, nil
+	}
+	p, err := attachment.ResolvePipeline(ctx, r.Client, s, now)
+	if err != nil || p == nil {
+		return ctrl.Result{}, err
+	}
+	next := nextRun(s, now)
+	if s.Status.NextRunTime == nil || !s.Status.NextRunTime.Time.Equal(next) {
+		// Keep a due time that has not passed yet; move it only once passed,
+		// so that status is not rewritten on every reconcile.
+		if s.Status.NextRunTime == nil || !s.Status.NextRunTime.Time.After(now) || original.Status.ObservedGeneration != s.Generation {
+			s.Status.NextRunTime = &metav1.Time{Time: next}
+		}
+	}
+	status.MarkReady(s, now, v1alpha1.ReasonSucceeded, fmt.Sprintf("scored by the runtime of pipeline %q", p.Name))
+	return ctrl.Result{RequeueAfter: max(s.Status.NextRunTime.Time.Sub(now), time.Second)}, nil
+}
+
+func nextRun(s *v1alpha1.Segmentation, now time.Time) time.Time {
+	sched := s.Spec.Schedule
+	if sched == "" {
+		sched = "@every 15m"
+	}
+	parsed, err := schedule.Parse(sched, true)
+	if err != nil {
+		return now
+	}
+	from := now
+	if s.Status.LastRunTime != nil {
+		from = s.Status.LastRunTime.Time
+	}
+	next := schedule.Next(parsed, from)
+	if next.Before(now) {
+		next = schedule.Next(parsed, now)
+	}
+	return next.Truncate(time.Second)
+}
