@@ -94,6 +94,6 @@ func (e *Env) Get(ctx context.Context, obj client.Object) error {
 
 // Timeout and Poll are the Eventually defaults for the suites.
 const (
-	Timeout = 20 * time.Second
+	Timeout = 45 * time.Second
 	Poll    = 100 * time.Millisecond
 )

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -84,10 +85,12 @@ func Start() (*Env, error) {
 		Metrics: &SwitchableMetrics{},
 		writes:  map[string]int64{},
 		env: &envtest.Environment{
-			CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
-			ErrorIfCRDPathMissing: true,
-			BinaryAssetsDirectory: assets,
-			WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook")}},
+			CRDDirectoryPaths:        []string{filepath.Join(root, "config", "crd", "bases")},
+			ErrorIfCRDPathMissing:    true,
+			ControlPlaneStartTimeout: 2 * time.Minute,
+			ControlPlaneStopTimeout:  time.Minute,
+			BinaryAssetsDirectory:    assets,
+			WebhookInstallOptions:    envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook")}},
 		},
 	}
 	cfg, err := e.env.Start()
@@ -279,3 +282,48 @@ func (s *SwitchableMetrics) Gather(ctx context.Context, p *v1alpha1.Pipeline) (*
 }
 
 var errNoMetrics = fmt.Errorf("no metrics source configured")
+
+// CountingClient returns a direct client whose writes are counted, for
+// calling a Reconciler by hand.
+func (e *Env) CountingClient() (client.Client, *atomic.Int64) {
+	var n atomic.Int64
+	inner, err := client.NewWithWatch(e.Config, client.Options{Scheme: e.Client.Scheme()})
+	if err != nil {
+		panic(err)
+	}
+	count := func() { n.Add(1) }
+	return interceptor.NewClient(inner, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			count()
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			count()
+			return c.Update(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			count()
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			count()
+			return c.Delete(ctx, obj, opts...)
+		},
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			count()
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			count()
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	}), &n
+}
+
+// NoEvents is an event recorder that drops events, for hand-called
+// Reconcilers.
+type NoEvents struct{}
+
+// Eventf drops the event.
+func (NoEvents) Eventf(kruntime.Object, kruntime.Object, string, string, string, string, ...interface{}) {
+}
