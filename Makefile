@@ -48,14 +48,14 @@ envtest: ## Build or reuse kube-apiserver and etcd for envtest; prints their dir
 	hack/envtest-assets.sh
 
 .PHONY: test
-test: $(CONTROLLER_GEN) ## Run every test (generated-file check, vet, unit, envtest, kafka) on a fresh machine.
+test: $(CONTROLLER_GEN) $(HELM) ## Run every test (generated-file check, vet, unit, envtest, kafka) on a fresh machine.
 	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
 	go vet ./...
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: ## Run the benchmarks and print the `bench:` figures.
-	hack/bench.sh
+bench: ## Run the measurements and print the `bench: <name> <value> <unit>` figures.
+	go run ./hack/benchreport
 
 .PHONY: demo
 demo: ## Run the whole platform locally on embedded defaults (no cluster, no Docker).

@@ -1,0 +1,104 @@
+package dedup
+
+// hashSet is an open-addressing set of non-zero 64-bit hashes with linear
+// probing and backward-shift deletion (no tombstones, so probe sequences stay
+// short however many entries come and go). Slot 0 means empty. The hashes are
+// xxhash output, already well mixed, so their low bits index the table.
+type hashSet struct {
+	slots []uint64
+	mask  uint64
+	n     int
+}
+
+const minSlots = 1 << 10
+
+func (s *hashSet) init(slots int) {
+	s.slots = make([]uint64, slots)
+	s.mask = uint64(slots - 1)
+	s.n = 0
+}
+
+// contains reports whether h is in the set.
+func (s *hashSet) contains(h uint64) bool {
+	if s.slots == nil {
+		return false
+	}
+	for i := h & s.mask; ; i = (i + 1) & s.mask {
+		switch s.slots[i] {
+		case h:
+			return true
+		case 0:
+			return false
+		}
+	}
+}
+
+// add inserts h, which must not be in the set.
+func (s *hashSet) add(h uint64) {
+	if s.slots == nil {
+		s.init(minSlots)
+	}
+	if (s.n+1)*4 > len(s.slots)*3 { // keep the load at most 3/4
+		s.resize(len(s.slots) * 2)
+	}
+	i := h & s.mask
+	for s.slots[i] != 0 {
+		i = (i + 1) & s.mask
+	}
+	s.slots[i] = h
+	s.n++
+}
+
+// remove deletes h if present.
+func (s *hashSet) remove(h uint64) {
+	if s.slots == nil {
+		return
+	}
+	i := h & s.mask
+	for s.slots[i] != h {
+		if s.slots[i] == 0 {
+			return
+		}
+		i = (i + 1) & s.mask
+	}
+	// Shift later members of the probe run back into the hole, as long as
+	// that does not move one in front of its home slot.
+	for j := (i + 1) & s.mask; s.slots[j] != 0; j = (j + 1) & s.mask {
+		home := s.slots[j] & s.mask
+		if (j-home)&s.mask >= (j-i)&s.mask {
+			s.slots[i] = s.slots[j]
+			i = j
+		}
+	}
+	s.slots[i] = 0
+	s.n--
+}
+
+// shrink halves the table while it is less than 1/8 full, so that memory
+// follows the live entries down after a burst.
+func (s *hashSet) shrink() {
+	size := len(s.slots)
+	for size > minSlots && s.n*8 < size {
+		size /= 2
+	}
+	if size != len(s.slots) {
+		s.resize(size)
+	}
+}
+
+func (s *hashSet) resize(size int) {
+	old := s.slots
+	s.init(size)
+	for _, h := range old {
+		if h != 0 {
+			i := h & s.mask
+			for s.slots[i] != 0 {
+				i = (i + 1) & s.mask
+			}
+			s.slots[i] = h
+			s.n++
+		}
+	}
+}
+
+func (s *hashSet) bytes() int { return len(s.slots) * 8 }

@@ -1,0 +1,489 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+	"unicode/utf8"
+)
+
+// Decode parses one event of the given kind from data, a JSON object. An
+// empty kind accepts any kind, read from the "type" field.
+//
+// Decode checks what it needs to build the Go value: JSON syntax, field
+// types, presence of required fields whose zero value is legal (amount,
+// schema_version, lines and their quantity and unit_price), the type and
+// schema_version fields, the timestamp and IP syntax. Rules about values
+// (ranges, enums, codes, amounts, clock skew) are Validator.Validate's; use
+// Validator.Decode for both. Unknown fields are skipped.
+//
+// Errors are *Rejection, except for a kind that is not one of Kinds, which
+// is a programming error. Decode does not keep data: the event holds a
+// private copy.
+func Decode(kind Kind, data []byte) (Event, error) {
+	if !utf8.Valid(data) {
+		return nil, reject(ReasonMalformedJSON, "", "payload is not valid UTF-8")
+	}
+	s := newScanner(data)
+	if kind == "" {
+		var err error
+		if kind, err = s.sniffKind(); err != nil {
+			return nil, err
+		}
+	}
+	var (
+		ev  Event
+		err error
+	)
+	// Each event is allocated in one block with room for the parts that
+	// usually hang off it (a few order lines, coordinates, the label).
+	switch kind {
+	case KindTransaction:
+		b := new(struct {
+			tx     Transaction
+			lines  [4]Line
+			coords [2]float64
+			label  Label
+		})
+		s.floats = b.coords[:]
+		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
+	case KindUserEvent:
+		b := new(struct {
+			ue     UserEvent
+			coords [2]float64
+		})
+		s.floats = b.coords[:]
+		ev, err = &b.ue, b.ue.decode(s)
+	case KindProductUpdate:
+		b := new(struct {
+			pu     ProductUpdate
+			floats [2]float64
+			stock  int64
+		})
+		s.floats = b.floats[:]
+		ev, err = &b.pu, b.pu.decode(s, &b.stock)
+	default:
+		return nil, fmt.Errorf("events: unknown kind %q", kind)
+	}
+	if err != nil {
+		return nil, s.precedence(kind, err)
+	}
+	return ev, nil
+}
+
+// sniffKind finds the top-level "type" of the document without decoding it.
+func (s *scanner) sniffKind() (Kind, error) {
+	typ, _, err := s.topLevelHints()
+	if err != nil {
+		return "", err
+	}
+	switch k := Kind(typ); k {
+	case KindTransaction, KindUserEvent, KindProductUpdate:
+		return k, nil
+	case "":
+		return "", reject(ReasonMissingField, "type", "type is required")
+	default:
+		return "", reject(ReasonInvalidEnum, "type", fmt.Sprintf("unknown event type %q", typ))
+	}
+}
+
+// topLevelHints scans the whole document for the top-level "type" and
+// "schema_version" values (version is -1 when absent or not an integer).
+func (s *scanner) topLevelHints() (typ string, version int64, err error) {
+	h := &scanner{src: s.src, raw: s.raw}
+	version = -1
+	if h.peek() != '{' {
+		return "", 0, h.root()
+	}
+	if err := h.enter(); err != nil {
+		return "", 0, err
+	}
+	for first := true; ; first = false {
+		key, ok, err := h.nextKey(first)
+		if err != nil {
+			return "", 0, err
+		}
+		if !ok {
+			break
+		}
+		switch c := h.peek(); {
+		case key == "type" && c == '"':
+			if typ, err = h.readString(); err != nil {
+				return "", 0, err
+			}
+		case key == "schema_version" && (c == '-' || '0' <= c && c <= '9'):
+			n, err := h.readNumber()
+			if err != nil {
+				return "", 0, err
+			}
+			if v, ok := n.int64(); ok && n.scale == 0 && !n.exp {
+				version = v
+			}
+		default:
+			if err := h.skip(); err != nil {
+				return "", 0, err
+			}
+		}
+	}
+	if !h.atEnd() {
+		return "", 0, h.malformed("data after the event")
+	}
+	return typ, version, nil
+}
+
+// precedence picks the rejection to report when decoding failed. A newer
+// schema version or an event on the wrong topic explains any other field
+// problem, so those win over whatever the field-by-field reading hit first.
+func (s *scanner) precedence(kind Kind, err error) error {
+	var r *Rejection
+	if !errors.As(err, &r) || r.Reason == ReasonMalformedJSON ||
+		r.Reason == ReasonUnsupportedSchemaVersion || r.Reason == ReasonTypeMismatch {
+		return err
+	}
+	typ, version, herr := s.topLevelHints()
+	if herr != nil {
+		return herr // malformed further on: that is the root problem
+	}
+	if version > SchemaVersion {
+		return unsupportedVersion(version)
+	}
+	if k := Kind(typ); k != kind && k.known() {
+		return typeMismatch(kind, k)
+	}
+	return err
+}
+
+func (k Kind) known() bool {
+	return k == KindTransaction || k == KindUserEvent || k == KindProductUpdate
+}
+
+func unsupportedVersion(v int64) *Rejection {
+	return reject(ReasonUnsupportedSchemaVersion, "schema_version",
+		fmt.Sprintf("schema_version %d is not supported (supported: 1 to %d)", v, SchemaVersion))
+}
+
+func typeMismatch(want, got Kind) *Rejection {
+	return reject(ReasonTypeMismatch, "type", fmt.Sprintf("%s event where %s was expected", got, want))
+}
+
+// describe names the JSON type of the value at the current position.
+func (s *scanner) describe() string {
+	switch c := s.peek(); {
+	case c == '"':
+		return "string"
+	case c == '{':
+		return "object"
+	case c == '[':
+		return "array"
+	case c == 't' || c == 'f':
+		return "boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || '0' <= c && c <= '9':
+		return "number"
+	default:
+		return "invalid JSON"
+	}
+}
+
+// wrongType reports the value at the current position as not of type want.
+// Invalid JSON there is reported as such instead.
+func (s *scanner) wrongType(field, want string) error {
+	got := s.describe()
+	if got == "invalid JSON" {
+		return s.skip()
+	}
+	return reject(ReasonWrongType, field, "expected "+want+", got "+got)
+}
+
+// isNull consumes a null, if that is what comes next. Null stands for an
+// absent field, as in encoding/json.
+func (s *scanner) isNull() (bool, error) {
+	if s.peek() != 'n' {
+		return false, nil
+	}
+	return true, s.literal("null")
+}
+
+// str reads a string field; null gives "".
+func (s *scanner) str(field string) (string, error) {
+	if s.peek() == '"' {
+		return s.readString()
+	}
+	if null, err := s.isNull(); null || err != nil {
+		return "", err
+	}
+	return "", s.wrongType(field, "string")
+}
+
+// float reads a number field; present is false for null.
+func (s *scanner) float(field string) (v float64, present bool, err error) {
+	if c := s.peek(); c != '-' && (c < '0' || c > '9') {
+		if null, err := s.isNull(); null || err != nil {
+			return 0, false, err
+		}
+		return 0, false, s.wrongType(field, "number")
+	}
+	n, err := s.readNumber()
+	if err != nil {
+		return 0, false, err
+	}
+	if v, ok := n.float64(); ok {
+		return v, true, nil
+	}
+	return 0, false, reject(ReasonOutOfRange, field, "number "+n.raw+" does not fit a float64")
+}
+
+// integer reads an integer field; present is false for null.
+func (s *scanner) integer(field string) (v int64, present bool, err error) {
+	if c := s.peek(); c != '-' && (c < '0' || c > '9') {
+		if null, err := s.isNull(); null || err != nil {
+			return 0, false, err
+		}
+		return 0, false, s.wrongType(field, "integer")
+	}
+	n, err := s.readNumber()
+	if err != nil {
+		return 0, false, err
+	}
+	if n.scale > 0 || n.exp {
+		return 0, false, reject(ReasonWrongType, field, "expected integer, got "+n.raw)
+	}
+	if v, ok := n.int64(); ok {
+		return v, true, nil
+	}
+	return 0, false, reject(ReasonOutOfRange, field, "integer "+n.raw+" does not fit an int64")
+}
+
+// boolean reads a boolean field; null gives false.
+func (s *scanner) boolean(field string) (bool, error) {
+	switch s.peek() {
+	case 't':
+		return true, s.literal("true")
+	case 'f':
+		return false, s.literal("false")
+	}
+	if null, err := s.isNull(); null || err != nil {
+		return false, err
+	}
+	return false, s.wrongType(field, "boolean")
+}
+
+// object starts reading an object field. It returns false, with no error,
+// for null.
+func (s *scanner) object(field string) (bool, error) {
+	if s.peek() == '{' {
+		return true, s.enter()
+	}
+	if null, err := s.isNull(); null || err != nil {
+		return false, err
+	}
+	return false, s.wrongType(field, "object")
+}
+
+// array starts reading an array field. It returns false, with no error, for
+// null.
+func (s *scanner) array(field string) (bool, error) {
+	if s.peek() == '[' {
+		return true, s.enter()
+	}
+	if null, err := s.isNull(); null || err != nil {
+		return false, err
+	}
+	return false, s.wrongType(field, "array")
+}
+
+// timestamp reads an RFC 3339 timestamp and returns it in UTC; null gives the
+// zero time.
+func (s *scanner) timestamp(field string) (time.Time, error) {
+	raw, err := s.str(field)
+	if err != nil || raw == "" {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		return time.Time{}, reject(ReasonInvalidTimestamp, field, fmt.Sprintf("%q is not an RFC 3339 timestamp", raw))
+	}
+	return t.UTC(), nil
+}
+
+// ip reads an IP address field; null and "" give the zero Addr.
+func (s *scanner) ip(field string) (netip.Addr, error) {
+	raw, err := s.str(field)
+	if err != nil || raw == "" {
+		return netip.Addr{}, err
+	}
+	a, err := netip.ParseAddr(raw)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, reject(ReasonInvalidIP, field, fmt.Sprintf("%q is not an IPv4 or IPv6 address", raw))
+	}
+	return a, nil
+}
+
+// presence records which fields with legal zero values were seen.
+type presence uint32
+
+const (
+	seenType presence = 1 << iota
+	seenSchemaVersion
+	seenAmount
+	seenLines
+	seenQuantity
+	seenUnitPrice
+)
+
+// envelopeField decodes the envelope field key into e. The event's type
+// must be want.
+func (s *scanner) envelopeField(key string, want Kind, e *Envelope, seen *presence) error {
+	var err error
+	switch key {
+	case "event_id":
+		e.EventID, err = s.str("event_id")
+	case "type":
+		var typ string
+		if typ, err = s.str("type"); err != nil || typ == "" {
+			return err
+		}
+		*seen |= seenType
+		switch k := Kind(typ); {
+		case k == want:
+			e.Type = k
+		case k.known():
+			err = typeMismatch(want, k)
+		default:
+			err = reject(ReasonInvalidEnum, "type", fmt.Sprintf("unknown event type %q", typ))
+		}
+	case "schema_version":
+		var v int64
+		var ok bool
+		if v, ok, err = s.integer("schema_version"); err != nil || !ok {
+			return err
+		}
+		*seen |= seenSchemaVersion
+		if v < 1 || v > SchemaVersion {
+			return unsupportedVersion(v)
+		}
+		e.SchemaVersion = int(v)
+	case "event_time":
+		e.EventTime, err = s.timestamp("event_time")
+	}
+	return err
+}
+
+// finish checks that the document ended and that the envelope's type and
+// schema_version were present.
+func (s *scanner) finish(seen presence) error {
+	if !s.atEnd() {
+		return s.malformed("data after the event")
+	}
+	if seen&seenType == 0 {
+		return reject(ReasonMissingField, "type", "type is required")
+	}
+	if seen&seenSchemaVersion == 0 {
+		return reject(ReasonMissingField, "schema_version", "schema_version is required")
+	}
+	return nil
+}
+
+// root starts reading the top-level object.
+func (s *scanner) root() error {
+	if s.peek() == '{' {
+		return s.enter()
+	}
+	got := s.describe()
+	if err := s.skip(); err != nil {
+		return err
+	}
+	return reject(ReasonWrongType, "", "event must be a JSON object, got "+got)
+}
+
+func (s *scanner) device(field string, d *Device) error {
+	if ok, err := s.object(field); !ok || err != nil {
+		return err
+	}
+	return prefixField(field, s.deviceFields(d))
+}
+
+func (s *scanner) deviceFields(d *Device) error {
+	for first := true; ; first = false {
+		key, ok, err := s.nextKey(first)
+		if err != nil || !ok {
+			return err
+		}
+		switch key {
+		case "id":
+			d.ID, err = s.str("id")
+		case "type":
+			var t string
+			t, err = s.str("type")
+			d.Type = DeviceType(t)
+		case "os":
+			d.OS, err = s.str("os")
+		case "user_agent":
+			d.UserAgent, err = s.str("user_agent")
+		default:
+			err = s.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (s *scanner) geo(field string, g *Geo) error {
+	if ok, err := s.object(field); !ok || err != nil {
+		return err
+	}
+	return prefixField(field, s.geoFields(g))
+}
+
+func (s *scanner) geoFields(g *Geo) error {
+	for first := true; ; first = false {
+		key, ok, err := s.nextKey(first)
+		if err != nil || !ok {
+			return err
+		}
+		switch key {
+		case "country":
+			g.Country, err = s.str("country")
+		case "city":
+			g.City, err = s.str("city")
+		case "lat":
+			g.Lat, err = s.optFloat("lat")
+		case "lon":
+			g.Lon, err = s.optFloat("lon")
+		default:
+			err = s.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// prefixField puts parent in front of the field a nested reader named in
+// its rejection. Readers of nested objects name bare keys so that paths are
+// only built for failures.
+func prefixField(parent string, err error) error {
+	if r, ok := err.(*Rejection); ok && r.Field != "" {
+		r.Field = parent + "." + r.Field
+	}
+	return err
+}
+
+// optFloat reads an optional number into a new pointer; null gives nil.
+func (s *scanner) optFloat(field string) (*float64, error) {
+	v, ok, err := s.float(field)
+	if !ok || err != nil {
+		return nil, err
+	}
+	var p *float64
+	if len(s.floats) > 0 {
+		p, s.floats = &s.floats[0], s.floats[1:]
+	} else {
+		p = new(float64)
+	}
+	*p = v
+	return p, nil
+}

@@ -1,0 +1,337 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Encode returns the JSON encoding of e. The bytes are exactly what
+// encoding/json.Marshal produces for the same value, written without
+// reflection.
+func Encode(e Event) ([]byte, error) {
+	return AppendEncode(make([]byte, 0, 512), e)
+}
+
+// AppendEncode appends the JSON encoding of e to dst. It fails for values
+// JSON cannot hold (NaN, infinities, years outside 0 to 9999) and for a nil
+// event; dst is returned unchanged then.
+func AppendEncode(dst []byte, e Event) ([]byte, error) {
+	w := jsonWriter{b: dst}
+	switch e := e.(type) {
+	case *Transaction:
+		if e != nil {
+			w.transaction(e)
+		}
+	case *UserEvent:
+		if e != nil {
+			w.userEvent(e)
+		}
+	case *ProductUpdate:
+		if e != nil {
+			w.productUpdate(e)
+		}
+	default:
+		return dst, fmt.Errorf("events: cannot encode %T", e)
+	}
+	if len(w.b) == len(dst) {
+		return dst, errors.New("events: cannot encode a nil event")
+	}
+	if w.err != nil {
+		return dst, w.err
+	}
+	return w.b, nil
+}
+
+// jsonWriter appends JSON; the first error sticks.
+type jsonWriter struct {
+	b   []byte
+	err error
+}
+
+func (w *jsonWriter) envelope(e *Envelope) {
+	w.b = append(w.b, `{"event_id":`...)
+	w.string(e.EventID)
+	w.b = append(w.b, `,"type":`...)
+	w.string(string(e.Type))
+	w.b = append(w.b, `,"schema_version":`...)
+	w.b = strconv.AppendInt(w.b, int64(e.SchemaVersion), 10)
+	w.b = append(w.b, `,"event_time":`...)
+	w.time(e.EventTime)
+}
+
+func (w *jsonWriter) transaction(t *Transaction) {
+	w.envelope(&t.Envelope)
+	w.b = append(w.b, `,"transaction_id":`...)
+	w.string(t.TransactionID)
+	w.b = append(w.b, `,"customer_id":`...)
+	w.string(t.CustomerID)
+	w.optString(`,"merchant_id":`, t.MerchantID)
+	w.optString(`,"channel":`, string(t.Channel))
+	w.b = append(w.b, `,"lines":`...)
+	if t.Lines == nil {
+		w.b = append(w.b, "null"...)
+	} else {
+		w.b = append(w.b, '[')
+		for i := range t.Lines {
+			ln := &t.Lines[i]
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.b = append(w.b, `{"product_id":`...)
+			w.string(ln.ProductID)
+			w.b = append(w.b, `,"quantity":`...)
+			w.b = strconv.AppendInt(w.b, ln.Quantity, 10)
+			w.b = append(w.b, `,"unit_price":`...)
+			w.float(ln.UnitPrice)
+			w.b = append(w.b, '}')
+		}
+		w.b = append(w.b, ']')
+	}
+	w.b = append(w.b, `,"amount":`...)
+	w.float(t.Amount)
+	w.b = append(w.b, `,"currency":`...)
+	w.string(t.Currency)
+	if t.Payment != (Payment{}) {
+		w.b = append(w.b, `,"payment":{"method":`...)
+		w.string(string(t.Payment.Method))
+		w.optString(`,"card_fingerprint":`, t.Payment.CardFingerprint)
+		w.optString(`,"card_bin":`, t.Payment.CardBIN)
+		w.b = append(w.b, '}')
+	}
+	w.device(&t.Device)
+	if t.IP.IsValid() {
+		w.b = append(w.b, `,"ip":`...)
+		w.string(t.IP.String())
+	}
+	w.geo(&t.Geo)
+	if t.Label != nil {
+		w.b = append(w.b, `,"label":{"fraud":`...)
+		w.b = strconv.AppendBool(w.b, t.Label.Fraud)
+		w.optString(`,"pattern":`, t.Label.Pattern)
+		w.b = append(w.b, '}')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (w *jsonWriter) userEvent(u *UserEvent) {
+	w.envelope(&u.Envelope)
+	w.b = append(w.b, `,"session_id":`...)
+	w.string(u.SessionID)
+	w.optString(`,"customer_id":`, u.CustomerID)
+	w.b = append(w.b, `,"action":`...)
+	w.string(string(u.Action))
+	w.optString(`,"product_id":`, u.ProductID)
+	w.optString(`,"query":`, u.Query)
+	w.optString(`,"order_id":`, u.OrderID)
+	w.optString(`,"transaction_id":`, u.TransactionID)
+	w.optString(`,"page":`, u.Page)
+	w.optString(`,"url":`, u.URL)
+	w.optString(`,"referrer":`, u.Referrer)
+	if u.UTM != (UTM{}) {
+		w.b = append(w.b, `,"utm":`...)
+		w.object(
+			"source", u.UTM.Source,
+			"medium", u.UTM.Medium,
+			"campaign", u.UTM.Campaign,
+			"term", u.UTM.Term,
+			"content", u.UTM.Content,
+		)
+	}
+	w.device(&u.Device)
+	w.geo(&u.Geo)
+	w.optString(`,"channel":`, string(u.Channel))
+	w.b = append(w.b, '}')
+}
+
+func (w *jsonWriter) productUpdate(p *ProductUpdate) {
+	w.envelope(&p.Envelope)
+	w.b = append(w.b, `,"product_id":`...)
+	w.string(p.ProductID)
+	w.optString(`,"name":`, p.Name)
+	w.b = append(w.b, `,"category":`...)
+	w.string(p.Category)
+	w.optString(`,"brand":`, p.Brand)
+	if p.Price != nil {
+		w.b = append(w.b, `,"price":`...)
+		w.float(*p.Price)
+	}
+	if p.Cost != nil {
+		w.b = append(w.b, `,"cost":`...)
+		w.float(*p.Cost)
+	}
+	w.optString(`,"currency":`, p.Currency)
+	if p.Stock != nil {
+		w.b = append(w.b, `,"stock":`...)
+		w.b = strconv.AppendInt(w.b, *p.Stock, 10)
+	}
+	if p.Deleted {
+		w.b = append(w.b, `,"deleted":true`...)
+	}
+	w.b = append(w.b, '}')
+}
+
+func (w *jsonWriter) device(d *Device) {
+	if *d == (Device{}) {
+		return
+	}
+	w.b = append(w.b, `,"device":`...)
+	w.object("id", d.ID, "type", string(d.Type), "os", d.OS, "user_agent", d.UserAgent)
+}
+
+func (w *jsonWriter) geo(g *Geo) {
+	if *g == (Geo{}) {
+		return
+	}
+	w.b = append(w.b, `,"geo":{`...)
+	sep := ""
+	if g.Country != "" {
+		w.b = append(w.b, `"country":`...)
+		w.string(g.Country)
+		sep = ","
+	}
+	if g.City != "" {
+		w.b = append(w.b, sep+`"city":`...)
+		w.string(g.City)
+		sep = ","
+	}
+	if g.Lat != nil {
+		w.b = append(w.b, sep+`"lat":`...)
+		w.float(*g.Lat)
+		sep = ","
+	}
+	if g.Lon != nil {
+		w.b = append(w.b, sep+`"lon":`...)
+		w.float(*g.Lon)
+	}
+	w.b = append(w.b, '}')
+}
+
+// object writes an object of string members given as name, value pairs,
+// leaving out empty values.
+func (w *jsonWriter) object(pairs ...string) {
+	w.b = append(w.b, '{')
+	sep := false
+	for i := 0; i < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			continue
+		}
+		if sep {
+			w.b = append(w.b, ',')
+		}
+		sep = true
+		w.b = append(w.b, '"')
+		w.b = append(w.b, pairs[i]...)
+		w.b = append(w.b, '"', ':')
+		w.string(pairs[i+1])
+	}
+	w.b = append(w.b, '}')
+}
+
+func (w *jsonWriter) optString(prefix, s string) {
+	if s != "" {
+		w.b = append(w.b, prefix...)
+		w.string(s)
+	}
+}
+
+// float writes a number the way encoding/json does (ES6 number formatting).
+func (w *jsonWriter) float(f float64) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		if w.err == nil {
+			w.err = fmt.Errorf("events: cannot encode %v as JSON", f)
+		}
+		w.b = append(w.b, '0')
+		return
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	w.b = strconv.AppendFloat(w.b, f, format, -1, 64)
+	if format == 'e' {
+		// e-07 becomes e-7, as in encoding/json.
+		if n := len(w.b); n >= 4 && w.b[n-4] == 'e' && w.b[n-3] == '-' && w.b[n-2] == '0' {
+			w.b[n-2] = w.b[n-1]
+			w.b = w.b[:n-1]
+		}
+	}
+}
+
+func (w *jsonWriter) time(t time.Time) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		if w.err == nil {
+			w.err = fmt.Errorf("events: cannot encode year %d as RFC 3339", y)
+		}
+	}
+	w.b = append(w.b, '"')
+	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
+	w.b = append(w.b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// safeInString marks the ASCII bytes encoding/json writes as they are: it
+// escapes control characters, '"', '\\', and (for HTML safety) '<', '>'
+// and '&'.
+var safeInString = func() (t [utf8.RuneSelf]bool) {
+	for i := range t {
+		t[i] = i >= 0x20 && i != '"' && i != '\\' && i != '<' && i != '>' && i != '&'
+	}
+	return t
+}()
+
+// string writes s as a JSON string, escaped exactly as encoding/json does:
+// invalid UTF-8 becomes U+FFFD, and U+2028 and U+2029 are escaped.
+func (w *jsonWriter) string(s string) {
+	b := append(w.b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if safeInString[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	w.b = append(b, '"')
+}

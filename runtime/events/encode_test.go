@@ -1,0 +1,116 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// checkRoundTrip encodes ev, checks the bytes against encoding/json, decodes
+// them again and checks that the result is equal and still valid.
+func checkRoundTrip(t *testing.T, v *Validator, ev Event) {
+	t.Helper()
+	enc, err := Encode(ev)
+	if err != nil {
+		t.Fatalf("Encode(%+v): %v", ev, err)
+	}
+	std, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatalf("json.Marshal: %v", err)
+	}
+	if !bytes.Equal(enc, std) {
+		t.Fatalf("Encode differs from encoding/json:\n got %s\nwant %s", enc, std)
+	}
+	back, err := v.Decode(ev.Kind(), enc)
+	if err != nil {
+		t.Fatalf("decoding %s: %v", enc, err)
+	}
+	if !reflect.DeepEqual(back, ev) {
+		t.Fatalf("round trip changed the event:\n got %+v\nwant %+v", back, ev)
+	}
+}
+
+func TestRoundTripExamples(t *testing.T) {
+	v := testValidator()
+	for _, kind := range Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ev, err := v.Decode(kind, example(t, kind))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRoundTrip(t, v, ev)
+		})
+	}
+}
+
+func TestRoundTripBuilt(t *testing.T) {
+	v := testValidator()
+	f := func(x float64) *float64 { return &x }
+	n := int64(0)
+	events := []Event{
+		&Transaction{
+			Envelope:      Envelope{EventID: "t<1>&\u2028", Type: KindTransaction, SchemaVersion: 1, EventTime: testNow.Add(-time.Nanosecond)},
+			TransactionID: "tx \"quoted\" \\ \x01\b\f\n\r\t", CustomerID: "c-é-😀",
+			Lines:  []Line{{ProductID: "p", Quantity: 1, UnitPrice: 0.0000001}, {ProductID: "q", Quantity: MaxQuantity, UnitPrice: 9.99}},
+			Amount: 9990000.0000001, Currency: "USD",
+			IP:  netip.MustParseAddr("::ffff:10.1.2.3"),
+			Geo: Geo{Lat: f(0), Lon: f(-0.5)},
+		},
+		&UserEvent{
+			Envelope:  Envelope{EventID: "u1", Type: KindUserEvent, SchemaVersion: 1, EventTime: testNow},
+			SessionID: "s", Action: ActionSearch, Query: "q", UTM: UTM{Content: "c"}, Device: Device{OS: "x"},
+		},
+		&ProductUpdate{
+			Envelope:  Envelope{EventID: "p1", Type: KindProductUpdate, SchemaVersion: 1, EventTime: testNow},
+			ProductID: "p", Category: "c", Price: f(0), Cost: f(1e-7), Stock: &n, Deleted: true,
+		},
+	}
+	for _, ev := range events {
+		t.Run(string(ev.Kind()), func(t *testing.T) {
+			if err := v.Validate(ev); err != nil {
+				t.Fatal(err)
+			}
+			checkRoundTrip(t, v, ev)
+		})
+	}
+}
+
+func TestEncodeErrors(t *testing.T) {
+	good := &ProductUpdate{Envelope: Envelope{EventID: "p1", Type: KindProductUpdate, SchemaVersion: 1, EventTime: testNow}, ProductID: "p", Category: "c"}
+	nan := math.NaN()
+	cases := map[string]Event{
+		"nil interface": nil,
+		"nil pointer":   (*Transaction)(nil),
+		"NaN":           &ProductUpdate{Envelope: good.Envelope, Price: &nan},
+		"year 10000":    &ProductUpdate{Envelope: Envelope{EventTime: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
+	}
+	for name, ev := range cases {
+		t.Run(name, func(t *testing.T) {
+			dst := []byte("prefix")
+			out, err := AppendEncode(dst, ev)
+			if err == nil {
+				t.Fatalf("encoded %s", out)
+			}
+			if string(out) != "prefix" {
+				t.Errorf("dst changed to %q", out)
+			}
+		})
+	}
+	out, err := AppendEncode([]byte("x"), good)
+	if err != nil || !bytes.HasPrefix(out, []byte(`x{"event_id":"p1"`)) {
+		t.Errorf("AppendEncode = %s, %v", out, err)
+	}
+}
+
+func TestDecodeUnknownKind(t *testing.T) {
+	_, err := Decode("refund", example(t, KindTransaction))
+	var r *Rejection
+	if err == nil || errors.As(err, &r) {
+		t.Fatalf("Decode with unknown kind = %v, want a plain error", err)
+	}
+}

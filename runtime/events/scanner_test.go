@@ -1,0 +1,89 @@
+package events
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// TestScannerStrings puts each interesting byte at every offset of strings
+// long enough to cross several eight-byte words, and compares the reader
+// with encoding/json on validity and value.
+func TestScannerStrings(t *testing.T) {
+	specials := []string{`"`, `\\`, `\"`, `\u00e9`, `\ud83d\ude00`, `\ud800`, `\ud800\u0041`, `\x`, `\u12`,
+		"\x00", "\x1f", "\x7f", " ", "é", "€", "😀", `\/`, `\b\f\n\r\t`}
+	for _, sp := range specials {
+		for n := 0; n <= 24; n++ {
+			for _, tail := range []string{"", "abc"} {
+				body := strings.Repeat("a", n) + sp + tail
+				doc := `"` + body + `"`
+				var want string
+				wantOK := json.Unmarshal([]byte(doc), &want) == nil
+				s := newScanner([]byte(doc))
+				got, err := s.readString()
+				// A quote inside ends the string early, and the rest is
+				// trailing data, which encoding/json refuses too.
+				if gotOK := err == nil && s.pos == len(doc); gotOK != wantOK {
+					t.Errorf("%q: accepted %v (err %v, stopped at %d), encoding/json %v", doc, gotOK, err, s.pos, wantOK)
+				} else if gotOK && got != want {
+					t.Errorf("%q: got %q, want %q", doc, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestScannerNumbers compares number syntax with encoding/json.
+func TestScannerNumbers(t *testing.T) {
+	for _, num := range []string{"0", "-0", "1", "-1", "10", "01", "-01", "1.", "1.5", ".5", "1e5", "1E+5", "1e-5",
+		"1e", "1e+", "-", "+1", "1.5e3", "0.0", "00", "1.2.3", "2e308", "123456789012345678901234567890"} {
+		wantOK := json.Valid([]byte(num))
+		s := newScanner([]byte(num))
+		_, err := s.readNumber()
+		gotOK := err == nil && s.atEnd()
+		if gotOK != wantOK {
+			t.Errorf("%q: accepted %v, encoding/json %v", num, gotOK, wantOK)
+		}
+	}
+}
+
+func TestInvalidUTF8(t *testing.T) {
+	for _, doc := range []string{"{\"event_id\":\"\xc3\"}", "{\"x\":\"\xed\xa0\x80\"}", "{\"\xff\":1}"} {
+		if utf8.ValidString(doc) {
+			t.Fatalf("%q is valid UTF-8", doc)
+		}
+		_, err := Decode(KindTransaction, []byte(doc))
+		if r, ok := err.(*Rejection); !ok || r.Reason != ReasonMalformedJSON {
+			t.Errorf("%q: %v", doc, err)
+		}
+	}
+}
+
+// TestNumberConversion checks the fast paths against strconv bit for bit.
+func TestNumberConversion(t *testing.T) {
+	cases := []string{"0", "-0", "1", "19.99", "0.1", "0.3", "81.48", "9999999.99", "123456789012345",
+		"1234567890123456", "0.000000000000001", "-5.5", "1e3", "52.52", "13.405", "-180.0000001",
+		"999999999999999999", "9223372036854775807", "-9223372036854775808", "9223372036854775808", "-1000000000000000000"}
+	for i := range 2000 {
+		cases = append(cases, strconv.FormatFloat(float64(i)*0.01+float64(i%7)*1e5, 'f', -1, 64))
+	}
+	for _, raw := range cases {
+		n, err := newScanner([]byte(raw)).readNumber()
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		want, _ := strconv.ParseFloat(raw, 64)
+		if got, ok := n.float64(); !ok || math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("float64(%s) = %v, want %v", raw, got, want)
+		}
+		if n.scale == 0 && !n.exp {
+			want, err := strconv.ParseInt(raw, 10, 64)
+			if got, ok := n.int64(); ok != (err == nil) || ok && got != want {
+				t.Errorf("int64(%s) = %d, %v; want %d, %v", raw, got, ok, want, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,417 @@
+package events
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+)
+
+// MaxAmount bounds amounts, unit prices and product prices, in major
+// currency units. Larger values are taken for producer bugs, not orders.
+const MaxAmount = 1e7
+
+// MaxQuantity bounds the quantity of one order line.
+const MaxQuantity = 1_000_000
+
+// Transaction is a completed payment for an order: kind "transaction".
+type Transaction struct {
+	Envelope
+	// transaction_id identifies the payment. Required.
+	TransactionID string `json:"transaction_id"`
+	// customer_id identifies the paying customer. Required.
+	CustomerID string `json:"customer_id"`
+	// merchant_id identifies the seller. Optional.
+	MerchantID string `json:"merchant_id,omitempty"`
+	// channel is one of web, mobile_app, marketplace, store, call_center.
+	// Optional.
+	Channel Channel `json:"channel,omitempty"`
+	// lines are the order lines. Required, at least one.
+	Lines []Line `json:"lines"`
+	// amount is the total charged, in major units of currency: the sum of
+	// quantity*unit_price over lines, within one minor unit per line (taxes,
+	// shipping and discounts are not modelled in version 1). Required,
+	// 0 to MaxAmount.
+	Amount float64 `json:"amount"`
+	// currency is an active ISO 4217 code, upper case. Required.
+	Currency string `json:"currency"`
+	// payment is how the customer paid. Optional.
+	Payment Payment `json:"payment,omitzero"`
+	// device is the client device. Optional.
+	Device Device `json:"device,omitzero"`
+	// ip is the client's IPv4 or IPv6 address. Optional.
+	IP netip.Addr `json:"ip,omitzero"`
+	// geo is where the payment came from. Optional.
+	Geo Geo `json:"geo,omitzero"`
+	// label is the data generator's ground truth. It is for evaluating
+	// detectors and must never feed scoring. Optional.
+	Label *Label `json:"label,omitempty"`
+}
+
+// Kind returns KindTransaction.
+func (*Transaction) Kind() Kind { return KindTransaction }
+
+// Line is one order line.
+type Line struct {
+	// product_id identifies the product. Required.
+	ProductID string `json:"product_id"`
+	// quantity is the number of units, 1 to MaxQuantity. Required.
+	Quantity int64 `json:"quantity"`
+	// unit_price is the price of one unit in major units of the
+	// transaction's currency, 0 to MaxAmount. Required.
+	UnitPrice float64 `json:"unit_price"`
+}
+
+// PaymentMethod is how a transaction was paid.
+type PaymentMethod string
+
+const (
+	PaymentCard         PaymentMethod = "card"
+	PaymentPayPal       PaymentMethod = "paypal"
+	PaymentApplePay     PaymentMethod = "apple_pay"
+	PaymentGooglePay    PaymentMethod = "google_pay"
+	PaymentBankTransfer PaymentMethod = "bank_transfer"
+	PaymentCOD          PaymentMethod = "cod"
+	PaymentGiftCard     PaymentMethod = "gift_card"
+	PaymentCrypto       PaymentMethod = "crypto"
+)
+
+// Valid reports whether m is one of the PaymentMethod constants.
+func (m PaymentMethod) Valid() bool {
+	switch m {
+	case PaymentCard, PaymentPayPal, PaymentApplePay, PaymentGooglePay,
+		PaymentBankTransfer, PaymentCOD, PaymentGiftCard, PaymentCrypto:
+		return true
+	}
+	return false
+}
+
+// Payment describes how a transaction was paid.
+type Payment struct {
+	// method is one of the PaymentMethod values. Required when payment is
+	// present.
+	Method PaymentMethod `json:"method"`
+	// card_fingerprint identifies the card without its number. Required when
+	// method is card.
+	CardFingerprint string `json:"card_fingerprint,omitempty"`
+	// card_bin is the card's issuer identification number, 6 or 8 digits.
+	// Optional.
+	CardBIN string `json:"card_bin,omitempty"`
+}
+
+// Label is the generator's ground truth for a transaction.
+type Label struct {
+	// fraud tells whether the generator made this transaction fraudulent.
+	Fraud bool `json:"fraud"`
+	// pattern names the fraud pattern used, empty for legitimate ones.
+	Pattern string `json:"pattern,omitempty"`
+}
+
+// decode reads a transaction; lines and label are storage to use for them.
+func (t *Transaction) decode(s *scanner, lines []Line, label *Label) error {
+	if err := s.root(); err != nil {
+		return err
+	}
+	var seen presence
+	for first := true; ; first = false {
+		key, ok, err := s.nextKey(first)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		switch key {
+		case "event_id", "type", "schema_version", "event_time":
+			err = s.envelopeField(key, KindTransaction, &t.Envelope, &seen)
+		case "transaction_id":
+			t.TransactionID, err = s.str("transaction_id")
+		case "customer_id":
+			t.CustomerID, err = s.str("customer_id")
+		case "merchant_id":
+			t.MerchantID, err = s.str("merchant_id")
+		case "channel":
+			var c string
+			c, err = s.str("channel")
+			t.Channel = Channel(c)
+		case "lines":
+			var present bool
+			if t.Lines, present, err = s.lines(lines); present {
+				seen |= seenLines
+			}
+		case "amount":
+			var v float64
+			var present bool
+			if v, present, err = s.float("amount"); present {
+				t.Amount, seen = v, seen|seenAmount
+			}
+		case "currency":
+			t.Currency, err = s.str("currency")
+		case "payment":
+			err = s.payment(&t.Payment)
+		case "device":
+			err = s.device("device", &t.Device)
+		case "ip":
+			t.IP, err = s.ip("ip")
+		case "geo":
+			err = s.geo("geo", &t.Geo)
+		case "label":
+			t.Label, err = s.label(label)
+		default:
+			err = s.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := s.finish(seen); err != nil {
+		return err
+	}
+	if seen&seenLines == 0 {
+		return reject(ReasonMissingField, "lines", "lines is required")
+	}
+	if seen&seenAmount == 0 {
+		return reject(ReasonMissingField, "amount", "amount is required")
+	}
+	return nil
+}
+
+func linePath(i int, field string) string {
+	return "lines[" + strconv.Itoa(i) + "]" + field
+}
+
+// lines reads the order lines into lines[:0]; present is false for null.
+func (s *scanner) lines(lines []Line) (_ []Line, present bool, err error) {
+	if ok, err := s.array("lines"); !ok || err != nil {
+		return nil, false, err
+	}
+	lines = lines[:0]
+	for first := true; ; first = false {
+		ok, err := s.nextElem(first)
+		if err != nil {
+			return nil, false, err
+		}
+		if !ok {
+			return lines, true, nil
+		}
+		var ln Line
+		if err := s.line(len(lines), &ln); err != nil {
+			return nil, false, err
+		}
+		lines = append(lines, ln)
+	}
+}
+
+func (s *scanner) line(i int, ln *Line) error {
+	if s.peek() != '{' {
+		return s.wrongType(linePath(i, ""), "object")
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	var seen presence
+	for first := true; ; first = false {
+		key, ok, err := s.nextKey(first)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		var (
+			n       int64
+			f       float64
+			present bool
+		)
+		switch key {
+		case "product_id":
+			ln.ProductID, err = s.str("product_id")
+		case "quantity":
+			if n, present, err = s.integer("quantity"); present {
+				ln.Quantity, seen = n, seen|seenQuantity
+			}
+		case "unit_price":
+			if f, present, err = s.float("unit_price"); present {
+				ln.UnitPrice, seen = f, seen|seenUnitPrice
+			}
+		default:
+			err = s.skip()
+		}
+		if err != nil {
+			return prefixField(linePath(i, ""), err)
+		}
+	}
+	if seen&seenQuantity == 0 {
+		return reject(ReasonMissingField, linePath(i, ".quantity"), "quantity is required")
+	}
+	if seen&seenUnitPrice == 0 {
+		return reject(ReasonMissingField, linePath(i, ".unit_price"), "unit_price is required")
+	}
+	return nil
+}
+
+func (s *scanner) payment(p *Payment) error {
+	if ok, err := s.object("payment"); !ok || err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, ok, err := s.nextKey(first)
+		if err != nil || !ok {
+			return err
+		}
+		switch key {
+		case "method":
+			var m string
+			m, err = s.str("payment.method")
+			p.Method = PaymentMethod(m)
+		case "card_fingerprint":
+			p.CardFingerprint, err = s.str("payment.card_fingerprint")
+		case "card_bin":
+			p.CardBIN, err = s.str("payment.card_bin")
+		default:
+			err = s.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// label reads the label into l.
+func (s *scanner) label(l *Label) (*Label, error) {
+	if ok, err := s.object("label"); !ok || err != nil {
+		return nil, err
+	}
+	for first := true; ; first = false {
+		key, ok, err := s.nextKey(first)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return l, nil
+		}
+		switch key {
+		case "fraud":
+			l.Fraud, err = s.boolean("label.fraud")
+		case "pattern":
+			l.Pattern, err = s.str("label.pattern")
+		default:
+			err = s.skip()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (v *Validator) validateTransaction(t *Transaction) error {
+	if err := v.validateEnvelope(&t.Envelope, KindTransaction); err != nil {
+		return err
+	}
+	if err := requireID("transaction_id", t.TransactionID); err != nil {
+		return err
+	}
+	if err := requireID("customer_id", t.CustomerID); err != nil {
+		return err
+	}
+	if err := optionalID("merchant_id", t.MerchantID); err != nil {
+		return err
+	}
+	if t.Channel != "" && !t.Channel.Valid() {
+		return invalidEnum("channel", string(t.Channel))
+	}
+	if t.Lines == nil {
+		return reject(ReasonMissingField, "lines", "lines is required")
+	}
+	if len(t.Lines) == 0 {
+		return reject(ReasonOutOfRange, "lines", "at least one order line is required")
+	}
+	var sum float64
+	for i := range t.Lines {
+		ln := &t.Lines[i]
+		if ln.ProductID == "" {
+			return reject(ReasonMissingField, linePath(i, ".product_id"), "product_id is required")
+		}
+		if len(ln.ProductID) > MaxIDLength {
+			return tooLong(linePath(i, ".product_id"), len(ln.ProductID))
+		}
+		if ln.Quantity < 1 || ln.Quantity > MaxQuantity {
+			return reject(ReasonOutOfRange, linePath(i, ".quantity"),
+				fmt.Sprintf("quantity %d is outside 1 to %d", ln.Quantity, MaxQuantity))
+		}
+		if !moneyOK(ln.UnitPrice) {
+			return moneyError(linePath(i, ".unit_price"), ln.UnitPrice)
+		}
+		sum += float64(ln.Quantity) * ln.UnitPrice
+	}
+	if err := checkMoney("amount", t.Amount); err != nil {
+		return err
+	}
+	if t.Currency == "" {
+		return reject(ReasonMissingField, "currency", "currency is required")
+	}
+	exp, ok := currencyExponent(t.Currency)
+	if !ok {
+		return reject(ReasonInvalidCurrency, "currency", fmt.Sprintf("%q is not an active ISO 4217 currency code", t.Currency))
+	}
+	// Each line may have been rounded to the minor unit on its own, so the
+	// total may drift by one minor unit per line. The relative slack covers
+	// float64 error on large sums.
+	tolerance := float64(len(t.Lines))*minorUnit[exp] + sum*1e-12
+	if diff := math.Abs(t.Amount - sum); diff > tolerance {
+		return reject(ReasonInconsistentAmount, "amount",
+			fmt.Sprintf("amount %.*f differs from the lines' total %.*f by %.*f, more than the %.*f allowed for %d lines",
+				exp, t.Amount, exp, sum, exp, diff, exp, float64(len(t.Lines))*minorUnit[exp], len(t.Lines)))
+	}
+	if err := validatePayment(&t.Payment); err != nil {
+		return err
+	}
+	if err := validateDevice(&t.Device); err != nil {
+		return err
+	}
+	if t.IP.IsValid() && t.IP.Zone() != "" {
+		return reject(ReasonInvalidIP, "ip", "ip must not carry a zone")
+	}
+	return validateGeo(&t.Geo)
+}
+
+// minorUnit is the size of a currency's minor unit, by ISO 4217 exponent.
+var minorUnit = [...]float64{1, 0.1, 0.01, 0.001, 0.0001}
+
+func validatePayment(p *Payment) error {
+	if *p == (Payment{}) {
+		return nil
+	}
+	if p.Method == "" {
+		return reject(ReasonMissingField, "payment.method", "payment.method is required when payment is present")
+	}
+	if !p.Method.Valid() {
+		return invalidEnum("payment.method", string(p.Method))
+	}
+	if p.Method == PaymentCard && p.CardFingerprint == "" {
+		return reject(ReasonMissingField, "payment.card_fingerprint", "card_fingerprint is required for card payments")
+	}
+	if err := optionalID("payment.card_fingerprint", p.CardFingerprint); err != nil {
+		return err
+	}
+	if p.CardBIN != "" && !isCardBIN(p.CardBIN) {
+		return reject(ReasonInvalidFormat, "payment.card_bin", fmt.Sprintf("card_bin %q is not 6 or 8 digits", p.CardBIN))
+	}
+	return nil
+}
+
+func isCardBIN(s string) bool {
+	if len(s) != 6 && len(s) != 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// PaymentMethods lists the PaymentMethod values.
+var PaymentMethods = []PaymentMethod{PaymentCard, PaymentPayPal, PaymentApplePay, PaymentGooglePay,
+	PaymentBankTransfer, PaymentCOD, PaymentGiftCard, PaymentCrypto}

@@ -1,0 +1,456 @@
+package kpi
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	metro "github.com/dgryski/go-metro"
+)
+
+// Reserved series names.
+const (
+	// DimensionAll is the Dimension (and Value) of the overall series.
+	DimensionAll = "all"
+	// OtherValue collects the values of a dimension beyond
+	// MaxDimensionValues. A real value spelled "other" lands there too.
+	OtherValue = "other"
+	// UnknownValue stands for an empty dimension value.
+	UnknownValue = "unknown"
+)
+
+// hashSeed is the seed hyperloglog's Insert uses; hashing with it keeps our
+// sketches interchangeable with the library's own.
+const hashSeed = 1337
+
+// Aggregator computes the windowed KPIs of one partition. It is not safe for
+// concurrent use.
+type Aggregator struct {
+	cfg       Config
+	maxValues int
+	// dimIdx maps configured dimension i to its index in Observation.Dims.
+	dimIdx   []int
+	registry []valueRegistry
+	sets     []windowSet
+	ooo      int64
+	lateness int64
+	// maxEvent is the largest event time seen, valid when seen is set.
+	maxEvent int64
+	seen     bool
+
+	slots   []int32
+	closing []closingWindow
+}
+
+type windowSet struct {
+	name          string
+	size, advance int64
+	open          map[int64]*windowState
+	// nextClose is the earliest watermark at which an open window closes.
+	nextClose     int64
+	late, partial uint64
+}
+
+type windowState struct {
+	start int64
+	all   measures
+	// groups[i][slot] is the series of configured dimension i's value in
+	// slot; the slot maxValues is "other". Allocated on first use.
+	groups [][]*measures
+}
+
+type measures struct {
+	revenue, margin int64 // millionths of the currency unit
+	orders, units   int64
+	lateOrders      int64
+	customers       customerSet
+}
+
+type valueRegistry struct {
+	slots  map[string]int32
+	values []string
+	folded uint64
+}
+
+type closingWindow struct {
+	closeAt int64
+	set     int
+	st      *windowState
+}
+
+// NewAggregator returns an empty Aggregator for cfg.
+func NewAggregator(cfg Config) (*Aggregator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Windows = slices.Clone(cfg.Windows)
+	cfg.Dimensions = slices.Clone(cfg.Dimensions)
+	a := &Aggregator{
+		cfg:       cfg,
+		maxValues: cfg.maxValues(),
+		ooo:       int64(cfg.MaxOutOfOrderness),
+		lateness:  int64(cfg.AllowedLateness),
+		slots:     make([]int32, len(cfg.Dimensions)),
+	}
+	for _, d := range cfg.Dimensions {
+		a.dimIdx = append(a.dimIdx, dimensionIndex[d])
+		a.registry = append(a.registry, valueRegistry{slots: make(map[string]int32)})
+	}
+	for _, w := range cfg.Windows {
+		a.sets = append(a.sets, windowSet{
+			name:      w.Name,
+			size:      int64(w.Size),
+			advance:   int64(w.Advance),
+			open:      make(map[int64]*windowState),
+			nextClose: math.MaxInt64,
+		})
+	}
+	return a, nil
+}
+
+// Config returns the configuration a was built with.
+func (a *Aggregator) Config() Config {
+	c := a.cfg
+	c.Windows = slices.Clone(c.Windows)
+	c.Dimensions = slices.Clone(c.Dimensions)
+	return c
+}
+
+// Add aggregates o into every window of o.EventTime that is still open and
+// advances the watermark. Closed windows are collected by Emit.
+func (a *Aggregator) Add(o Observation) {
+	t := o.EventTime.UnixNano()
+	wm := a.watermark()
+	admitted := false
+	for i := range a.sets {
+		ws := &a.sets[i]
+		if wm < addSat(floorDiv(t, ws.advance)*ws.advance+ws.size, a.lateness) {
+			admitted = true
+			break
+		}
+	}
+	if !admitted {
+		if !o.Continuation {
+			for i := range a.sets {
+				a.sets[i].late++
+			}
+		}
+		return
+	}
+
+	for i, d := range a.dimIdx {
+		a.slots[i] = a.registry[i].slot(o.Dims[d], a.maxValues)
+	}
+	var h uint64
+	if o.CustomerID != "" {
+		h = metro.Hash64Str(o.CustomerID, hashSeed)
+	}
+	u := update{
+		revenue:  toMillionths(o.Revenue),
+		margin:   toMillionths(o.Margin),
+		units:    o.Units,
+		orders:   o.Orders,
+		hash:     h,
+		customer: o.CustomerID != "",
+	}
+	txnOrders := o.Orders
+	if o.Continuation {
+		txnOrders = 0
+	}
+
+	for i := range a.sets {
+		ws := &a.sets[i]
+		newest := floorDiv(t, ws.advance) * ws.advance
+		admittedHere := int64(0)
+		for s := newest; s > t-ws.size; s -= ws.advance {
+			end := s + ws.size
+			closeAt := addSat(end, a.lateness)
+			if wm >= closeAt {
+				// Older windows of this set close earlier still.
+				break
+			}
+			st := ws.open[s]
+			if st == nil {
+				st = &windowState{start: s}
+				ws.open[s] = st
+				ws.nextClose = min(ws.nextClose, closeAt)
+			}
+			late := wm >= end
+			u.orders = txnOrders
+			st.all.add(&u, late)
+			for j, slot := range a.slots {
+				if st.groups == nil {
+					st.groups = make([][]*measures, len(a.slots))
+				}
+				g := st.groups[j]
+				if g == nil {
+					g = make([]*measures, a.maxValues+1)
+					st.groups[j] = g
+				}
+				m := g[slot]
+				if m == nil {
+					m = new(measures)
+					g[slot] = m
+				}
+				u.orders = txnOrders
+				if a.dimIdx[j] == DimCategory {
+					u.orders = o.Orders
+				}
+				m.add(&u, late)
+			}
+			admittedHere++
+		}
+		switch {
+		case admittedHere == 0:
+			if !o.Continuation {
+				ws.late++
+			}
+		case admittedHere < ws.size/ws.advance:
+			if !o.Continuation {
+				ws.partial++
+			}
+		}
+	}
+	if !a.seen || t > a.maxEvent {
+		a.maxEvent, a.seen = t, true
+	}
+}
+
+type update struct {
+	revenue, margin int64
+	units, orders   int64
+	hash            uint64
+	customer        bool
+}
+
+func (m *measures) add(u *update, late bool) {
+	m.revenue += u.revenue
+	m.margin += u.margin
+	m.units += u.units
+	m.orders += u.orders
+	if late {
+		m.lateOrders += u.orders
+	}
+	if u.customer {
+		m.customers.insert(u.hash)
+	}
+}
+
+// slot returns the series slot of value v, admitting v if there is room.
+func (r *valueRegistry) slot(v string, maxValues int) int32 {
+	if v == "" {
+		v = UnknownValue
+	}
+	if s, ok := r.slots[v]; ok {
+		return s
+	}
+	if v == OtherValue || len(r.values) >= maxValues {
+		r.folded++
+		return int32(maxValues)
+	}
+	v = strings.Clone(v)
+	s := int32(len(r.values))
+	r.slots[v] = s
+	r.values = append(r.values, v)
+	return s
+}
+
+func (r *valueRegistry) value(slot int32) string {
+	if int(slot) < len(r.values) {
+		return r.values[slot]
+	}
+	return OtherValue
+}
+
+// Watermark returns the current watermark; ok is false before the first
+// event.
+func (a *Aggregator) Watermark() (wm time.Time, ok bool) {
+	if !a.seen {
+		return time.Time{}, false
+	}
+	return time.Unix(0, a.watermark()).UTC(), true
+}
+
+func (a *Aggregator) watermark() int64 {
+	if !a.seen {
+		return math.MinInt64
+	}
+	return subSat(a.maxEvent, a.ooo)
+}
+
+// Emit appends the results of every window the watermark has closed to dst
+// and forgets those windows. The order is fixed: ascending window end, then
+// window in configuration order, then start; within a window "all" first,
+// then the dimensions in configuration order, each dimension's values in
+// byte order with "other" last.
+func (a *Aggregator) Emit(dst []WindowResult) []WindowResult {
+	wm := a.watermark()
+	a.closing = a.closing[:0]
+	for i := range a.sets {
+		ws := &a.sets[i]
+		if wm < ws.nextClose {
+			continue
+		}
+		next := int64(math.MaxInt64)
+		for s, st := range ws.open {
+			closeAt := addSat(s+ws.size, a.lateness)
+			if wm >= closeAt {
+				a.closing = append(a.closing, closingWindow{closeAt: closeAt, set: i, st: st})
+				delete(ws.open, s)
+			} else {
+				next = min(next, closeAt)
+			}
+		}
+		ws.nextClose = next
+	}
+	slices.SortFunc(a.closing, func(x, y closingWindow) int {
+		return cmp.Or(
+			cmp.Compare(x.st.start+a.sets[x.set].size, y.st.start+a.sets[y.set].size),
+			cmp.Compare(x.set, y.set),
+			cmp.Compare(x.st.start, y.st.start))
+	})
+	for _, c := range a.closing {
+		dst = a.appendResults(dst, c.set, c.st)
+	}
+	clear(a.closing)
+	a.closing = a.closing[:0]
+	return dst
+}
+
+func (a *Aggregator) appendResults(dst []WindowResult, set int, st *windowState) []WindowResult {
+	ws := &a.sets[set]
+	start := time.Unix(0, st.start).UTC()
+	end := time.Unix(0, st.start+ws.size).UTC()
+	dst = append(dst, a.result(ws.name, start, end, DimensionAll, DimensionAll, &st.all))
+	for i, g := range st.groups {
+		if g == nil {
+			continue
+		}
+		reg := &a.registry[i]
+		var slots []int32
+		for slot, m := range g {
+			if m != nil {
+				slots = append(slots, int32(slot))
+			}
+		}
+		slices.SortFunc(slots, func(x, y int32) int {
+			// The fold slot is the largest, so it sorts last.
+			if x == int32(a.maxValues) || y == int32(a.maxValues) {
+				return cmp.Compare(x, y)
+			}
+			return strings.Compare(reg.values[x], reg.values[y])
+		})
+		dim := string(a.cfg.Dimensions[i])
+		for _, slot := range slots {
+			dst = append(dst, a.result(ws.name, start, end, dim, reg.value(slot), g[slot]))
+		}
+	}
+	return dst
+}
+
+func (a *Aggregator) result(window string, start, end time.Time, dim, value string, m *measures) WindowResult {
+	r := WindowResult{
+		Window:     window,
+		Start:      start,
+		End:        end,
+		Dimension:  dim,
+		Value:      value,
+		Partition:  a.cfg.Partition,
+		Revenue:    fromMillionths(m.revenue),
+		Orders:     m.orders,
+		Units:      m.units,
+		Margin:     fromMillionths(m.margin),
+		LateOrders: m.lateOrders,
+	}
+	r.UniqueCustomers = m.customers.estimate()
+	if !a.cfg.OmitSketches {
+		r.CustomersSketch = m.customers.sketch()
+	}
+	r.AOV = aov(m.revenue, m.orders)
+	r.ID = r.computeID()
+	return r
+}
+
+// WindowStats describes one window definition of an Aggregator.
+type WindowStats struct {
+	Window string
+	// Open is the number of windows not yet emitted.
+	Open int
+	// Late counts transactions whose windows of this name had all closed
+	// when they arrived; they were aggregated nowhere in this window name.
+	Late uint64
+	// PartiallyLate counts transactions admitted into some but not all of
+	// their (Hopping) windows because the oldest had closed.
+	PartiallyLate uint64
+}
+
+// DimensionStats describes the values of one dimension.
+type DimensionStats struct {
+	Dimension string
+	// Values is the number of values with a series of their own.
+	Values int
+	// Folded counts observations whose value went to "other".
+	Folded uint64
+}
+
+// Stats are an Aggregator's counters, for metrics.
+type Stats struct {
+	Windows    []WindowStats
+	Dimensions []DimensionStats
+}
+
+// Stats returns a's counters.
+func (a *Aggregator) Stats() Stats {
+	var s Stats
+	for i := range a.sets {
+		ws := &a.sets[i]
+		s.Windows = append(s.Windows, WindowStats{Window: ws.name, Open: len(ws.open), Late: ws.late, PartiallyLate: ws.partial})
+	}
+	for i := range a.registry {
+		r := &a.registry[i]
+		s.Dimensions = append(s.Dimensions, DimensionStats{Dimension: string(a.cfg.Dimensions[i]), Values: len(r.values), Folded: r.folded})
+	}
+	return s
+}
+
+// toMillionths converts an amount to integer millionths of the currency
+// unit. Non-finite amounts count as 0; the event validation rejects them.
+func toMillionths(v float64) int64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return int64(math.Round(v * 1e6))
+}
+
+func fromMillionths(v int64) float64 { return float64(v) / 1e6 }
+
+func aov(revenue, orders int64) float64 {
+	if orders <= 0 {
+		return 0
+	}
+	return fromMillionths(revenue) / float64(orders)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+func addSat(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+func subSat(a, b int64) int64 {
+	if b > 0 && a < math.MinInt64+b {
+		return math.MinInt64
+	}
+	return a - b
+}
