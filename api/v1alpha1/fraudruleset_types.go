@@ -81,7 +81,8 @@ type FraudRuleSetSpec struct {
 	// its score. Variables: txn (the enriched transaction), customer (the
 	// customer's history), features (declared velocity aggregates) and
 	// detectors (amount z-score, geo-velocity, first-seen device and country,
-	// merchant risk). See docs/fraud.md.
+	// merchant risk) and merchant (the merchant's alert and fraud history).
+	// See docs/fraud.md.
 	// +required
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=256

@@ -1,0 +1,149 @@
+package fraud
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/interpreter"
+)
+
+// activation resolves the variables of one transaction for all rules of a
+// rule set. Values are computed on first use and cached, so a detector
+// read by three rules is computed once and one no rule reads is never
+// computed.
+type activation struct {
+	rs   *RuleSet
+	txn  *Transaction
+	st   *State
+	at   int64          // event time, Unix nanoseconds
+	cust *CustomerState // nil for a new customer
+	vals []ref.Val      // by variable index; nil until computed
+
+	custF             CustomerFeatures
+	custDone, geoDone bool
+	geoKmh, geoKm     float64
+	merch             *MerchantState
+	merchDone         bool
+}
+
+var _ interpreter.Activation = (*activation)(nil)
+
+var activations = sync.Pool{New: func() any { return new(activation) }}
+
+func newActivation(rs *RuleSet, t *Transaction, st *State) *activation {
+	a := activations.Get().(*activation)
+	vals := a.vals
+	if cap(vals) < len(rs.vars) {
+		vals = make([]ref.Val, len(rs.vars))
+	}
+	*a = activation{rs: rs, txn: t, st: st, at: unixNano(t.EventTime), vals: vals[:len(rs.vars)]}
+	a.cust = st.customers[t.CustomerID]
+	return a
+}
+
+func (a *activation) release() {
+	clear(a.vals)
+	vals := a.vals
+	*a = activation{vals: vals}
+	activations.Put(a)
+}
+
+// ResolveName implements interpreter.Activation.
+func (a *activation) ResolveName(name string) (any, bool) {
+	i, ok := a.rs.varIndex[name]
+	if !ok {
+		return nil, false
+	}
+	return a.value(i), true
+}
+
+// Parent implements interpreter.Activation.
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+func (a *activation) value(i int) ref.Val {
+	if v := a.vals[i]; v != nil {
+		return v
+	}
+	v := a.rs.vars[i].get(a)
+	a.vals[i] = v
+	return v
+}
+
+func (a *activation) customer() *CustomerFeatures {
+	if !a.custDone {
+		a.custF = customerFeatures(a.cust, a.at)
+		a.custDone = true
+	}
+	return &a.custF
+}
+
+func (a *activation) geo() (kmh, km float64) {
+	if !a.geoDone {
+		a.geoKmh, a.geoKm = geoVelocity(a.cust, a.txn, a.at)
+		a.geoDone = true
+	}
+	return a.geoKmh, a.geoKm
+}
+
+var noMerchant MerchantState
+
+func (a *activation) merchant() *MerchantState {
+	if !a.merchDone {
+		a.merch = a.st.merchants[a.txn.MerchantID]
+		if a.merch == nil {
+			a.merch = &noMerchant
+		}
+		a.merchDone = true
+	}
+	return a.merch
+}
+
+// feature computes velocity feature i for the transaction, counting the
+// transaction itself: "5 transactions on this card in 10 minutes" includes
+// the one being scored. A transaction without the feature's entity (no
+// card, say) has 0.
+func (a *activation) feature(i int) float64 {
+	f := &a.rs.features[i]
+	id := f.kind.of(a.txn)
+	if id == "" {
+		return 0
+	}
+	var v windowValue
+	if e := a.st.entities[f.kind][id]; e != nil {
+		if w := e.window(f.sig); w != nil {
+			w.value(a.at, &v)
+		}
+	}
+	switch f.agg {
+	case aggCount:
+		return v.count + 1
+	case aggSum:
+		if a.txn.statAmount() {
+			return v.sum + a.txn.Amount
+		}
+		return v.sum
+	default:
+		if h, ok := f.fieldHash(a.txn); ok {
+			v.insert(h)
+		}
+		return v.distinct()
+	}
+}
+
+// native converts a resolved value for a hit's Values, for JSON: NaN and
+// infinities become nil (JSON has no such numbers).
+func native(v ref.Val) any {
+	switch x := v.Value().(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+		return x
+	case time.Time:
+		return x.UTC()
+	default:
+		return x
+	}
+}

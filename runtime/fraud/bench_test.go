@@ -1,0 +1,184 @@
+package fraud
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/ext"
+)
+
+// benchState is a partition with 1000 customers who each paid 20 times
+// over the past weeks, so lookups hit populated maps and windows.
+func benchState(b *testing.B, rs *RuleSet) *State {
+	st := NewState(StateConfig{})
+	for c := range 1000 {
+		for i := range 20 {
+			txn := baseTxn(fmt.Sprint("h", c, "-", i), t0.Add(-time.Duration(20-i)*26*time.Hour+time.Duration(c)*time.Second))
+			txn.CustomerID = fmt.Sprint("c", c)
+			txn.CardFingerprint = fmt.Sprint("card", c)
+			txn.DeviceID = fmt.Sprint("dev", c%700)
+			txn.MerchantID = fmt.Sprint("m", (c+i)%50)
+			txn.Amount = float64(20 + (c+i)%80)
+			d := rs.Evaluate(&txn, st)
+			rs.Observe(&txn, st, &d)
+		}
+	}
+	return st
+}
+
+func benchTxns(n int) []Transaction {
+	txns := make([]Transaction, n)
+	for i := range txns {
+		c := i % 1000
+		t := baseTxn(fmt.Sprint("b", i), t0.Add(time.Duration(i)*time.Second))
+		t.CustomerID = fmt.Sprint("c", c)
+		t.CardFingerprint = fmt.Sprint("card", c)
+		t.DeviceID = fmt.Sprint("dev", c%700)
+		t.MerchantID = fmt.Sprint("m", i%50)
+		t.Amount = float64(15 + i%120)
+		txns[i] = t
+	}
+	return txns
+}
+
+// BenchmarkEvaluate scores transactions with the six sample rules against
+// a populated state; nothing is observed, so every iteration sees the same
+// state.
+func BenchmarkEvaluate(b *testing.B) {
+	rs := mustCompile(b, sampleSpec())
+	st := benchState(b, rs)
+	txns := benchTxns(4096)
+	b.ReportAllocs()
+	cpu := processCPU()
+	i := 0
+	for b.Loop() {
+		d := rs.Evaluate(&txns[i%len(txns)], st)
+		_ = d
+		i++
+	}
+	reportPerTxn(b, cpu)
+}
+
+// BenchmarkEvaluateHit scores a transaction that hits two rules, so the
+// cost of collecting Values and the alert ID is included.
+func BenchmarkEvaluateHit(b *testing.B) {
+	rs := mustCompile(b, sampleSpec())
+	st := benchState(b, rs)
+	txn := benchTxns(1)[0]
+	txn.DeviceID, txn.Country, txn.Amount, txn.Lat, txn.Lon = "dev-new", "BR", 900, -23.55, -46.63
+	if d := rs.Evaluate(&txn, st); len(d.Hits) < 2 {
+		b.Fatalf("want at least two hits, got %+v", d.Hits)
+	}
+	b.ReportAllocs()
+	cpu := processCPU()
+	for b.Loop() {
+		_ = rs.Evaluate(&txn, st)
+	}
+	reportPerTxn(b, cpu)
+}
+
+// BenchmarkObserve folds transactions into the state: customer history,
+// merchant counters and the four sample windows.
+func BenchmarkObserve(b *testing.B) {
+	rs := mustCompile(b, sampleSpec())
+	st := benchState(b, rs)
+	txns := benchTxns(4096)
+	d := Decision{Outcome: OutcomeAllow}
+	b.ReportAllocs()
+	cpu := processCPU()
+	i := 0
+	for b.Loop() {
+		t := &txns[i%len(txns)]
+		t.EventTime = t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		rs.Observe(t, st, &d)
+		i++
+	}
+	reportPerTxn(b, cpu)
+}
+
+// reportPerTxn reports wall time and process CPU time per transaction.
+func reportPerTxn(b *testing.B, cpuBefore time.Duration) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/txn")
+	b.ReportMetric(float64((processCPU()-cpuBefore).Nanoseconds())/float64(b.N), "cpu-ns/txn")
+}
+
+// BenchmarkCompile compiles the sample rule set (four features, six rules).
+func BenchmarkCompile(b *testing.B) {
+	spec := sampleSpec()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Compile("card-fraud", 1, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchNative is the native-struct alternative of BenchmarkVariableStrategies.
+type benchNative struct {
+	Amount  float64
+	Country string
+	ZScore  float64
+}
+
+// BenchmarkVariableStrategies compares ways of handing a transaction to
+// CEL on one three-condition rule: the package's qualified variables with a
+// lazy activation (a whole Evaluate, decision included), a map-typed
+// variable per namespace fed with Go maps, and a native Go struct
+// (ext.NativeTypes). It backs the design choice documented in
+// docs/fraud.md.
+func BenchmarkVariableStrategies(b *testing.B) {
+	const expr = `txn.amount > 200.0 && txn.country != "DE" && detectors.amount_zscore > 4.0`
+	rs := mustCompile(b, scoreSpec(rule("r", expr, 1, "")))
+	st := NewState(StateConfig{})
+	txn := baseTxn("x", t0)
+	b.Run("qualified-lazy", func(b *testing.B) {
+		for b.Loop() {
+			_ = rs.Evaluate(&txn, st)
+		}
+	})
+
+	mapEnv, err := cel.NewEnv(
+		cel.Variable("txn", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("detectors", cel.MapType(cel.StringType, cel.DoubleType)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("maps", func(b *testing.B) {
+		prg := benchProgram(b, mapEnv, expr)
+		for b.Loop() {
+			_, _, _ = prg.Eval(map[string]any{
+				"txn":       map[string]any{"amount": txn.Amount, "country": txn.Country},
+				"detectors": map[string]float64{"amount_zscore": amountZScore(nil, txn.Amount)},
+			})
+		}
+	})
+
+	nativeEnv, err := cel.NewEnv(
+		ext.NativeTypes(reflect.TypeFor[benchNative]()),
+		cel.Variable("t", cel.ObjectType("fraud.benchNative")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("native", func(b *testing.B) {
+		prg := benchProgram(b, nativeEnv, `t.Amount > 200.0 && t.Country != "DE" && t.ZScore > 4.0`)
+		for b.Loop() {
+			v := &benchNative{Amount: txn.Amount, Country: txn.Country, ZScore: amountZScore(nil, txn.Amount)}
+			_, _, _ = prg.Eval(map[string]any{"t": v})
+		}
+	})
+}
+
+func benchProgram(b *testing.B, env *cel.Env, expr string) cel.Program {
+	ast, iss := env.Compile(expr)
+	if iss.Err() != nil {
+		b.Fatal(iss.Err())
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return prg
+}

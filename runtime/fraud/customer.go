@@ -1,0 +1,224 @@
+package fraud
+
+import (
+	"math"
+)
+
+// maxSeen bounds the devices and countries remembered per customer. The
+// sets keep the most recently used entries, so a device unused while 16
+// others were used is forgotten and counts as new when it comes back.
+const maxSeen = 16
+
+// seenEntry is one remembered device or country.
+type seenEntry struct {
+	key   uint64 // hash of the device ID; the packed code of a country
+	first int64  // Unix seconds of first use
+	last  int64  // Unix seconds of latest use
+}
+
+// seenSet is a small least-recently-used set, most recent last.
+type seenSet []seenEntry
+
+func (s seenSet) contains(key uint64) bool {
+	for i := range s {
+		if s[i].key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// touch records a use of key at time sec (Unix seconds).
+func (s seenSet) touch(key uint64, sec int64) seenSet {
+	for i := range s {
+		if s[i].key == key {
+			e := s[i]
+			e.last = max(e.last, sec)
+			e.first = min(e.first, sec)
+			copy(s[i:], s[i+1:])
+			s[len(s)-1] = e
+			return s
+		}
+	}
+	if len(s) == maxSeen {
+		copy(s, s[1:])
+		s = s[:maxSeen-1]
+	}
+	return append(s, seenEntry{key: key, first: sec, last: sec})
+}
+
+// firstSeen returns the Unix second at which key was first seen.
+func (s seenSet) firstSeen(key uint64) (int64, bool) {
+	for i := range s {
+		if s[i].key == key {
+			return s[i].first, true
+		}
+	}
+	return 0, false
+}
+
+// countryKey packs a country code of up to 8 bytes exactly (no hash
+// collisions among ISO codes); longer values are hashed.
+func countryKey(c string) uint64 {
+	if len(c) > 8 {
+		return hashString(c)
+	}
+	var k uint64
+	for i := 0; i < len(c); i++ {
+		k = k<<8 | uint64(c[i])
+	}
+	return k | 1<<63 // tag, so that packed codes and hashes rarely meet
+}
+
+// CustomerState is one customer's history as of the transactions observed
+// so far. The zero value is a customer never seen.
+type CustomerState struct {
+	// Count is the number of transactions observed.
+	Count uint64
+	// AmountCount, AmountMean and AmountM2 are Welford's running moments of
+	// the amounts that were finite and within bounds.
+	AmountCount uint64
+	AmountMean  float64
+	AmountM2    float64
+	// Total is the sum of those amounts.
+	Total float64
+	// First and Last are the event times of the earliest and latest
+	// transactions, in Unix nanoseconds.
+	First, Last int64
+	// GeoTime, Lat and Lon locate the latest transaction that carried
+	// coordinates; HasGeo tells whether there was one.
+	GeoTime  int64
+	Lat, Lon float64
+	HasGeo   bool
+
+	devices   seenSet
+	countries seenSet
+	dirty     bool
+}
+
+// observe folds a transaction into the history.
+func (c *CustomerState) observe(t *Transaction, at int64) {
+	if c.Count == 0 {
+		c.First, c.Last = at, at
+	} else {
+		c.First = min(c.First, at)
+		c.Last = max(c.Last, at)
+	}
+	c.Count++
+	if t.statAmount() {
+		// Welford (1962): numerically stable running mean and sum of
+		// squared deviations.
+		c.AmountCount++
+		delta := t.Amount - c.AmountMean
+		c.AmountMean += delta / float64(c.AmountCount)
+		c.AmountM2 += delta * (t.Amount - c.AmountMean)
+		c.Total += t.Amount
+	}
+	// Only the latest geo fix matters for geo-velocity; a late transaction
+	// does not move it back in time.
+	if t.geo() && (!c.HasGeo || at >= c.GeoTime) {
+		c.GeoTime, c.Lat, c.Lon, c.HasGeo = at, t.Lat, t.Lon, true
+	}
+	sec := floorDiv(at, 1e9)
+	if t.DeviceID != "" {
+		c.devices = c.devices.touch(hashString(t.DeviceID), sec)
+	}
+	if t.Country != "" {
+		c.countries = c.countries.touch(countryKey(t.Country), sec)
+	}
+}
+
+// stddev is the sample standard deviation of the amounts seen.
+func (c *CustomerState) stddev() float64 {
+	if c.AmountCount < 2 {
+		return 0
+	}
+	return math.Sqrt(c.AmountM2 / float64(c.AmountCount-1))
+}
+
+// Devices is the number of distinct devices remembered (at most 16).
+func (c *CustomerState) Devices() int { return len(c.devices) }
+
+// Countries is the number of distinct countries remembered (at most 16).
+func (c *CustomerState) Countries() int { return len(c.countries) }
+
+// SeenDevice reports whether the customer used the device recently (among
+// the last 16 distinct devices) and since when.
+func (c *CustomerState) SeenDevice(id string) (first int64, ok bool) {
+	return c.devices.firstSeen(hashString(id))
+}
+
+// SeenCountry reports whether the customer paid from the country recently
+// (among the last 16 distinct countries) and since when.
+func (c *CustomerState) SeenCountry(code string) (first int64, ok bool) {
+	return c.countries.firstSeen(countryKey(code))
+}
+
+// MarshalBinary encodes the state compactly: about 80 bytes plus 12 to 20
+// per remembered device or country.
+func (c *CustomerState) MarshalBinary() ([]byte, error) {
+	e := encoder{b: make([]byte, 0, 96+len(c.devices)*20+len(c.countries)*16)}
+	c.marshal(&e)
+	return e.b, nil
+}
+
+func (c *CustomerState) marshal(e *encoder) {
+	e.byte1(recordVersion)
+	e.uvarint(c.Count)
+	e.uvarint(c.AmountCount)
+	e.float(c.AmountMean)
+	e.float(c.AmountM2)
+	e.float(c.Total)
+	e.varint(c.First)
+	e.varint(c.Last - c.First)
+	e.bool(c.HasGeo)
+	if c.HasGeo {
+		e.varint(c.GeoTime - c.Last)
+		e.float(c.Lat)
+		e.float(c.Lon)
+	}
+	for _, s := range []seenSet{c.devices, c.countries} {
+		e.uvarint(uint64(len(s)))
+		for _, x := range s {
+			e.u64(x.key)
+			e.varint(x.first)
+			e.uvarint(uint64(x.last - x.first))
+		}
+	}
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (c *CustomerState) UnmarshalBinary(b []byte) error {
+	d := decoder{b: b}
+	c.unmarshal(&d)
+	return d.done()
+}
+
+func (c *CustomerState) unmarshal(d *decoder) {
+	d.version()
+	*c = CustomerState{}
+	c.Count = d.uvarint()
+	c.AmountCount = d.uvarint()
+	c.AmountMean = d.finite()
+	c.AmountM2 = d.finite()
+	c.Total = d.finite()
+	c.First = d.varint()
+	c.Last = c.First + d.varint()
+	c.HasGeo = d.bool()
+	if c.HasGeo {
+		c.GeoTime = c.Last + d.varint()
+		c.Lat = d.finite()
+		c.Lon = d.finite()
+	}
+	for _, s := range []*seenSet{&c.devices, &c.countries} {
+		n := d.count(maxSeen)
+		if n > 0 {
+			*s = make(seenSet, 0, n)
+		}
+		for i := 0; i < n && d.err == nil; i++ {
+			x := seenEntry{key: d.u64(), first: d.varint()}
+			x.last = x.first + int64(d.uvarint())
+			*s = append(*s, x)
+		}
+	}
+}

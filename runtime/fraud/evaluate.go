@@ -1,0 +1,294 @@
+package fraud
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/interpreter"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+)
+
+// Outcome is what a decision asks for.
+type Outcome string
+
+// Outcomes, by increasing severity.
+const (
+	OutcomeAllow  Outcome = "allow"
+	OutcomeReview Outcome = "review"
+	OutcomeBlock  Outcome = "block"
+)
+
+// Decision is the scoring of one transaction by one rule-set generation,
+// published on the alerts topic as JSON.
+type Decision struct {
+	// AlertID identifies the alert, derived from the rule set, generation
+	// and transaction (AlertID), so a replayed transaction yields the same
+	// ID and consumers can deduplicate. Empty when no rule hit.
+	AlertID       string    `json:"alert_id,omitempty"`
+	TransactionID string    `json:"transaction_id"`
+	CustomerID    string    `json:"customer_id"`
+	MerchantID    string    `json:"merchant_id,omitempty"`
+	EventTime     time.Time `json:"event_time"`
+	// Score sums the scores of enforce-mode hits; it alone sets Outcome.
+	Score int64 `json:"score"`
+	// ShadowScore sums the scores of shadow-mode hits.
+	ShadowScore int64   `json:"shadow_score"`
+	Outcome     Outcome `json:"outcome"`
+	// Priority is the spec's priority for the outcome; empty for allow.
+	Priority   v1alpha1.AlertPriority `json:"priority,omitempty"`
+	RuleSet    string                 `json:"rule_set"`
+	Generation int64                  `json:"generation"`
+	// Hits lists the rules that were true, enforce and shadow, in spec
+	// order.
+	Hits []Hit `json:"hits,omitempty"`
+	// Errors lists the rules that failed to evaluate; they count as not
+	// hit.
+	Errors      []RuleError `json:"errors,omitempty"`
+	EvaluatedAt time.Time   `json:"evaluated_at"`
+}
+
+// Hit is one true rule.
+type Hit struct {
+	Rule     string            `json:"rule"`
+	Score    int32             `json:"score"`
+	Severity v1alpha1.Severity `json:"severity"`
+	Mode     v1alpha1.RuleMode `json:"mode"`
+	// Values are the variables the rule's expression reads, by qualified
+	// name ("detectors.amount_zscore"), as the rule saw them. NaN and
+	// infinities are null.
+	Values map[string]any `json:"values,omitempty"`
+
+	rule int // index in RuleSet.rules, for counting
+}
+
+// RuleError is a rule that failed on a transaction.
+type RuleError struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+	// CostExceeded tells the failure was the cost limit.
+	CostExceeded bool `json:"cost_exceeded,omitempty"`
+
+	rule int
+}
+
+// Alerted reports whether the outcome asks for review or a block.
+func (d *Decision) Alerted() bool { return d.Outcome == OutcomeReview || d.Outcome == OutcomeBlock }
+
+// Publish reports whether the decision belongs on the alerts topic: when
+// any rule hit, enforce or shadow (shadow hits are published so they can be
+// labelled and judged before a rule is enforced).
+func (d *Decision) Publish() bool { return len(d.Hits) > 0 }
+
+// AlertID derives an alert ID: the first 16 bytes, in hex, of the SHA-256
+// of the rule set name, generation and transaction ID. The same inputs
+// always give the same ID; a different generation gives a different one,
+// as it is a different decision.
+func AlertID(ruleSet string, generation int64, transactionID string) string {
+	h := sha256.New()
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], uint64(len(ruleSet)))
+	h.Write(buf[:])
+	h.Write([]byte(ruleSet))
+	binary.BigEndian.PutUint64(buf[:], uint64(generation))
+	h.Write(buf[:])
+	h.Write([]byte(transactionID))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// Evaluate scores a transaction against the state as it was before it. It
+// changes nothing: call Observe afterwards, with the decision, to fold the
+// transaction into the state. Disabled rules are not evaluated; a rule that
+// fails (cost limit, runtime error) counts as not hit and is listed in
+// Decision.Errors. Shadow-mode hits add to ShadowScore only.
+func (rs *RuleSet) Evaluate(txn *Transaction, st *State) Decision {
+	d := Decision{
+		TransactionID: txn.ID,
+		CustomerID:    txn.CustomerID,
+		MerchantID:    txn.MerchantID,
+		EventTime:     txn.EventTime,
+		Outcome:       OutcomeAllow,
+		RuleSet:       rs.name,
+		Generation:    rs.generation,
+	}
+	a := newActivation(rs, txn, st)
+	for i := range rs.rules {
+		r := &rs.rules[i]
+		out, _, err := r.prg.Eval(a)
+		if err != nil {
+			var cancelled interpreter.EvalCancelledError
+			d.Errors = append(d.Errors, RuleError{
+				Rule:         r.name,
+				Message:      err.Error(),
+				CostExceeded: errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded,
+				rule:         i,
+			})
+			continue
+		}
+		if out != types.True {
+			continue
+		}
+		mode := v1alpha1.RuleModeEnforce
+		if r.shadow {
+			mode = v1alpha1.RuleModeShadow
+			d.ShadowScore += int64(r.score)
+		} else {
+			d.Score += int64(r.score)
+		}
+		values := make(map[string]any, len(r.reads))
+		for _, v := range r.reads {
+			values[rs.vars[v].name] = native(a.value(v))
+		}
+		d.Hits = append(d.Hits, Hit{Rule: r.name, Score: r.score, Severity: r.severity, Mode: mode, Values: values, rule: i})
+	}
+	a.release()
+	switch {
+	case d.Score >= rs.block:
+		d.Outcome, d.Priority = OutcomeBlock, rs.priority.Block
+	case d.Score >= rs.review:
+		d.Outcome, d.Priority = OutcomeReview, rs.priority.Review
+	}
+	if len(d.Hits) > 0 {
+		d.AlertID = AlertID(rs.name, rs.generation, txn.ID)
+	}
+	d.EvaluatedAt = rs.now()
+	return d
+}
+
+// Observe folds a scored transaction into the state: the customer's
+// history, the merchant's counters, the rule set's velocity windows and,
+// if the decision is to be published, the alert log that feedback is
+// matched against. It also counts the decision's hits and errors in the
+// rule set's Stats. d may be nil for a transaction that was not scored
+// (warming state up from history, say); it then counts nowhere.
+func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
+	at := unixNano(txn.EventTime)
+	if id := txn.CustomerID; id != "" {
+		c := st.customers[id]
+		if c == nil {
+			c = new(CustomerState)
+			st.customers[id] = c
+		}
+		c.observe(txn, at)
+		st.markCustomer(id, c)
+	}
+	alerted := d != nil && d.Alerted()
+	if id := txn.MerchantID; id != "" {
+		m := st.merchants[id]
+		if m == nil {
+			m = &MerchantState{Last: at}
+			st.merchants[id] = m
+		}
+		m.Transactions++
+		if alerted {
+			m.Alerts++
+		}
+		m.Last = max(m.Last, at)
+		st.markMerchant(id, m)
+	}
+	for k := range rs.observe {
+		ws := rs.observe[k]
+		if len(ws) == 0 {
+			continue
+		}
+		id := entityKind(k).of(txn)
+		if id == "" {
+			continue
+		}
+		e := st.entities[k][id]
+		if e == nil {
+			e = &entity{windows: make([]keyedWindow, 0, len(ws))}
+			st.entities[k][id] = e
+		}
+		for i := range ws {
+			o := &ws[i]
+			w := e.window(o.sig)
+			if w == nil {
+				e.windows = append(e.windows, keyedWindow{sig: o.sig, w: window{agg: o.agg, width: o.width}})
+				w = &e.windows[len(e.windows)-1].w
+			}
+			var amount float64
+			if o.agg == aggSum && txn.statAmount() {
+				amount = txn.Amount
+			}
+			var h uint64
+			var hasH bool
+			if o.agg == aggDistinct {
+				h, hasH = o.f.fieldHash(txn)
+			}
+			w.add(at, amount, h, hasH)
+		}
+		st.markEntity(entityKind(k), id, e)
+	}
+	if d == nil {
+		return
+	}
+	rs.count(d, at)
+	if d.Publish() && d.AlertID != "" {
+		rules := make([]string, len(d.Hits))
+		for i, h := range d.Hits {
+			rules[i] = h.Rule
+		}
+		st.alerts.put(st, d.AlertID, &alertEntry{rules: rules, merchant: txn.MerchantID, at: at}, false)
+	}
+}
+
+// count adds a decision to the rule counters.
+func (rs *RuleSet) count(d *Decision, at int64) {
+	ctr := func(i int, name string) *RuleCounters {
+		if i < len(rs.rules) && rs.rules[i].name == name && d.RuleSet == rs.name && d.Generation == rs.generation {
+			return rs.rules[i].ctr
+		}
+		return rs.stats.counters(name)
+	}
+	for _, h := range d.Hits {
+		c := ctr(h.rule, h.Rule)
+		if h.Mode == v1alpha1.RuleModeShadow {
+			c.shadowHits.Add(1)
+		} else {
+			c.hits.Add(1)
+		}
+		for {
+			last := c.lastHit.Load()
+			if last >= at || c.lastHit.CompareAndSwap(last, at) {
+				break
+			}
+		}
+	}
+	for _, e := range d.Errors {
+		c := ctr(e.rule, e.Rule)
+		c.errors.Add(1)
+		if e.CostExceeded {
+			c.costExceeded.Add(1)
+		}
+	}
+}
+
+// Features computes everything rules can read about a transaction, for
+// inspection and tests; Evaluate computes only what rules read.
+func (rs *RuleSet) Features(txn *Transaction, st *State) Features {
+	a := newActivation(rs, txn, st)
+	defer a.release()
+	f := Features{
+		Customer:  *a.customer(),
+		Detectors: detectors(st, txn, a.at),
+		Velocity:  make(map[string]float64, len(rs.features)),
+	}
+	for i := range rs.features {
+		f.Velocity[rs.features[i].name] = a.feature(i)
+	}
+	return f
+}
+
+// Features is what rules can read of one transaction besides the
+// transaction itself.
+type Features struct {
+	Customer  CustomerFeatures   `json:"customer"`
+	Detectors Detectors          `json:"detectors"`
+	Velocity  map[string]float64 `json:"features"`
+}

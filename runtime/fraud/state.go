@@ -1,0 +1,511 @@
+package fraud
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+)
+
+// entityKind is the entity a velocity window is kept per.
+type entityKind uint8
+
+const (
+	kindCustomer entityKind = iota
+	kindCard
+	kindDevice
+	kindIP
+	kindMerchant
+	numKinds
+)
+
+func parseKey(k v1alpha1.FeatureKey) (entityKind, bool) {
+	switch k {
+	case v1alpha1.KeyCustomer:
+		return kindCustomer, true
+	case v1alpha1.KeyCard:
+		return kindCard, true
+	case v1alpha1.KeyDevice:
+		return kindDevice, true
+	case v1alpha1.KeyIP:
+		return kindIP, true
+	case v1alpha1.KeyMerchant:
+		return kindMerchant, true
+	}
+	return 0, false
+}
+
+// of returns the transaction's value of the entity, empty if unknown.
+func (k entityKind) of(t *Transaction) string {
+	switch k {
+	case kindCustomer:
+		return t.CustomerID
+	case kindCard:
+		return t.CardFingerprint
+	case kindDevice:
+		return t.DeviceID
+	case kindIP:
+		return t.IP
+	case kindMerchant:
+		return t.MerchantID
+	}
+	return ""
+}
+
+// entity holds the velocity windows of one card, device, IP, merchant or
+// customer.
+type entity struct {
+	windows []keyedWindow
+	dirty   bool
+}
+
+type keyedWindow struct {
+	sig string
+	w   window
+}
+
+func (e *entity) window(sig string) *window {
+	for i := range e.windows {
+		if e.windows[i].sig == sig {
+			return &e.windows[i].w
+		}
+	}
+	return nil
+}
+
+func (e *entity) marshal(enc *encoder) {
+	enc.byte1(recordVersion)
+	enc.uvarint(uint64(len(e.windows)))
+	for i := range e.windows {
+		enc.str(e.windows[i].sig)
+		e.windows[i].w.marshal(enc)
+	}
+}
+
+// maxEntityWindows bounds the windows per entity in a record: a rule set
+// declares at most 64 features.
+const maxEntityWindows = 64
+
+func (e *entity) unmarshal(d *decoder) {
+	d.version()
+	n := d.count(maxEntityWindows)
+	e.windows = make([]keyedWindow, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		kw := keyedWindow{sig: d.str()}
+		kw.w.unmarshal(d)
+		e.windows = append(e.windows, kw)
+	}
+}
+
+// StateConfig bounds a State. Zero fields take the defaults.
+type StateConfig struct {
+	// MaxAlerts bounds the alerts remembered for feedback; the oldest are
+	// forgotten first. Defaults to 100000.
+	MaxAlerts int
+	// AlertTTL is how long, in event time, an alert accepts feedback.
+	// Defaults to 120 days, the usual chargeback deadline.
+	AlertTTL time.Duration
+	// CustomerTTL forgets customers idle for longer (see Expire). Zero
+	// keeps them until erased; the RetentionPolicy's customer-state TTL is
+	// meant to be passed here.
+	CustomerTTL time.Duration
+	// MerchantTTL forgets merchants idle for longer. Zero keeps them.
+	MerchantTTL time.Duration
+}
+
+const (
+	defaultMaxAlerts = 100_000
+	defaultAlertTTL  = 120 * 24 * time.Hour
+)
+
+// State is the fraud state of one Kafka partition: customer histories,
+// merchant counters, velocity windows per entity and the alerts awaiting
+// feedback. Transactions are keyed by customer, so a customer's history is
+// complete in the partition that owns it. Cards, devices, IPs and merchants
+// can span partitions; their windows and counters only see this
+// partition's share of the traffic, an approximation that undercounts an
+// entity used by several customers on different partitions (see
+// docs/fraud.md).
+//
+// A State is not safe for concurrent use: one goroutine owns a partition.
+// Each rule set needs its own State: Observe folds the customer history in,
+// so two rule sets observing into one State would count every transaction
+// twice.
+type State struct {
+	cfg       StateConfig
+	customers map[string]*CustomerState
+	merchants map[string]*MerchantState
+	entities  [numKinds]map[string]*entity
+	alerts    alertLog
+
+	// dirty lists what changed since the last FlushChanges, in order;
+	// duplicates are dropped at flush time.
+	dirty []dirtyRef
+}
+
+// Record kinds, also the first byte of changelog keys.
+const (
+	recCustomer = 'c'
+	recMerchant = 'm'
+	recEntity   = 'e'
+	recAlert    = 'a'
+)
+
+type dirtyRef struct {
+	rec  byte
+	kind entityKind
+	id   string
+}
+
+func (r dirtyRef) key() string {
+	if r.rec == recEntity {
+		return string(rune(r.rec)) + "/" + strconv.Itoa(int(r.kind)) + "/" + r.id
+	}
+	return string(rune(r.rec)) + "/" + r.id
+}
+
+// NewState returns an empty state.
+func NewState(cfg StateConfig) *State {
+	if cfg.MaxAlerts <= 0 {
+		cfg.MaxAlerts = defaultMaxAlerts
+	}
+	if cfg.AlertTTL <= 0 {
+		cfg.AlertTTL = defaultAlertTTL
+	}
+	s := &State{
+		cfg:       cfg,
+		customers: make(map[string]*CustomerState),
+		merchants: make(map[string]*MerchantState),
+		alerts:    alertLog{entries: make(map[string]*alertEntry)},
+	}
+	for i := range s.entities {
+		s.entities[i] = make(map[string]*entity)
+	}
+	return s
+}
+
+// Customer returns the customer's history, nil if never seen. The result
+// must not be modified.
+func (s *State) Customer(id string) *CustomerState { return s.customers[id] }
+
+// Merchant returns the merchant's counters, nil if never seen. The result
+// must not be modified.
+func (s *State) Merchant(id string) *MerchantState { return s.merchants[id] }
+
+// StateSize counts the entries of a State.
+type StateSize struct {
+	Customers int `json:"customers"`
+	Merchants int `json:"merchants"`
+	Entities  int `json:"entities"`
+	Alerts    int `json:"alerts"`
+}
+
+// Size counts the entries held.
+func (s *State) Size() StateSize {
+	z := StateSize{Customers: len(s.customers), Merchants: len(s.merchants), Alerts: len(s.alerts.entries)}
+	for _, m := range s.entities {
+		z.Entities += len(m)
+	}
+	return z
+}
+
+func (s *State) markCustomer(id string, c *CustomerState) {
+	if !c.dirty {
+		c.dirty = true
+		s.dirty = append(s.dirty, dirtyRef{rec: recCustomer, id: id})
+	}
+}
+
+func (s *State) markMerchant(id string, m *MerchantState) {
+	if !m.dirty {
+		m.dirty = true
+		s.dirty = append(s.dirty, dirtyRef{rec: recMerchant, id: id})
+	}
+}
+
+func (s *State) markEntity(k entityKind, id string, e *entity) {
+	if !e.dirty {
+		e.dirty = true
+		s.dirty = append(s.dirty, dirtyRef{rec: recEntity, kind: k, id: id})
+	}
+}
+
+func (s *State) markAlert(id string, a *alertEntry) {
+	if !a.dirty {
+		a.dirty = true
+		s.dirty = append(s.dirty, dirtyRef{rec: recAlert, id: id})
+	}
+}
+
+// Expire forgets what can no longer matter at event time now: velocity
+// windows all of whose buckets have left their window, alerts past the
+// alert TTL, and customers and merchants idle for longer than their TTLs.
+// The runtime calls it periodically with the partition's watermark. It
+// returns the number of entries removed; each removal is flushed as a
+// tombstone.
+func (s *State) Expire(now time.Time) int {
+	at := unixNano(now)
+	removed := 0
+	for k := range s.entities {
+		for id, e := range s.entities[k] {
+			kept := e.windows[:0]
+			for _, kw := range e.windows {
+				if !kw.w.expired(at) {
+					kept = append(kept, kw)
+				}
+			}
+			if len(kept) == len(e.windows) {
+				continue
+			}
+			clear(e.windows[len(kept):])
+			e.windows = kept
+			if len(kept) == 0 {
+				delete(s.entities[k], id)
+				s.dirty = append(s.dirty, dirtyRef{rec: recEntity, kind: entityKind(k), id: id})
+				removed++
+			} else {
+				s.markEntity(entityKind(k), id, e)
+			}
+		}
+	}
+	if ttl := s.cfg.CustomerTTL; ttl > 0 {
+		for id, c := range s.customers {
+			if idleSince(c.Last, at) > ttl {
+				delete(s.customers, id)
+				s.dirty = append(s.dirty, dirtyRef{rec: recCustomer, id: id})
+				removed++
+			}
+		}
+	}
+	if ttl := s.cfg.MerchantTTL; ttl > 0 {
+		for id, m := range s.merchants {
+			if idleSince(m.Last, at) > ttl {
+				delete(s.merchants, id)
+				s.dirty = append(s.dirty, dirtyRef{rec: recMerchant, id: id})
+				removed++
+			}
+		}
+	}
+	removed += s.alerts.expire(s, at)
+	return removed
+}
+
+func idleSince(last, now int64) time.Duration {
+	d := float64(now) - float64(last)
+	if d >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(d)
+}
+
+// ForgetCustomer erases a customer: the history and the customer-keyed
+// windows. Card, device, IP and merchant windows hold no customer IDs
+// (distinct counts of customers hold 64-bit hashes only) and expire within
+// their window, at most 7 days. It reports whether anything was removed.
+func (s *State) ForgetCustomer(id string) bool {
+	_, hadC := s.customers[id]
+	_, hadE := s.entities[kindCustomer][id]
+	if hadC {
+		delete(s.customers, id)
+		s.dirty = append(s.dirty, dirtyRef{rec: recCustomer, id: id})
+	}
+	if hadE {
+		delete(s.entities[kindCustomer], id)
+		s.dirty = append(s.dirty, dirtyRef{rec: recEntity, kind: kindCustomer, id: id})
+	}
+	return hadC || hadE
+}
+
+// FlushChanges passes every entry changed since the previous flush to fn,
+// as a changelog record: a key ("c/<customer>", "m/<merchant>",
+// "e/<entity kind>/<entity>" or "a/<alert>") and the entry's binary
+// encoding, or a nil value for a removed entry (a tombstone, for a
+// compacted topic). Replaying the records in order with Restore rebuilds
+// the state. If fn fails, flushing stops and the records not yet accepted
+// are offered again by the next call.
+func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
+	seen := make(map[dirtyRef]struct{}, len(s.dirty))
+	var e encoder
+	for i, r := range s.dirty {
+		if _, dup := seen[r]; dup {
+			continue
+		}
+		e.b = e.b[:0]
+		var clean func()
+		switch r.rec {
+		case recCustomer:
+			if c := s.customers[r.id]; c != nil {
+				c.marshal(&e)
+				clean = func() { c.dirty = false }
+			}
+		case recMerchant:
+			if m := s.merchants[r.id]; m != nil {
+				m.marshal(&e)
+				clean = func() { m.dirty = false }
+			}
+		case recEntity:
+			if en := s.entities[r.kind][r.id]; en != nil {
+				en.marshal(&e)
+				clean = func() { en.dirty = false }
+			}
+		case recAlert:
+			if a := s.alerts.entries[r.id]; a != nil {
+				a.marshal(&e)
+				clean = func() { a.dirty = false }
+			}
+		}
+		var value []byte
+		if clean != nil {
+			value = slices.Clone(e.b)
+		}
+		if err := fn(r.key(), value); err != nil {
+			s.dirty = slices.Delete(s.dirty, 0, i)
+			return fmt.Errorf("failed to flush %s: %w", r.key(), err)
+		}
+		if clean != nil {
+			clean()
+		}
+		seen[r] = struct{}{}
+	}
+	clear(s.dirty)
+	s.dirty = s.dirty[:0]
+	return nil
+}
+
+// Restore applies one changelog record written by FlushChanges; a nil or
+// empty value removes the entry. Restored entries are not flushed again.
+func (s *State) Restore(key string, value []byte) error {
+	rec, rest, ok := strings.Cut(key, "/")
+	if !ok || len(rec) != 1 {
+		return fmt.Errorf("invalid state key %q", key)
+	}
+	d := decoder{b: value}
+	remove := len(value) == 0
+	switch rec[0] {
+	case recCustomer:
+		if remove {
+			delete(s.customers, rest)
+			return nil
+		}
+		c := new(CustomerState)
+		c.unmarshal(&d)
+		if err := d.done(); err != nil {
+			return fmt.Errorf("failed to decode customer %q: %w", rest, err)
+		}
+		s.customers[rest] = c
+	case recMerchant:
+		if remove {
+			delete(s.merchants, rest)
+			return nil
+		}
+		m := new(MerchantState)
+		m.unmarshal(&d)
+		if err := d.done(); err != nil {
+			return fmt.Errorf("failed to decode merchant %q: %w", rest, err)
+		}
+		s.merchants[rest] = m
+	case recEntity:
+		ks, id, ok := strings.Cut(rest, "/")
+		k, err := strconv.Atoi(ks)
+		if !ok || err != nil || k < 0 || k >= int(numKinds) {
+			return fmt.Errorf("invalid entity key %q", key)
+		}
+		if remove {
+			delete(s.entities[k], id)
+			return nil
+		}
+		en := new(entity)
+		en.unmarshal(&d)
+		if err := d.done(); err != nil {
+			return fmt.Errorf("failed to decode entity %q: %w", key, err)
+		}
+		s.entities[k][id] = en
+	case recAlert:
+		if remove {
+			s.alerts.remove(rest)
+			return nil
+		}
+		a := new(alertEntry)
+		a.unmarshal(&d)
+		if err := d.done(); err != nil {
+			return fmt.Errorf("failed to decode alert %q: %w", rest, err)
+		}
+		s.alerts.put(s, rest, a, true)
+	default:
+		return fmt.Errorf("invalid state key %q", key)
+	}
+	return nil
+}
+
+// MarshalBinary encodes the whole state as a snapshot: the changelog
+// records of every entry, sorted by key so that equal states encode
+// equally. Pending changes are not affected.
+func (s *State) MarshalBinary() ([]byte, error) {
+	type rec struct {
+		key string
+		val []byte
+	}
+	var recs []rec
+	add := func(r dirtyRef, marshal func(*encoder)) {
+		var e encoder
+		marshal(&e)
+		recs = append(recs, rec{r.key(), e.b})
+	}
+	for id, c := range s.customers {
+		add(dirtyRef{rec: recCustomer, id: id}, c.marshal)
+	}
+	for id, m := range s.merchants {
+		add(dirtyRef{rec: recMerchant, id: id}, m.marshal)
+	}
+	for k := range s.entities {
+		for id, en := range s.entities[k] {
+			add(dirtyRef{rec: recEntity, kind: entityKind(k), id: id}, en.marshal)
+		}
+	}
+	for id, a := range s.alerts.entries {
+		add(dirtyRef{rec: recAlert, id: id}, a.marshal)
+	}
+	slices.SortFunc(recs, func(a, b rec) int { return cmp.Compare(a.key, b.key) })
+	e := encoder{}
+	e.byte1(recordVersion)
+	e.uvarint(uint64(len(recs)))
+	for _, r := range recs {
+		e.str(r.key)
+		e.str(string(r.val))
+	}
+	return e.b, nil
+}
+
+// UnmarshalBinary replaces the state with a snapshot written by
+// MarshalBinary. The configuration is kept.
+func (s *State) UnmarshalBinary(b []byte) error {
+	fresh := NewState(s.cfg)
+	d := decoder{b: b}
+	d.version()
+	n := d.uvarint()
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		key, val := d.str(), d.str()
+		if d.err != nil {
+			break
+		}
+		if len(val) == 0 {
+			d.fail(errors.New("empty record in snapshot"))
+			break
+		}
+		if err := fresh.Restore(key, []byte(val)); err != nil {
+			return err
+		}
+	}
+	if err := d.done(); err != nil {
+		return fmt.Errorf("failed to decode state snapshot: %w", err)
+	}
+	fresh.alerts.reorder()
+	*s = *fresh
+	return nil
+}

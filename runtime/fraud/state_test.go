@@ -1,0 +1,199 @@
+package fraud
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// busyState scores a mixed stream so that every kind of entry exists.
+func busyState(t testing.TB) (*RuleSet, *State) {
+	rs := mustCompile(t, sampleSpec())
+	st := NewState(StateConfig{})
+	for i := range 300 {
+		txn := baseTxn(fmt.Sprint("b", i), t0.Add(time.Duration(i)*37*time.Second))
+		txn.CustomerID = fmt.Sprint("c", i%7)
+		txn.CardFingerprint = fmt.Sprint("card", i%11)
+		txn.DeviceID = fmt.Sprint("dev", i%5)
+		txn.MerchantID = fmt.Sprint("m", i%3)
+		txn.Country = []string{"DE", "FR", "US"}[i%3]
+		txn.Amount = float64(1 + i%13)
+		txn.Lat += float64(i % 4)
+		d := rs.Evaluate(&txn, st)
+		rs.Observe(&txn, st, &d)
+	}
+	return rs, st
+}
+
+func TestCustomerStateRoundTrip(t *testing.T) {
+	_, st := busyState(t)
+	c := st.Customer("c3")
+	b, err := c.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back CustomerState
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	back.dirty = c.dirty
+	if !reflect.DeepEqual(*c, back) {
+		t.Errorf("round trip differs:\n%+v\n%+v", *c, back)
+	}
+	t.Logf("customer record: %d bytes with %d devices and %d countries", len(b), c.Devices(), c.Countries())
+	if len(b) > 300 {
+		t.Errorf("customer record is %d bytes; expected a compact encoding", len(b))
+	}
+}
+
+func TestMerchantStateRoundTrip(t *testing.T) {
+	m := MerchantState{Transactions: 12345, Alerts: 67, ConfirmedFraud: 8, ConfirmedLegit: 9, Last: t0.UnixNano()}
+	b, _ := m.MarshalBinary()
+	var back MerchantState
+	if err := back.UnmarshalBinary(b); err != nil || back != m {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
+}
+
+func TestStateSnapshotRoundTrip(t *testing.T) {
+	rs, st := busyState(t)
+	snap, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := NewState(StateConfig{})
+	if err := back.UnmarshalBinary(snap); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := back.MarshalBinary()
+	if !bytes.Equal(snap, again) {
+		t.Error("snapshot of the restored state differs")
+	}
+	if st.Size() != back.Size() {
+		t.Errorf("sizes differ: %+v vs %+v", st.Size(), back.Size())
+	}
+	t.Logf("snapshot: %d bytes for %+v", len(snap), st.Size())
+	// Both states score the next transaction identically.
+	txn := baseTxn("next", t0.Add(3*time.Hour))
+	if a, b := rs.Features(&txn, st), rs.Features(&txn, back); !reflect.DeepEqual(a, b) {
+		t.Errorf("features differ after restore:\n%+v\n%+v", a, b)
+	}
+}
+
+func TestChangelogRebuildsState(t *testing.T) {
+	rs := mustCompile(t, sampleSpec())
+	st := NewState(StateConfig{})
+	replica := NewState(StateConfig{})
+	records := 0
+	apply := func() {
+		err := st.FlushChanges(func(key string, value []byte) error {
+			records++
+			return replica.Restore(key, value)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 200 {
+		txn := baseTxn(fmt.Sprint("x", i), t0.Add(time.Duration(i)*time.Minute))
+		txn.CustomerID = fmt.Sprint("c", i%5)
+		txn.CardFingerprint = fmt.Sprint("card", i%9)
+		d := rs.Evaluate(&txn, st)
+		rs.Observe(&txn, st, &d)
+		if i%17 == 0 {
+			apply()
+		}
+	}
+	st.ForgetCustomer("c2")
+	st.Expire(t0.Add(500 * time.Minute)) // the 10m and 1h windows have all expired by now
+	apply()
+	a, _ := st.MarshalBinary()
+	b, _ := replica.MarshalBinary()
+	if !bytes.Equal(a, b) {
+		t.Errorf("replica rebuilt from %d changelog records differs: %+v vs %+v", records, st.Size(), replica.Size())
+	}
+	if st.Customer("c2") != nil || replica.Customer("c2") != nil {
+		t.Error("erased customer still present")
+	}
+	if n := st.Size().Entities; n != 0 {
+		t.Errorf("%d entities left after every window expired", n)
+	}
+	// Nothing changed since: an empty flush.
+	if err := st.FlushChanges(func(string, []byte) error { t.Error("unexpected record"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFlushChangesRetriesAfterFailure(t *testing.T) {
+	_, st := busyState(t)
+	fail := errors.New("broker down")
+	calls := 0
+	err := st.FlushChanges(func(string, []byte) error {
+		calls++
+		if calls == 3 {
+			return fail
+		}
+		return nil
+	})
+	if !errors.Is(err, fail) {
+		t.Fatalf("err = %v", err)
+	}
+	replica := NewState(StateConfig{})
+	// The records accepted before the failure are not offered again, the rest are.
+	n := 0
+	if err := st.FlushChanges(func(k string, v []byte) error { n++; return replica.Restore(k, v) }); err != nil {
+		t.Fatal(err)
+	}
+	total := st.Size()
+	if want := total.Customers + total.Merchants + total.Entities + total.Alerts - 2; n != want {
+		t.Errorf("retry flushed %d records, want %d", n, want)
+	}
+}
+
+func TestExpireAndTTLs(t *testing.T) {
+	rs := mustCompile(t, sampleSpec())
+	st := NewState(StateConfig{CustomerTTL: 30 * 24 * time.Hour, MerchantTTL: 60 * 24 * time.Hour, AlertTTL: 7 * 24 * time.Hour})
+	txn := baseTxn("a", t0)
+	d := rs.Evaluate(&txn, st)
+	d.AlertID, d.Hits = "alert-1", []Hit{{Rule: "card-testing"}}
+	rs.Observe(&txn, st, &d)
+	if st.Size().Alerts != 1 {
+		t.Fatalf("alert not recorded: %+v", st.Size())
+	}
+	if n := st.Expire(t0.Add(time.Minute)); n != 0 {
+		t.Errorf("expired %d entries a minute later", n)
+	}
+	st.Expire(t0.Add(8 * 24 * time.Hour))
+	if z := st.Size(); z.Entities != 0 || z.Alerts != 0 || z.Customers != 1 || z.Merchants != 1 {
+		t.Errorf("after 8 days: %+v, want windows and alerts gone", z)
+	}
+	st.Expire(t0.Add(31 * 24 * time.Hour))
+	if z := st.Size(); z.Customers != 0 || z.Merchants != 1 {
+		t.Errorf("after 31 days: %+v, want the customer gone", z)
+	}
+	st.Expire(t0.Add(61 * 24 * time.Hour))
+	if z := st.Size(); z != (StateSize{}) {
+		t.Errorf("after 61 days: %+v, want empty", z)
+	}
+}
+
+func TestCorruptRecordsAreRejected(t *testing.T) {
+	_, st := busyState(t)
+	snap, _ := st.MarshalBinary()
+	for cut := 0; cut < len(snap); cut += max(1, len(snap)/200) {
+		if err := NewState(StateConfig{}).UnmarshalBinary(snap[:cut]); err == nil {
+			t.Fatalf("truncated snapshot (%d of %d bytes) accepted", cut, len(snap))
+		}
+	}
+	for _, key := range []string{"", "x/1", "c", "e/9/x", "e/x", "z/1"} {
+		if err := st.Restore(key, []byte{1}); err == nil {
+			t.Errorf("Restore(%q) accepted", key)
+		}
+	}
+	if err := st.Restore("c/x", []byte{2, 0}); err == nil {
+		t.Error("unknown record version accepted")
+	}
+}

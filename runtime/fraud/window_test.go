@@ -1,0 +1,202 @@
+package fraud
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+)
+
+func TestWindowSlides(t *testing.T) {
+	// A 16-minute window has 1-minute buckets, which keeps the expected
+	// values easy to derive by hand: at time t it counts the events of
+	// the buckets [bucket(t)-16, bucket(t)].
+	const W = 16 * time.Minute
+	min := func(m float64) time.Duration { return time.Duration(m * float64(time.Minute)) }
+	type step struct {
+		add    bool
+		at     time.Duration // from base
+		amount float64
+		want   float64 // value at `at` before adding (count, sum)
+	}
+	tests := []struct {
+		name  string
+		agg   aggregation
+		steps []step
+	}{
+		{"count accumulates within the window", aggCount, []step{
+			{true, 0, 0, 0}, {true, min(1), 0, 1}, {true, min(5), 0, 2}, {false, min(10), 0, 3},
+		}},
+		{"count slides: events drop out after W plus at most one bucket", aggCount, []step{
+			{true, 0, 0, 0},               // bucket 0
+			{true, min(8), 0, 1},          // bucket 8
+			{false, min(16.5), 0, 2},      // bucket 16: covers 0..16, both in
+			{false, min(16.99), 0, 2},     // still bucket 16
+			{false, min(17), 0, 1},        // bucket 17: covers 1..17, the first event is out
+			{false, min(24.99), 0, 1},     // bucket 24: covers 8..24
+			{false, min(25), 0, 0},        // bucket 25: covers 9..25, empty
+			{true, min(40), 0, 0},         // a new event after a gap
+			{false, min(40.5), 0, 1},      // only the new one
+			{false, min(40 + 16.9), 0, 1}, // bucket 56 covers 40..56
+		}},
+		{"every event within W is counted", aggCount, []step{
+			{true, min(0.99), 0, 0},   // bucket 0, near its end
+			{false, min(16.98), 0, 1}, // 15.99 min later: within W, counted
+		}},
+		{"sum", aggSum, []step{
+			{true, 0, 10, 0}, {true, min(2), 2.5, 10}, {true, min(17), 1, 2.5}, {false, min(18.5), 0, 3.5},
+		}},
+		{"late event lands in its bucket", aggCount, []step{
+			{true, min(10), 0, 0}, {true, min(3), 0, 0}, {false, min(10), 0, 2}, {false, min(4), 0, 1},
+		}},
+		{"event too late to count is dropped", aggCount, []step{
+			{true, min(30), 0, 0}, {true, min(3), 0, 0}, {false, min(30), 0, 1},
+		}},
+		// Relative to 1970-01-01 (see below): -30s falls in bucket -1,
+		// not 0, so it leaves the window at minute 16, not 17.
+		{"times before 1970", aggCount, []step{
+			{true, -min(0.5), 0, 0}, {false, -min(0.2), 0, 1}, {false, min(15.99), 0, 1}, {false, min(16), 0, 0},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := time.Unix(0, 0).Add(1000 * time.Hour)
+			if tt.name == "times before 1970" {
+				base = time.Unix(0, 0)
+			}
+			w := window{agg: tt.agg, width: bucketWidth(W)}
+			for i, s := range tt.steps {
+				at := unixNano(base.Add(s.at))
+				var v windowValue
+				w.value(at, &v)
+				got := v.count
+				if tt.agg == aggSum {
+					got = v.sum
+				}
+				if got != s.want {
+					t.Errorf("step %d at %v: value = %v, want %v", i, s.at, got, s.want)
+				}
+				if s.add {
+					w.add(at, s.amount, 0, false)
+				}
+				if len(w.buckets) > windowBuckets+1 {
+					t.Fatalf("step %d: %d buckets kept, bound is %d", i, len(w.buckets), windowBuckets+1)
+				}
+			}
+		})
+	}
+}
+
+func TestWindowMemoryIsBounded(t *testing.T) {
+	w := window{agg: aggDistinct, width: bucketWidth(10 * time.Minute)}
+	for i := range 100_000 {
+		at := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		w.add(unixNano(at), 0, hashString(fmt.Sprint(i)), true)
+	}
+	if len(w.buckets) > windowBuckets+1 {
+		t.Errorf("%d buckets, bound is %d", len(w.buckets), windowBuckets+1)
+	}
+	for _, b := range w.buckets {
+		if len(b.kmv) > sketchK {
+			t.Errorf("bucket holds %d hashes, bound is %d", len(b.kmv), sketchK)
+		}
+	}
+}
+
+func TestDistinctCount(t *testing.T) {
+	w := window{agg: aggDistinct, width: bucketWidth(time.Hour)}
+	at := unixNano(t0)
+	// Exact below sketchK, duplicates ignored, spread over buckets.
+	for i := range 20 {
+		w.add(at+int64(i)*int64(time.Minute), 0, hashString(fmt.Sprint("card-", i%10)), true)
+	}
+	var v windowValue
+	w.value(at+int64(30*time.Minute), &v)
+	if got := v.distinct(); got != 10 {
+		t.Errorf("distinct = %v, want exactly 10", got)
+	}
+
+	// Above sketchK the KMV estimate has a relative standard error of
+	// about 1/sqrt(K-2) = 18%; check the mean error over many windows is
+	// small and single estimates stay within 4 standard errors.
+	const n, trials = 1000, 50
+	var sum float64
+	for trial := range trials {
+		w := window{agg: aggDistinct, width: bucketWidth(time.Hour)}
+		for i := range n {
+			w.add(at+int64(i)*int64(time.Second), 0, hashString(fmt.Sprint(trial, "/", i)), true)
+		}
+		var v windowValue
+		w.value(at+int64(n)*int64(time.Second), &v)
+		est := v.distinct()
+		if rel := math.Abs(est-n) / n; rel > 4/math.Sqrt(sketchK-2) {
+			t.Errorf("trial %d: estimate %v of %d is off by %.0f%%", trial, est, n, rel*100)
+		}
+		sum += est
+	}
+	if mean := sum / trials; math.Abs(mean-n)/n > 0.05 {
+		t.Errorf("mean estimate %v of %d is biased by more than 5%%", mean, n)
+	}
+}
+
+func TestFeaturesCountTheScoredTransaction(t *testing.T) {
+	spec := sampleSpec()
+	rs := mustCompile(t, spec)
+	st := NewState(StateConfig{})
+	// Four payments on card-1 from dev-1, then one on card-2; every
+	// feature counts the transaction being scored.
+	for i := range 4 {
+		txn := baseTxn(fmt.Sprint("t", i), t0.Add(time.Duration(i)*time.Minute))
+		txn.Amount = 2
+		f := rs.Features(&txn, st)
+		if got := f.Velocity["card_txns_10m"]; got != float64(i+1) {
+			t.Errorf("txn %d: card_txns_10m = %v, want %d", i, got, i+1)
+		}
+		if got := f.Velocity["card_amount_10m"]; got != float64(2*(i+1)) {
+			t.Errorf("txn %d: card_amount_10m = %v, want %d", i, got, 2*(i+1))
+		}
+		d := rs.Evaluate(&txn, st)
+		rs.Observe(&txn, st, &d)
+	}
+	txn := baseTxn("t5", t0.Add(5*time.Minute))
+	txn.CardFingerprint = "card-2"
+	f := rs.Features(&txn, st)
+	if got := f.Velocity["device_cards_1h"]; got != 2 {
+		t.Errorf("device_cards_1h = %v, want 2", got)
+	}
+	if got := f.Velocity["card_txns_10m"]; got != 1 {
+		t.Errorf("card_txns_10m for a fresh card = %v, want 1", got)
+	}
+	if got := f.Velocity["customer_txns_1h"]; got != 5 {
+		t.Errorf("customer_txns_1h = %v, want 5", got)
+	}
+	txn.CardFingerprint = ""
+	if got := rs.Features(&txn, st).Velocity["card_txns_10m"]; got != 0 {
+		t.Errorf("card_txns_10m without a card = %v, want 0", got)
+	}
+}
+
+func TestFeatureStateSurvivesRename(t *testing.T) {
+	spec := sampleSpec()
+	rs := mustCompile(t, spec)
+	st := NewState(StateConfig{})
+	for i := range 3 {
+		txn := baseTxn(fmt.Sprint("t", i), t0.Add(time.Duration(i)*time.Minute))
+		d := rs.Evaluate(&txn, st)
+		rs.Observe(&txn, st, &d)
+	}
+	spec.Features[0].Name = "card_count_10m"
+	spec.Rules[0].Expression = `features.card_count_10m >= 5`
+	renamed := mustCompile(t, spec)
+	txn := baseTxn("t9", t0.Add(4*time.Minute))
+	if got := renamed.Features(&txn, st).Velocity["card_count_10m"]; got != 4 {
+		t.Errorf("renamed feature = %v, want 4 (state kept by definition, not name)", got)
+	}
+	spec.Features[0].Window = v1alpha1.Duration("11m")
+	changed := mustCompile(t, spec)
+	if got := changed.Features(&txn, st).Velocity["card_count_10m"]; got != 1 {
+		t.Errorf("feature with a new window = %v, want 1 (starts empty)", got)
+	}
+}
