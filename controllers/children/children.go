@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,6 +50,9 @@ func Hash(obj client.Object) string {
 // Ensure makes the child exist as desired, owned by owner. preserve, when
 // not nil, copies into desired the fields another actor manages on the live
 // object (an autoscaler's replicas, an allocated clusterIP) before an update.
+// On return desired holds the object as the API server has it (including
+// its status), so callers need not read it back through a cache that may
+// lag behind a create.
 func Ensure(ctx context.Context, c client.Client, owner client.Object, desired client.Object, preserve func(live, desired client.Object)) (Action, error) {
 	if err := controllerutil.SetControllerReference(owner, desired, c.Scheme()); err != nil {
 		return Unchanged, fmt.Errorf("failed to set owner of %T %s: %w", desired, desired.GetName(), err)
@@ -76,6 +80,7 @@ func Ensure(ctx context.Context, c client.Client, owner client.Object, desired c
 		return Unchanged, fmt.Errorf("%T %s exists and is not owned by %s; delete or rename it", desired, desired.GetName(), owner.GetName())
 	}
 	if live.GetAnnotations()[v1alpha1.AnnotationSpecHash] == hash {
+		copyInto(desired, live)
 		return Unchanged, nil
 	}
 	if preserve != nil {
@@ -100,4 +105,9 @@ func Delete(ctx context.Context, c client.Client, obj client.Object) (Action, er
 		return Unchanged, fmt.Errorf("failed to delete %T %s: %w", obj, obj.GetName(), err)
 	}
 	return Deleted, nil
+}
+
+// copyInto overwrites dst with src; both are pointers to the same type.
+func copyInto(dst, src client.Object) {
+	reflect.ValueOf(dst).Elem().Set(reflect.ValueOf(src).Elem())
 }

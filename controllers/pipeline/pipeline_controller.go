@@ -210,11 +210,7 @@ func (r *Reconciler) reconcileChildren(ctx context.Context, p *v1alpha1.Pipeline
 	p.Status.ConfigMapName = cm.Name
 	p.Status.ConfigHash = configHash
 
-	live := &appsv1.Deployment{}
-	if err := r.Get(ctx, client.ObjectKeyFromObject(dep), live); err != nil {
-		return nil, fmt.Errorf("failed to get deployment %s: %w", dep.Name, err)
-	}
-	return live, nil
+	return dep, nil
 }
 
 func attached[T any](items []T, f func(T) v1alpha1.AttachedObject) []v1alpha1.AttachedObject {

@@ -178,9 +178,7 @@ func TestRuleChangesHotReloadButPipelineChangesRoll(t *testing.T) {
 	hash := hashOf(g)
 
 	// A rule change rewrites the config but does not roll the pods.
-	g.Expect(env.Get(ctx, frs)).To(Succeed())
-	frs.Spec.Rules[0].Score = 70
-	g.Expect(env.Client.Update(ctx, frs)).To(Succeed())
+	g.Expect(env.Update(ctx, frs, func() { frs.Spec.Rules[0].Score = 70 })).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		cfg := configOf(g)
 		g.Expect(cfg.FraudRuleSets).To(HaveLen(1))
@@ -195,9 +193,7 @@ func TestRuleChangesHotReloadButPipelineChangesRoll(t *testing.T) {
 	}).Should(Succeed())
 
 	// A Pipeline change rolls them.
-	g.Expect(env.Get(ctx, p)).To(Succeed())
-	p.Spec.Dedup.Window = "2h"
-	g.Expect(env.Client.Update(ctx, p)).To(Succeed())
+	g.Expect(env.Update(ctx, p, func() { p.Spec.Dedup.Window = "2h" })).To(Succeed())
 	g.Eventually(func(g Gomega) { g.Expect(hashOf(g)).NotTo(Equal(hash)) }).Should(Succeed())
 
 	// Deleting the rule set drops it from the config.
@@ -212,9 +208,7 @@ func TestSuspendScalesToZero(t *testing.T) {
 	g.Expect(env.Client.Create(ctx, p)).To(Succeed())
 	readyPipeline(ctx, g, ns, "shop")
 
-	g.Expect(env.Get(ctx, p)).To(Succeed())
-	p.Spec.Suspend = true
-	g.Expect(env.Client.Update(ctx, p)).To(Succeed())
+	g.Expect(env.Update(ctx, p, func() { p.Spec.Suspend = true })).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		dep := &appsv1.Deployment{}
 		g.Expect(env.Client.Get(ctx, key(ns, "ecap-shop"), dep)).To(Succeed())
@@ -231,8 +225,7 @@ func TestSuspendScalesToZero(t *testing.T) {
 	}).Should(Succeed())
 
 	// Resuming restores the replicas.
-	p.Spec.Suspend = false
-	g.Expect(env.Client.Update(ctx, p)).To(Succeed())
+	g.Expect(env.Update(ctx, p, func() { p.Spec.Suspend = false })).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		dep := &appsv1.Deployment{}
 		g.Expect(env.Client.Get(ctx, key(ns, "ecap-shop"), dep)).To(Succeed())
@@ -252,9 +245,7 @@ func TestAutoscalingOwnsAnHPA(t *testing.T) {
 		g.Expect(hpa.Spec.MaxReplicas).To(Equal(int32(6)))
 	}).Should(Succeed())
 
-	g.Expect(env.Get(ctx, p)).To(Succeed())
-	p.Spec.Autoscaling = nil
-	g.Expect(env.Client.Update(ctx, p)).To(Succeed())
+	g.Expect(env.Update(ctx, p, func() { p.Spec.Autoscaling = nil })).To(Succeed())
 	g.Eventually(func() bool {
 		return apierrors.IsNotFound(env.Client.Get(ctx, key(ns, "ecap-shop"), &autoscalingv2.HorizontalPodAutoscaler{}))
 	}).Should(BeTrue())
@@ -301,14 +292,10 @@ func TestSteadyStateMakesNoWrites(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	// Poke the Pipeline and a child: both trigger reconciles that must find
 	// nothing to do.
-	p := &v1alpha1.Pipeline{}
-	g.Expect(env.Client.Get(ctx, key(ns, "shop"), p)).To(Succeed())
-	p.Annotations = map[string]string{"poke": "1"}
-	g.Expect(env.Client.Update(ctx, p)).To(Succeed())
-	dep := &appsv1.Deployment{}
-	g.Expect(env.Client.Get(ctx, key(ns, "ecap-shop"), dep)).To(Succeed())
-	dep.Labels["poke"] = "1"
-	g.Expect(env.Client.Update(ctx, dep)).To(Succeed())
+	p := newPipeline(ns, "shop")
+	g.Expect(env.Update(ctx, p, func() { p.Annotations = map[string]string{"poke": "1"} })).To(Succeed())
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ecap-shop"}}
+	g.Expect(env.Update(ctx, dep, func() { dep.Labels["poke"] = "1" })).To(Succeed())
 
 	g.Eventually(func() float64 {
 		n, _ := testenv.ReconcileTotal("pipeline")
@@ -346,8 +333,7 @@ func TestInvalidSpecIsStalledNotRetried(t *testing.T) {
 	g.Expect(apierrors.IsNotFound(env.Client.Get(ctx, key(ns, "ecap-bad"), &appsv1.Deployment{}))).To(BeTrue())
 
 	// Fixing the spec recovers.
-	p.Spec.KPIs.Windows[1].Advance = "1m"
-	g.Expect(env.Client.Update(ctx, p)).To(Succeed())
+	g.Expect(env.Update(ctx, p, func() { p.Spec.KPIs.Windows[1].Advance = "1m" })).To(Succeed())
 	readyPipeline(ctx, g, ns, "bad")
 }
 
@@ -371,9 +357,7 @@ func TestLiveMetricsAndLagStall(t *testing.T) {
 	// Lag with no progress for longer than stallAfter: Stalled.
 	src.set(pipeline.LiveMetrics{Lag: 1500, Progressed: false})
 	env.Clock.Step(6 * time.Minute)
-	g.Expect(env.Get(ctx, p)).To(Succeed())
-	p.Annotations = map[string]string{"poke": "1"}
-	g.Expect(env.Client.Update(ctx, p)).To(Succeed())
+	g.Expect(env.Update(ctx, p, func() { p.Annotations = map[string]string{"poke": "1"} })).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, p)).To(Succeed())
 		c := testenv.Condition(p, v1alpha1.ConditionStalled)

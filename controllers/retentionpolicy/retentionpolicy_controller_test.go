@@ -61,9 +61,7 @@ func TestPolicyOwnsCronJob(t *testing.T) {
 	}).Should(Succeed())
 
 	// Dry run and suspend reach the CronJob.
-	rp.Spec.DryRun = true
-	rp.Spec.Suspend = true
-	g.Expect(env.Client.Update(ctx, rp)).To(Succeed())
+	g.Expect(env.Update(ctx, rp, func() { rp.Spec.DryRun, rp.Spec.Suspend = true, true })).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cj), cj)).To(Succeed())
 		g.Expect(*cj.Spec.Suspend).To(BeTrue())

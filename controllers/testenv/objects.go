@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -34,4 +37,16 @@ func (e *Env) Setup(t *testing.T) (context.Context, Gomega, string) {
 	ns, err := e.CreateNamespace(ctx, "test")
 	g.Expect(err).NotTo(HaveOccurred())
 	return ctx, g, ns
+}
+
+// Update re-reads obj, applies mutate and writes it, retrying when a
+// controller's concurrent status write makes the update conflict.
+func (e *Env) Update(ctx context.Context, obj client.Object, mutate func()) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := e.Get(ctx, obj); err != nil {
+			return err
+		}
+		mutate()
+		return e.Client.Update(ctx, obj)
+	})
 }
