@@ -424,3 +424,15 @@ type PipelineList struct {
 func init() {
 	SchemeBuilder.Register(&Pipeline{}, &PipelineList{})
 }
+
+// ConsumerGroupID is the Kafka consumer group of the Pipeline's runtime:
+// spec.kafka.consumerGroup or "ecap-<namespace>-<name>".
+func ConsumerGroupID(namespace, name string, spec *PipelineSpec) string {
+	if spec.Kafka.ConsumerGroup != "" {
+		return spec.Kafka.ConsumerGroup
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	return "ecap-" + namespace + "-" + name
+}

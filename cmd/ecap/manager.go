@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/controllers/pipeline"
 	"github.com/ecap-dev/ecap/controllers/setup"
 )
 
@@ -57,7 +58,10 @@ func newManagerCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("failed to create manager: %w", err)
 			}
-			if err := setup.All(cmd.Context(), mgr, setup.Options{Image: image, Webhooks: !disableWebhooks}); err != nil {
+			if err := setup.All(cmd.Context(), mgr, setup.Options{
+				Image: image, Webhooks: !disableWebhooks,
+				PipelineMetrics: &pipeline.LiveSource{Client: mgr.GetClient()},
+			}); err != nil {
 				return err
 			}
 			if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

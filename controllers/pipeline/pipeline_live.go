@@ -1,0 +1,184 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/runtime/kafkaio"
+)
+
+// LiveSource gathers a Pipeline's live figures from two places: consumer
+// lag from Kafka itself (committed offsets against the log end), which is
+// visible even when no runtime pod runs, and event rate, dead-letter count
+// and watermark from the runtime pods' /v1/status.
+type LiveSource struct {
+	// Client reads the runtime pods and the Secrets holding Kafka
+	// credentials.
+	Client client.Client
+	// HTTP fetches /v1/status from the pods.
+	HTTP *http.Client
+	// Lag measures consumer-group lag; nil means kafkaio against the
+	// Pipeline's brokers.
+	Lag func(ctx context.Context, p *v1alpha1.Pipeline, cfg kafkaio.Config) (int64, error)
+
+	mu   sync.Mutex
+	last map[types.NamespacedName]progressMark
+}
+
+type progressMark struct {
+	lag    int64
+	events int64
+}
+
+var _ MetricsSource = (*LiveSource)(nil)
+
+// runtimeStatus is the part of the runtime's /v1/status
+// (runtime/engine.Status) the controller reads.
+type runtimeStatus struct {
+	EventsPerSecond float64 `json:"eventsPerSecond"`
+	EventsTotal     int64   `json:"eventsTotal"`
+	DeadLettered    int64   `json:"deadLettered"`
+	Partitions      []struct {
+		Watermark *time.Time `json:"watermark"`
+	} `json:"partitions"`
+}
+
+// Gather implements MetricsSource. Kafka being unreachable is an error
+// (KafkaReachable=False); pods that do not answer are skipped.
+func (s *LiveSource) Gather(ctx context.Context, p *v1alpha1.Pipeline) (*LiveMetrics, error) {
+	cfg, err := s.kafkaConfig(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	measure := s.Lag
+	if measure == nil {
+		measure = kafkaLag
+	}
+	lag, err := measure(ctx, p, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m := &LiveMetrics{Lag: lag}
+
+	pods := &corev1.PodList{}
+	if err := s.Client.List(ctx, pods, client.InNamespace(p.Namespace), client.MatchingLabels(selectorLabels(p))); err != nil {
+		return nil, fmt.Errorf("failed to list runtime pods: %w", err)
+	}
+	var rate float64
+	var events int64
+	for i := range pods.Items {
+		st, err := s.podStatus(ctx, &pods.Items[i])
+		if err != nil {
+			continue
+		}
+		rate += st.EventsPerSecond
+		events += st.EventsTotal
+		m.DeadLettered += st.DeadLettered
+		for _, part := range st.Partitions {
+			if part.Watermark != nil && (m.Watermark == nil || part.Watermark.Before(*m.Watermark)) {
+				w := *part.Watermark
+				m.Watermark = &w
+			}
+		}
+	}
+	m.EventsPerSecond = int64(rate + 0.5)
+
+	key := types.NamespacedName{Namespace: p.Namespace, Name: p.Name}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil {
+		s.last = map[types.NamespacedName]progressMark{}
+	}
+	prev, seen := s.last[key]
+	m.Progressed = !seen || lag < prev.lag || events > prev.events
+	s.last[key] = progressMark{lag: lag, events: events}
+	return m, nil
+}
+
+func (s *LiveSource) podStatus(ctx context.Context, pod *corev1.Pod) (*runtimeStatus, error) {
+	if pod.Status.Phase != corev1.PodRunning || pod.Status.PodIP == "" {
+		return nil, errors.New("pod not running")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(AdminPort)) + "/v1/status"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	httpClient := s.HTTP
+	if httpClient == nil {
+		httpClient = http.DefaultClient
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	st := &runtimeStatus{}
+	if err := json.NewDecoder(resp.Body).Decode(st); err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return st, nil
+}
+
+// kafkaConfig builds the client configuration the runtime uses, reading
+// SASL credentials from the referenced Secret. Vault-sourced credentials are
+// read by the runtime only; for those the lag query goes without SASL and
+// reports the broker's refusal.
+func (s *LiveSource) kafkaConfig(ctx context.Context, p *v1alpha1.Pipeline) (kafkaio.Config, error) {
+	cfg := kafkaio.Config{Brokers: p.Spec.Kafka.Brokers, ClientID: "ecap-manager"}
+	sasl := p.Spec.Kafka.SASL
+	if sasl == nil || sasl.Credentials.SecretRef == nil {
+		return cfg, nil
+	}
+	ref := sasl.Credentials.SecretRef
+	secret := &corev1.Secret{}
+	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, secret); err != nil {
+		return cfg, fmt.Errorf("failed to read Kafka credentials from Secret %s: %w", ref.Name, err)
+	}
+	user, pass := secret.Data[defaulted(ref.UsernameKey, "username")], secret.Data[defaulted(ref.PasswordKey, "password")]
+	mech, err := kafkaio.NewSASL(string(sasl.Mechanism), string(user), string(pass))
+	if err != nil {
+		return cfg, fmt.Errorf("spec.kafka.sasl: %w", err)
+	}
+	cfg.SASL = mech
+	return cfg, nil
+}
+
+// kafkaLag is the consumer-group lag over the Pipeline's input topics.
+func kafkaLag(ctx context.Context, p *v1alpha1.Pipeline, cfg kafkaio.Config) (int64, error) {
+	c, err := kafkaio.NewClient(cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var topics []string
+	for _, t := range []v1alpha1.TopicName{p.Spec.Topics.Transactions, p.Spec.Topics.UserEvents} {
+		if t != "" {
+			topics = append(topics, string(t))
+		}
+	}
+	total, _, err := c.Lag(ctx, v1alpha1.ConsumerGroupID(p.Namespace, p.Name, &p.Spec), topics)
+	if err != nil {
+		return 0, fmt.Errorf("failed to measure consumer lag on %v: %w", p.Spec.Kafka.Brokers, err)
+	}
+	return total, nil
+}
