@@ -10,16 +10,24 @@
 # Why not setup-envtest: it downloads prebuilt binaries from a bucket that is
 # not reachable here. Only the Go module proxy and Debian apt are, so:
 #   kube-apiserver  built from k8s.io/kubernetes via the Go module proxy
-#   etcd            built from go.etcd.io/etcd/server/v3 via the Go module
-#                   proxy, at the version kubernetes itself pins (Debian's
-#                   etcd-server is 3.4, which kube-apiserver 1.37 does not
-#                   work with: see ECAP_ENVTEST_ETCD below)
+#   etcd            Debian's etcd-server package (3.4.23 on bookworm),
+#                   symlinked; the system etcd service it ships is kept
+#                   stopped and disabled. Works with kube-apiserver 1.37 under
+#                   envtest, but 3.4 < 3.4.31 means the apiserver logs
+#                   "RequestWatchProgress feature is not supported" and turns
+#                   off WatchList streaming / consistent reads from its watch
+#                   cache (clients fall back to LIST+WATCH). For the exact
+#                   etcd kubernetes pins (3.7.0 for 1.37.2), set
+#                   ECAP_ENVTEST_ETCD=build. apt mode also falls back to the
+#                   build when etcd-server cannot be installed (no apt/root).
 #   kubectl         symlinked from the system (PATH), if present
 #
 # Environment:
-#   ECAP_ENVTEST_DIR   assets directory (default:
+#   ECAP_ENVTEST_DIR   the assets directory itself (default:
 #                      ${XDG_CACHE_HOME:-$HOME/.cache}/ecap/envtest/k8s-<version>)
-#   ECAP_ENVTEST_ETCD  "build" (default) or "apt" (Debian etcd-server package)
+#   ECAP_ENVTEST_ETCD  "apt" (default): Debian etcd-server package, or
+#                      "build": etcd built from go.etcd.io/etcd/server/v3 at
+#                      the version kubernetes' go.mod pins (~7 min cold)
 #
 # Safe to run concurrently: a flock on <dir>/.lock serialises builders, and
 # binaries are built under a temporary name and moved into place atomically.
@@ -30,7 +38,7 @@ K8S_VERSION="1.37.2"
 STAGING_VERSION="0.${K8S_VERSION#*.}"
 
 ASSETS_DIR="${ECAP_ENVTEST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecap/envtest/k8s-${K8S_VERSION}}"
-ETCD_MODE="${ECAP_ENVTEST_ETCD:-build}"
+ETCD_MODE="${ECAP_ENVTEST_ETCD:-apt}"
 
 # Keep stdout clean: everything goes to stderr, fd 3 is the real stdout.
 exec 3>&1 1>&2
@@ -56,6 +64,10 @@ fi
 WORK=""
 cleanup() { if [ -n "$WORK" ]; then rm -rf "$WORK"; fi; }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# Leftovers of an invocation that was killed mid-build (we hold the lock).
+rm -rf "$ASSETS_DIR"/.build.* "$ASSETS_DIR"/.*.tmp
 
 # The build runs in a throwaway module: make sure the caller's Go settings
 # (a go.work above the cache, -mod=vendor, ...) do not leak into it.
@@ -162,13 +174,21 @@ quiesce_system_etcd() {
 	fi
 }
 
+# apt_etcd links Debian's /usr/bin/etcd into the assets dir, installing
+# etcd-server first if needed. Returns 1 if it cannot be installed here.
 apt_etcd() {
 	local sudo="" policy="/usr/sbin/policy-rc.d" made_policy=""
 	if ! [ -x /usr/bin/etcd ]; then
-		command -v apt-get >/dev/null 2>&1 || die "/usr/bin/etcd missing and apt-get not available"
+		if ! command -v apt-get >/dev/null 2>&1; then
+			log "etcd: /usr/bin/etcd missing and apt-get not available"
+			return 1
+		fi
 		if [ "$(id -u)" != 0 ]; then
-			command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install etcd-server"
-			sudo="sudo"
+			if ! command -v sudo >/dev/null 2>&1 || ! sudo -n true 2>/dev/null; then
+				log "etcd: /usr/bin/etcd missing and no root/passwordless sudo to install etcd-server"
+				return 1
+			fi
+			sudo="sudo -n"
 		fi
 		# Keep the package's postinst from starting a system etcd.
 		if ! [ -e "$policy" ]; then
@@ -178,10 +198,12 @@ apt_etcd() {
 		fi
 		log "etcd: apt-get install etcd-server"
 		if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server; then
-			$sudo apt-get update -q && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server
+			$sudo apt-get update -q || die "apt-get update failed"
+			$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server ||
+				die "apt-get install etcd-server failed"
 		fi
 		if [ -n "$made_policy" ]; then $sudo rm -f "$policy"; fi
-		if [ -n "$sudo" ]; then sudo bash -c "$(declare -f quiesce_system_etcd); quiesce_system_etcd"; else quiesce_system_etcd; fi
+		if [ -n "$sudo" ]; then $sudo bash -c "$(declare -f quiesce_system_etcd); quiesce_system_etcd"; else quiesce_system_etcd; fi
 	fi
 	ln -sfn /usr/bin/etcd "$ASSETS_DIR/.etcd.tmp"
 	mv -Tf "$ASSETS_DIR/.etcd.tmp" "$ASSETS_DIR/etcd"
@@ -198,32 +220,41 @@ else
 fi
 
 # --- etcd -------------------------------------------------------------------
+ensure_built_etcd() {
+	local ev t
+	# Cheap check first: no module proxy round-trip when cached.
+	if [ -f "$ASSETS_DIR/.etcd-version" ] && ! [ -L "$ASSETS_DIR/etcd" ] &&
+		is_good "$ASSETS_DIR/etcd" "$(cat "$ASSETS_DIR/.etcd-version")"; then
+		log "etcd: cached ($ASSETS_DIR/etcd, built v$(cat "$ASSETS_DIR/.etcd-version"))"
+		return
+	fi
+	ev="$(etcd_version)"
+	t=$SECONDS
+	build_etcd "$ev"
+	printf '%s\n' "$ev" >"$ASSETS_DIR/.etcd-version.tmp"
+	mv -f "$ASSETS_DIR/.etcd-version.tmp" "$ASSETS_DIR/.etcd-version"
+	log "etcd: built v${ev} in $((SECONDS - t))s"
+}
+
 case "$ETCD_MODE" in
 build)
-	# Cheap check first: avoid touching the module proxy when cached.
-	if [ -f "$ASSETS_DIR/.etcd-version" ] && is_good "$ASSETS_DIR/etcd" "$(cat "$ASSETS_DIR/.etcd-version")" && ! [ -L "$ASSETS_DIR/etcd" ]; then
-		log "etcd: cached ($ASSETS_DIR/etcd, v$(cat "$ASSETS_DIR/.etcd-version"))"
-	else
-		ev="$(etcd_version)"
-		t=$SECONDS
-		build_etcd "$ev"
-		printf '%s\n' "$ev" >"$ASSETS_DIR/.etcd-version.tmp"
-		mv -f "$ASSETS_DIR/.etcd-version.tmp" "$ASSETS_DIR/.etcd-version"
-		log "etcd: built v${ev} in $((SECONDS - t))s"
-	fi
+	ensure_built_etcd
 	;;
 apt)
-	rm -f "$ASSETS_DIR/.etcd-version"
-	apt_etcd
-	is_good "$ASSETS_DIR/etcd" "etcd Version" || die "$ASSETS_DIR/etcd does not run"
-	log "etcd: using Debian's $(/usr/bin/etcd --version 2>&1 | head -n1)"
+	if apt_etcd; then
+		rm -f "$ASSETS_DIR/.etcd-version"
+		is_good "$ASSETS_DIR/etcd" "etcd Version" || die "$ASSETS_DIR/etcd does not run"
+		log "etcd: using Debian's $(/usr/bin/etcd --version 2>&1 | head -n1)"
+	else
+		log "etcd: falling back to building etcd from source"
+		ensure_built_etcd
+	fi
 	;;
-*) die "ECAP_ENVTEST_ETCD must be 'build' or 'apt', got '$ETCD_MODE'" ;;
+*) die "ECAP_ENVTEST_ETCD must be 'apt' or 'build', got '$ETCD_MODE'" ;;
 esac
 
 # --- kubectl ----------------------------------------------------------------
 if kubectl_path="$(command -v kubectl 2>/dev/null)" && [ "$kubectl_path" != "$ASSETS_DIR/kubectl" ]; then
-	kubectl_path="$(readlink -f "$kubectl_path")"
 	ln -sfn "$kubectl_path" "$ASSETS_DIR/.kubectl.tmp"
 	mv -Tf "$ASSETS_DIR/.kubectl.tmp" "$ASSETS_DIR/kubectl"
 elif ! [ -x "$ASSETS_DIR/kubectl" ]; then
