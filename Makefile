@@ -2,7 +2,10 @@
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
-IMG ?= ghcr.io/ecap-dev/ecap:dev
+# DEFAULT_IMG is the image named in config/manager; deploy substitutes IMG
+# for it everywhere (container image and the ECAP_IMAGE env var).
+DEFAULT_IMG := ghcr.io/ecap-dev/ecap:dev
+IMG ?= $(DEFAULT_IMG)
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
@@ -30,6 +33,7 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook manifests.
 	$(CONTROLLER_GEN) rbac:roleName=ecap-manager-role crd webhook paths="./api/..." paths="./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
+	rm -f charts/ecap/crds/*.yaml && cp config/crd/bases/*.yaml charts/ecap/crds/
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail if generated files are stale.
@@ -68,9 +72,8 @@ docker-build: ## Build the container image.
 	docker build -t $(IMG) .
 
 .PHONY: deploy
-deploy: ## Install CRDs, RBAC, webhook and manager into the current kubectl context.
-	cd config/manager && $(KUSTOMIZE) edit set image ecap=$(IMG) 2>/dev/null || true
-	$(KUSTOMIZE) config/default | kubectl apply -f -
+deploy: ## Install CRDs, RBAC, webhook and manager (image IMG) into the current kubectl context; needs cert-manager.
+	$(KUSTOMIZE) config/default | sed 's#$(DEFAULT_IMG)#$(IMG)#g' | kubectl apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove what deploy installed.

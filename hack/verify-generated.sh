@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 before=$(mktemp -d)
 trap 'rm -rf "$before"' EXIT
-generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml)
+generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases charts/ecap/crds config/rbac/role.yaml config/webhook/manifests.yaml)
 for f in "${generated[@]}"; do
   mkdir -p "$before/$(dirname "$f")"
   [ -e "$f" ] && cp -r "$f" "$before/$f"
@@ -17,6 +17,7 @@ done
 "$CONTROLLER_GEN" object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 "$CONTROLLER_GEN" rbac:roleName=ecap-manager-role crd webhook paths="./api/..." paths="./controllers/..." \
   output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
+rm -f charts/ecap/crds/*.yaml && cp config/crd/bases/*.yaml charts/ecap/crds/
 
 stale=0
 for f in "${generated[@]}"; do
