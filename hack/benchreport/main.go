@@ -1,0 +1,42 @@
+// Command benchreport runs the project's measurements in one process and
+// prints one `bench: <name> <value> <unit>` line per figure (make bench).
+// Each area registers its measurements from its own file.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// measurement is one named measurement that yields figures.
+type measurement struct {
+	name string
+	run  func() ([]figure, error)
+}
+
+type figure struct {
+	name  string
+	value float64
+	unit  string
+}
+
+// measurements are appended to by the per-area files' init functions.
+var measurements []measurement
+
+func main() {
+	failed := false
+	for _, m := range measurements {
+		figs, err := m.run()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "benchreport: %s: %v\n", m.name, err)
+			failed = true
+			continue
+		}
+		for _, f := range figs {
+			fmt.Printf("bench: %s %.6g %s\n", f.name, f.value, f.unit)
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,14 @@
+package engine
+
+import "github.com/ecap-dev/ecap/runtime/admin"
+
+// AdminBackend adapts the engine to admin.Backend.
+type AdminBackend struct{ E *Engine }
+
+var _ admin.Backend = AdminBackend{}
+
+func (a AdminBackend) Ready() bool { return a.E.Ready() }
+func (a AdminBackend) Status() any { return a.E.Status() }
+func (a AdminBackend) Customer(id string) (any, bool) {
+	return a.E.Customer(id)
+}

@@ -1,0 +1,540 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/runtime/catalog"
+	"github.com/ecap-dev/ecap/runtime/events"
+	"github.com/ecap-dev/ecap/runtime/fraud"
+	"github.com/ecap-dev/ecap/runtime/kafkaio"
+)
+
+// Engine is one Pipeline's data plane: a kafkaio Handler that runs the stage
+// chain per owned partition and checkpoints state to the changelog.
+type Engine struct {
+	s       Settings
+	log     *slog.Logger
+	metrics *Metrics
+
+	client    *kafkaio.Client
+	source    kafkaio.Source
+	sink      kafkaio.Sink
+	changelog kafkaio.Changelog
+	catalog   *catalog.Catalog
+	validator *events.Validator
+
+	rulesMu     sync.Mutex
+	holders     map[string]*fraud.Holder
+	ruleErrors  map[string]string
+	ruleList    atomic.Pointer[[]*fraud.Holder]
+	partsMu     sync.RWMutex
+	parts       map[int32]*owned
+	ready       atomic.Bool
+	assigned    atomic.Bool
+	eventsTotal atomic.Int64
+	dlqTotal    atomic.Int64
+	rateMu      sync.Mutex
+	rate        float64 // events/s, EWMA
+}
+
+// owned is one owned partition number with its lock.
+type owned struct {
+	mu   sync.Mutex
+	p    *partition
+	proc *processor
+}
+
+// Options are the engine's dependencies.
+type Options struct {
+	// Kafka is the connection; Group and Topics are set by the engine.
+	Kafka kafkaio.Config
+	// Group is the consumer group.
+	Group string
+	// RuleSets are the initial fraud rule sets.
+	RuleSets []v1alpha1.FraudRuleSetConfig
+	Logger   *slog.Logger
+	// Now is the validator's clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// New builds an engine; it does no I/O.
+func New(s Settings, o Options) (*Engine, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	kc := o.Kafka
+	kc.Group = o.Group
+	kc.Topics = s.InputTopics()
+	client, err := kafkaio.NewClient(kc)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the Kafka client: %w", err)
+	}
+	src, err := client.NewSource()
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the consumer: %w", err)
+	}
+	vc := s.Validator
+	vc.Now = o.Now
+	e := &Engine{
+		s: s, log: log, metrics: newMetrics(),
+		client: client, source: src, sink: client.NewWriter(), changelog: client.NewChangelog(s.Changelog),
+		catalog: catalog.New(), validator: events.NewValidator(vc),
+		holders: map[string]*fraud.Holder{}, ruleErrors: map[string]string{}, parts: map[int32]*owned{},
+	}
+	e.ruleList.Store(&[]*fraud.Holder{})
+	e.metrics.pipelineGen.Set(float64(s.Generation))
+	if errs := e.SetRuleSets(o.RuleSets); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return e, nil
+}
+
+// Metrics returns the engine's metrics and registry.
+func (e *Engine) Metrics() *Metrics { return e.metrics }
+
+// Ready reports whether every assigned partition has been restored.
+func (e *Engine) Ready() bool { return e.ready.Load() }
+
+// SetRuleSets installs the fraud rule sets: each is compiled once per
+// generation and swapped in atomically; a set that fails to compile keeps its
+// previous generation scoring and is reported. Rule sets missing from sets are
+// removed.
+func (e *Engine) SetRuleSets(sets []v1alpha1.FraudRuleSetConfig) []error {
+	e.rulesMu.Lock()
+	defer e.rulesMu.Unlock()
+	var errs []error
+	seen := map[string]bool{}
+	for _, rs := range sets {
+		seen[rs.Name] = true
+		h := e.holders[rs.Name]
+		if h == nil {
+			h = fraud.NewHolder()
+		}
+		if _, err := h.Update(rs.Name, rs.Generation, rs.Spec); err != nil {
+			e.ruleErrors[rs.Name] = fmt.Sprintf("generation %d: %v", rs.Generation, err)
+			e.metrics.reloadFailures.WithLabelValues(rs.Name).Inc()
+			errs = append(errs, fmt.Errorf("fraudRuleSets[%s]: failed to compile generation %d: %w", rs.Name, rs.Generation, err))
+			if h.Current() == nil {
+				continue
+			}
+		} else {
+			delete(e.ruleErrors, rs.Name)
+		}
+		e.holders[rs.Name] = h
+		e.metrics.ruleGeneration.WithLabelValues(rs.Name).Set(float64(h.Current().Generation()))
+	}
+	for name := range e.holders {
+		if !seen[name] {
+			delete(e.holders, name)
+			delete(e.ruleErrors, name)
+			e.metrics.ruleGeneration.DeleteLabelValues(name)
+		}
+	}
+	names := make([]string, 0, len(e.holders))
+	for n := range e.holders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	list := make([]*fraud.Holder, len(names))
+	for i, n := range names {
+		list[i] = e.holders[n]
+	}
+	e.ruleList.Store(&list)
+	return errs
+}
+
+func (e *Engine) ruleHolders() []*fraud.Holder { return *e.ruleList.Load() }
+
+// Run consumes until ctx is done, then finishes the batch in flight,
+// checkpoints and commits every owned partition and returns nil.
+func (e *Engine) Run(ctx context.Context) error {
+	defer func() {
+		_ = e.sink.Close()
+		if c, ok := e.changelog.(*kafkaio.TopicChangelog); ok {
+			_ = c.Close()
+		}
+		_ = e.client.Close()
+	}()
+	bg, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wg.Go(func() { e.checkpointLoop(bg) })
+	wg.Go(func() { e.rateLoop(bg) })
+	if e.s.Catalog {
+		wg.Go(func() {
+			if err := e.runCatalog(bg); err != nil && bg.Err() == nil {
+				e.log.Error("catalog reader stopped", "topic", e.s.ProductUpdates, "err", err)
+			}
+		})
+	}
+	return e.source.Run(ctx, e)
+}
+
+var _ kafkaio.Handler = (*Engine)(nil)
+
+// OnAssigned restores every owned partition from its changelog partition and
+// returns where each input topic-partition resumes: after what the state
+// already includes.
+func (e *Engine) OnAssigned(ctx context.Context, a kafkaio.Assignment) (map[kafkaio.TopicPartition]int64, error) {
+	e.ready.Store(false)
+	start := map[kafkaio.TopicPartition]int64{}
+	parts := map[int32]*owned{}
+	for _, n := range a.Partitions() {
+		t0 := time.Now()
+		p, err := e.restore(ctx, int32(n))
+		if err != nil {
+			return nil, err
+		}
+		e.metrics.restoreDuration.Observe(time.Since(t0).Seconds())
+		parts[int32(n)] = &owned{p: p, proc: e.newProcessor()}
+		txn := kafkaio.TopicPartition{Topic: e.s.Transactions, Partition: n}
+		if next := p.store.Meta().NextOffset; next > 0 {
+			start[txn] = max(a.Committed[txn], next)
+		}
+		if e.s.UserEvents != "" && p.nextUE > 0 {
+			ue := kafkaio.TopicPartition{Topic: e.s.UserEvents, Partition: n}
+			start[ue] = max(a.Committed[ue], p.nextUE)
+		}
+		e.log.Info("partition restored", "partition", n, "customers", p.store.Len(),
+			"nextOffset", p.store.Meta().NextOffset, "duration", time.Since(t0))
+	}
+	e.partsMu.Lock()
+	e.parts = parts
+	e.partsMu.Unlock()
+	e.assigned.Store(true)
+	e.ready.Store(true)
+	return start, nil
+}
+
+func (e *Engine) newProcessor() *processor {
+	return &processor{s: &e.s, validator: e.validator, catalog: e.catalog, rules: e.ruleHolders, metrics: e.metrics}
+}
+
+// restore rebuilds one partition from changelog partition n.
+func (e *Engine) restore(ctx context.Context, n int32) (*partition, error) {
+	p, err := newPartition(&e.s, n)
+	if err != nil {
+		return nil, err
+	}
+	rc := newRestoreCollector(e.s.Transactions, n)
+	if err := e.changelog.Restore(ctx, int(n), rc.add); err != nil {
+		return nil, fmt.Errorf("failed to restore partition %d from %s: %w", n, e.s.Changelog, err)
+	}
+	return finishRestore(&e.s, p, rc, e.log)
+}
+
+// finishRestore installs what a restoreCollector gathered into p.
+func finishRestore(s *Settings, p *partition, rc *restoreCollector, log *slog.Logger) (*partition, error) {
+	if st := rc.restorer.Stores()[p.id]; st != nil {
+		p.store = st
+	}
+	next := p.store.Meta().NextOffset
+	blob, slot, seq, ok := rc.snapshot(next)
+	switch {
+	case ok:
+		if err := decodeSnapshot(p, blob); err != nil {
+			return nil, fmt.Errorf("failed to restore the snapshot of partition %d: %w", p.id, err)
+		}
+		p.snapSlot, p.snapSeq = 1-slot, seq+1
+	case next > 0:
+		// Only possible if the snapshot format or the changelog was
+		// tampered with: customer state is exact, dedup and KPIs restart.
+		log.Warn("no snapshot matches the offset marker; dedup and KPI state start empty", "partition", p.id, "nextOffset", next)
+		p.snapSeq = max(rc.seq[0], rc.seq[1]) + 1
+	}
+	for s := range 2 {
+		for i := range rc.slots[s] {
+			p.snapCount[s] = max(p.snapCount[s], i+1)
+		}
+	}
+	p.ckptTxn, p.ckptUE, p.lastCkpt = next, p.nextUE, time.Now()
+	if rc.errors > 0 {
+		log.Warn("changelog records could not be decoded and were ignored", "partition", p.id, "records", rc.errors)
+	}
+	return p, nil
+}
+
+// OnBatch runs the chain over one batch, writes its outputs (acks=all) and
+// checkpoints when the interval has passed.
+func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
+	e.partsMu.RLock()
+	o := e.parts[int32(b.Partition)]
+	e.partsMu.RUnlock()
+	if o == nil {
+		return fmt.Errorf("batch for partition %d, which is not assigned", b.Partition)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := o.p
+	var out output
+	switch b.Topic {
+	case e.s.Transactions:
+		o.proc.processTransactions(p, b.Topic, b.Messages, &out)
+		p.hwmTxn = b.HighWaterMark
+		e.metrics.lag.WithLabelValues(b.Topic, strconv.Itoa(b.Partition)).Set(float64(max(0, b.HighWaterMark-b.NextOffset())))
+	case e.s.UserEvents:
+		o.proc.processUserEvents(p, b.Topic, b.Messages, &out)
+		p.hwmUE = b.HighWaterMark
+		e.metrics.lag.WithLabelValues(b.Topic, strconv.Itoa(b.Partition)).Set(float64(max(0, b.HighWaterMark-b.NextOffset())))
+	default:
+		return fmt.Errorf("batch of unexpected topic %q", b.Topic)
+	}
+	e.eventsTotal.Add(int64(len(b.Messages)))
+	if err := e.write(ctx, out.msgs); err != nil {
+		// The state now includes records whose outputs are not durable:
+		// it must never be checkpointed. The process restarts and replays.
+		p.failed = true
+		return fmt.Errorf("failed to write the outputs of %s/%d: %w", b.Topic, b.Partition, err)
+	}
+	e.metrics.customers.WithLabelValues(strconv.Itoa(b.Partition)).Set(float64(p.store.Len()))
+	if time.Since(p.lastCkpt) >= e.s.CheckpointInterval {
+		return e.checkpoint(ctx, p)
+	}
+	return nil
+}
+
+func (e *Engine) write(ctx context.Context, msgs []kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := e.sink.WriteBatch(ctx, msgs); err != nil {
+		return err
+	}
+	for i := range msgs {
+		if msgs[i].Topic == e.s.DeadLetter {
+			e.dlqTotal.Add(1)
+		}
+		e.metrics.outputsWritten.WithLabelValues(msgs[i].Topic).Inc()
+	}
+	return nil
+}
+
+// OnRevoked checkpoints and commits every owned partition.
+func (e *Engine) OnRevoked(ctx context.Context, _ []kafkaio.TopicPartition) error {
+	e.ready.Store(false)
+	e.partsMu.Lock()
+	parts := e.parts
+	e.parts = map[int32]*owned{}
+	e.partsMu.Unlock()
+	var errs []error
+	for _, o := range parts {
+		o.mu.Lock()
+		if !o.p.failed {
+			if err := e.checkpoint(ctx, o.p); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		o.mu.Unlock()
+	}
+	e.assigned.Store(false)
+	return errors.Join(errs...)
+}
+
+// checkpoint appends p's changed customers and snapshot, then its offset
+// marker, to changelog partition p.id, and then commits the input offsets.
+// The caller holds p's lock.
+func (e *Engine) checkpoint(ctx context.Context, p *partition) error {
+	next := p.store.Meta().NextOffset
+	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.store.Dirty() == 0) {
+		p.lastCkpt = time.Now()
+		return nil
+	}
+	t0 := time.Now()
+	recs := p.store.Checkpoint()
+	blob, err := encodeSnapshot(p)
+	if err != nil {
+		p.store.Requeue(recs)
+		return err
+	}
+	body := make([]kafka.Message, 0, len(recs)+2)
+	for _, r := range recs[:len(recs)-1] {
+		body = append(body, kafka.Message{Key: r.Key, Value: r.Value})
+	}
+	chunks := snapshotChunks(e.s.Transactions, p, blob)
+	body = append(body, chunks...)
+	marker := recs[len(recs)-1]
+	var size int
+	for _, m := range body {
+		size += len(m.Key) + len(m.Value)
+	}
+	// Two appends: the marker must not become durable before everything it
+	// covers, and one Append may be split over several produce requests.
+	if err := e.changelog.Append(ctx, int(p.id), body); err != nil {
+		p.store.Requeue(recs)
+		return fmt.Errorf("failed to append the checkpoint of partition %d: %w", p.id, err)
+	}
+	if err := e.changelog.Append(ctx, int(p.id), []kafka.Message{{Key: marker.Key, Value: marker.Value}}); err != nil {
+		p.store.Requeue(recs)
+		return fmt.Errorf("failed to append the offset marker of partition %d: %w", p.id, err)
+	}
+	e.metrics.checkpointBytes.Add(float64(size + len(marker.Key) + len(marker.Value)))
+	p.snapCount[p.snapSlot] = countLive(chunks)
+	p.snapSlot, p.snapSeq = 1-p.snapSlot, p.snapSeq+1
+	p.ckptTxn, p.ckptUE, p.lastCkpt = next, p.nextUE, time.Now()
+
+	offsets := map[kafkaio.TopicPartition]int64{}
+	if next > 0 {
+		offsets[kafkaio.TopicPartition{Topic: e.s.Transactions, Partition: int(p.id)}] = next
+	}
+	if e.s.UserEvents != "" && p.nextUE > 0 {
+		offsets[kafkaio.TopicPartition{Topic: e.s.UserEvents, Partition: int(p.id)}] = p.nextUE
+	}
+	if len(offsets) > 0 {
+		// A failed commit is safe: the marker is durable and the next
+		// owner resumes from the greater of the two.
+		if err := e.source.Commit(ctx, offsets); err != nil {
+			e.log.Warn("offset commit failed; the changelog marker covers it", "partition", p.id, "err", err)
+		}
+	}
+	e.metrics.checkpoint.Observe(time.Since(t0).Seconds())
+	return nil
+}
+
+func countLive(msgs []kafka.Message) int {
+	n := 0
+	for _, m := range msgs {
+		if m.Value != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// checkpointLoop checkpoints partitions that received no batch for a while,
+// so that an idle partition's progress is committed too.
+func (e *Engine) checkpointLoop(ctx context.Context) {
+	t := time.NewTicker(max(e.s.CheckpointInterval/2, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.partsMu.RLock()
+		parts := make([]*owned, 0, len(e.parts))
+		for _, o := range e.parts {
+			parts = append(parts, o)
+		}
+		e.partsMu.RUnlock()
+		for _, o := range parts {
+			if !o.mu.TryLock() {
+				continue // a batch is in flight; it checkpoints itself
+			}
+			if time.Since(o.p.lastCkpt) >= e.s.CheckpointInterval {
+				if err := e.checkpoint(ctx, o.p); err != nil {
+					e.log.Warn("checkpoint failed", "partition", o.p.id, "err", err)
+				}
+			}
+			o.mu.Unlock()
+		}
+	}
+}
+
+func (e *Engine) rateLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := e.eventsTotal.Load()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cur := e.eventsTotal.Load()
+		e.rateMu.Lock()
+		// alpha for a one-minute-ish time constant at 1 s ticks
+		const alpha = 1 - 0.9200444146293233 // 1 - exp(-1/12)
+		e.rate += alpha * (float64(cur-last) - e.rate)
+		e.rateMu.Unlock()
+		last = cur
+		e.catalogMetrics()
+	}
+}
+
+func (e *Engine) catalogMetrics() {
+	e.metrics.catalogProducts.Set(float64(e.catalog.Stats().Products))
+}
+
+// runCatalog reads every partition of the product-updates topic from the
+// start into the shared catalog, through a throwaway consumer group of its
+// own (so every replica reads every partition) that never commits.
+func (e *Engine) runCatalog(ctx context.Context) error {
+	kc := e.client.Config()
+	kc.Group = fmt.Sprintf("%s-catalog-%d", kc.Group, time.Now().UnixNano())
+	kc.Topics = []string{e.s.ProductUpdates}
+	kc.StartOffset = kafka.FirstOffset
+	kc.GroupBalancers = nil
+	cl, err := kafkaio.NewClient(kc)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	src, err := cl.NewSource()
+	if err != nil {
+		return err
+	}
+	return src.Run(ctx, &catalogHandler{e: e})
+}
+
+type catalogHandler struct{ e *Engine }
+
+func (h *catalogHandler) OnAssigned(context.Context, kafkaio.Assignment) (map[kafkaio.TopicPartition]int64, error) {
+	return nil, nil
+}
+func (h *catalogHandler) OnRevoked(context.Context, []kafkaio.TopicPartition) error { return nil }
+func (h *catalogHandler) OnBatch(ctx context.Context, b kafkaio.Batch) error {
+	e := h.e
+	var out output
+	for i := range b.Messages {
+		m := &b.Messages[i]
+		if m.Value == nil {
+			if len(m.Key) > 0 {
+				e.catalog.DeleteAt(string(m.Key), m.Time)
+			}
+			continue
+		}
+		e.metrics.eventsIn.WithLabelValues(b.Topic, string(events.KindProductUpdate)).Inc()
+		ev, err := e.validator.Decode(events.KindProductUpdate, m.Value)
+		if err != nil {
+			e.newProcessor().reject(b.Topic, int32(b.Partition), m, err, &out)
+			continue
+		}
+		u := ev.(*events.ProductUpdate)
+		if u.Deleted {
+			e.catalog.DeleteAt(u.ProductID, u.EventTime)
+			continue
+		}
+		e.catalog.Upsert(ProductFromUpdate(u))
+	}
+	return e.write(ctx, out.msgs)
+}
+
+// ProductFromUpdate maps a product_update event onto a catalog product.
+func ProductFromUpdate(u *events.ProductUpdate) catalog.Product {
+	p := catalog.Product{ID: u.ProductID, Name: u.Name, Category: u.Category, Brand: u.Brand, Currency: u.Currency, UpdatedAt: u.EventTime}
+	if u.Price != nil {
+		p.Price = *u.Price
+	}
+	// An absent cost is taken as 0: catalog.Product cannot say "unknown"
+	// yet, so such products overstate the margin.
+	if u.Cost != nil {
+		p.Cost = *u.Cost
+	}
+	if u.Stock != nil {
+		p.Stock = *u.Stock
+	}
+	return p
+}

@@ -1,0 +1,253 @@
+// Package enginebench holds the engine's measurements, shared by its
+// `go test -bench` functions and by hack/benchreport.
+package enginebench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/runtime/engine"
+	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
+	"github.com/ecap-dev/ecap/runtime/events"
+	"github.com/ecap-dev/ecap/runtime/kafkaio"
+	"github.com/ecap-dev/ecap/runtime/kafkatest/embedkafka"
+)
+
+// Figure is one measured value.
+type Figure struct {
+	Name  string
+	Value float64
+	Unit  string
+}
+
+// RuntimeConfig is the pipeline the measurements run: KPIs on two windows
+// and two dimensions, catalog enrichment, one fraud rule set with velocity
+// features, enriched output.
+func RuntimeConfig(brokers []string) *v1alpha1.RuntimeConfig {
+	return &v1alpha1.RuntimeConfig{
+		Pipeline: v1alpha1.PipelineConfig{Name: "bench", Namespace: "bench", Generation: 1, Spec: v1alpha1.PipelineSpec{
+			Kafka:  v1alpha1.KafkaSpec{Brokers: brokers},
+			Topics: v1alpha1.PipelineTopics{Transactions: "txns", ProductUpdates: "products", DeadLetter: "dlq"},
+			KPIs: &v1alpha1.KPISpec{Topic: "kpis", Windows: []v1alpha1.KPIWindow{
+				{Name: "1m", Type: v1alpha1.WindowTumbling, Size: "1m"},
+				{Name: "1h", Type: v1alpha1.WindowHopping, Size: "1h", Advance: "5m"}},
+				Dimensions: []v1alpha1.KPIDimension{v1alpha1.DimensionCategory, v1alpha1.DimensionCountry}},
+			State: v1alpha1.StateSpec{CheckpointInterval: "1s"},
+			Sinks: v1alpha1.SinksSpec{AlertsTopic: "alerts", EnrichedTransactionsTopic: "enriched"},
+		}},
+		FraudRuleSets: []v1alpha1.FraudRuleSetConfig{{Name: "card", Generation: 1, Spec: v1alpha1.FraudRuleSetSpec{
+			PipelineRef: v1alpha1.LocalObjectReference{Name: "bench"},
+			Features: []v1alpha1.VelocityFeature{
+				{Name: "card_txns_10m", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCard, Window: "10m"},
+				{Name: "customer_txns_1h", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCustomer, Window: "1h"},
+			},
+			Rules: []v1alpha1.FraudRule{
+				{Name: "card-burst", Expression: "features.card_txns_10m >= 5", Score: 60},
+				{Name: "big-amount", Expression: "txn.amount > 150.0 && features.customer_txns_1h >= 2", Score: 60},
+			},
+		}}},
+	}
+}
+
+func messages(gen *enginetest.Generator, n int) []kafka.Message {
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		x := gen.Next()
+		msgs[i] = kafka.Message{Offset: int64(i), Key: x.Key, Value: x.Value}
+	}
+	return msgs
+}
+
+func newLocal(customers, products int) (*engine.Local, *enginetest.Generator, error) {
+	rc := RuntimeConfig([]string{"unused:9092"})
+	s, err := engine.Resolve(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := engine.NewLocal(s, rc.FraudRuleSets)
+	if err != nil {
+		return nil, nil, err
+	}
+	gen := enginetest.NewGenerator(1, customers, products, time.Now().Add(-6*time.Hour), 20*time.Millisecond)
+	v := events.NewValidator(events.ValidatorConfig{})
+	for _, pu := range gen.ProductUpdates() {
+		ev, err := v.Decode(events.KindProductUpdate, pu[1])
+		if err != nil {
+			return nil, nil, err
+		}
+		l.Catalog().Upsert(engine.ProductFromUpdate(ev.(*events.ProductUpdate)))
+	}
+	return l, gen, nil
+}
+
+// EngineChain measures the whole chain on one core (GOMAXPROCS=1): events
+// per second, and the per-event latency quantiles of a second pass that
+// processes events one at a time.
+func EngineChain(n int) ([]Figure, error) {
+	l, gen, err := newLocal(20_000, 500)
+	if err != nil {
+		return nil, err
+	}
+	msgs := messages(gen, n)
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	runtime.GC()
+	t0 := time.Now()
+	for i := 0; i < len(msgs); i += 1000 {
+		l.ProcessTransactions(msgs[i:min(i+1000, len(msgs))])
+	}
+	rate := float64(n) / time.Since(t0).Seconds()
+
+	more := messages(gen, min(n, 20_000))
+	lat := make([]float64, len(more))
+	for i := range more {
+		more[i].Offset = int64(n + i)
+		t := time.Now()
+		l.ProcessTransactions(more[i : i+1])
+		lat[i] = float64(time.Since(t).Nanoseconds()) / 1e3
+	}
+	slices.Sort(lat)
+	return []Figure{
+		{"engine_events_per_sec_per_core", rate, "events/s"},
+		{"process_latency_p50_us", lat[len(lat)/2], "us"},
+		{"process_latency_p99_us", lat[len(lat)*99/100], "us"},
+	}, nil
+}
+
+// StateBytesPerCustomer is the heap held by one partition's whole state
+// (customers, fraud state, dedup filter, KPI windows) per customer.
+func StateBytesPerCustomer(customers int) ([]Figure, error) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l, gen, err := newLocal(customers, 500)
+	if err != nil {
+		return nil, err
+	}
+	msgs := messages(gen, customers*3)
+	for i := 0; i < len(msgs); i += 1000 {
+		l.ProcessTransactions(msgs[i:min(i+1000, len(msgs))])
+	}
+	msgs = nil
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	ckpt, err := l.CheckpointBytes()
+	if err != nil {
+		return nil, err
+	}
+	c := float64(l.Customers())
+	runtime.KeepAlive(l)
+	return []Figure{
+		{"state_bytes_per_customer", float64(after.HeapAlloc-before.HeapAlloc) / c, "bytes"},
+		{"checkpoint_bytes_per_customer", float64(ckpt) / c, "bytes"},
+	}, nil
+}
+
+// EndToEnd produces n transactions to an in-process kfake cluster, measures
+// the raw consume rate of the topic (kafkaio.MeasureRawConsume) and the
+// engine's rate over the same records in the same run, then the restore rate
+// of the changelog the engine wrote.
+func EndToEnd(n int) ([]Figure, error) {
+	ctx := context.Background()
+	cluster, err := embedkafka.Start(ctx, embedkafka.Options{GroupMinSessionTimeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer cluster.Close()
+	rc := RuntimeConfig(cluster.Addrs())
+	s, err := engine.Resolve(rc)
+	if err != nil {
+		return nil, err
+	}
+	kcfg := kafkaio.Config{Brokers: cluster.Addrs(), MaxWait: 100 * time.Millisecond}
+	cl, err := kafkaio.NewClient(kcfg)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	const partitions = 4
+	if err := cl.EnsureTopics(ctx, kafkaio.TopicSpec{Name: "txns", Partitions: partitions}, kafkaio.TopicSpec{Name: "products", Partitions: 1}); err != nil {
+		return nil, err
+	}
+	if err := engine.EnsureTopics(ctx, kcfg, &s); err != nil {
+		return nil, err
+	}
+	gen := enginetest.NewGenerator(3, 50_000, 500, time.Now().Add(-6*time.Hour), 20*time.Millisecond)
+	w := cl.NewWriter()
+	var batch []kafka.Message
+	for _, pu := range gen.ProductUpdates() {
+		batch = append(batch, kafka.Message{Topic: "products", Key: pu[0], Value: pu[1]})
+	}
+	for i := range n {
+		x := gen.Next()
+		batch = append(batch, kafka.Message{Topic: "txns", Key: x.Key, Value: x.Value})
+		if len(batch) == 5000 || i == n-1 {
+			if err := w.WriteBatch(ctx, batch); err != nil {
+				return nil, err
+			}
+			batch = batch[:0]
+		}
+	}
+	_ = w.Close()
+
+	raw, err := kafkaio.MeasureRawConsume(ctx, kcfg, "txns")
+	if err != nil {
+		return nil, err
+	}
+
+	e, err := engine.New(s, engine.Options{Kafka: kcfg, Group: "bench-engine", RuleSets: rc.FraudRuleSets})
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(rctx) }()
+	var t0 time.Time
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		st := e.Status()
+		var sum int64
+		for _, p := range st.Partitions {
+			sum += p.Offset
+		}
+		if t0.IsZero() && st.Ready && st.CatalogProducts == gen.Products {
+			t0 = time.Now()
+		}
+		if !t0.IsZero() && sum == int64(n) && len(st.Partitions) == partitions {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			return nil, fmt.Errorf("engine did not catch up: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(t0)
+	cancel()
+	if err := <-done; err != nil {
+		return nil, err
+	}
+	e2e := float64(n) / elapsed.Seconds()
+
+	var rr engine.RestoreResult
+	for p := range int32(partitions) {
+		r, err := engine.RestorePartition(ctx, kcfg, &s, p)
+		if err != nil {
+			return nil, err
+		}
+		rr.Bytes += r.Bytes
+		rr.Elapsed += r.Elapsed
+	}
+	return []Figure{
+		{"e2e_events_per_sec", e2e, "events/s"},
+		{"raw_consume_events_per_sec", raw.RecordsPerSec(), "events/s"},
+		{"e2e_to_raw_ratio", e2e / raw.RecordsPerSec(), "ratio"},
+		{"restore_mb_per_sec", float64(rr.Bytes) / 1e6 / rr.Elapsed.Seconds(), "MB/s"},
+	}, nil
+}

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/runtime/catalog"
+	"github.com/ecap-dev/ecap/runtime/events"
+	"github.com/ecap-dev/ecap/runtime/fraud"
+	"github.com/ecap-dev/ecap/runtime/kafkaio"
+)
+
+// Local runs the stage chain of one partition in process, without Kafka:
+// the engine's benchmarks drive it, and it shows what one partition worker
+// does per record.
+type Local struct {
+	s    Settings
+	p    *partition
+	proc *processor
+	out  output
+}
+
+// NewLocal returns a Local for partition 0 with the given rule sets.
+func NewLocal(s Settings, ruleSets []v1alpha1.FraudRuleSetConfig) (*Local, error) {
+	p, err := newPartition(&s, 0)
+	if err != nil {
+		return nil, err
+	}
+	var holders []*fraud.Holder
+	for _, rs := range ruleSets {
+		h := fraud.NewHolder()
+		if _, err := h.Update(rs.Name, rs.Generation, rs.Spec); err != nil {
+			return nil, err
+		}
+		holders = append(holders, h)
+	}
+	l := &Local{s: s, p: p}
+	l.proc = &processor{s: &l.s, validator: events.NewValidator(s.Validator), catalog: catalog.New(),
+		rules: func() []*fraud.Holder { return holders }, metrics: newMetrics()}
+	return l, nil
+}
+
+// Catalog is the Local's product catalog.
+func (l *Local) Catalog() *catalog.Catalog { return l.proc.catalog }
+
+// ProcessTransactions runs msgs (with increasing offsets) through the chain
+// and returns the number of output records produced.
+func (l *Local) ProcessTransactions(msgs []kafka.Message) int {
+	l.out.msgs = l.out.msgs[:0]
+	l.proc.processTransactions(l.p, l.s.Transactions, msgs, &l.out)
+	return len(l.out.msgs)
+}
+
+// Customers is the number of customers in the state.
+func (l *Local) Customers() int { return l.p.store.Len() }
+
+// CheckpointBytes encodes a full checkpoint (changed customers, snapshot and
+// marker) and returns its size in bytes.
+func (l *Local) CheckpointBytes() (int, error) {
+	recs := l.p.store.Checkpoint()
+	blob, err := encodeSnapshot(l.p)
+	if err != nil {
+		return 0, err
+	}
+	n := len(blob)
+	for _, r := range recs {
+		n += len(r.Key) + len(r.Value)
+	}
+	return n, nil
+}
+
+// RestoreResult is what RestorePartition read.
+type RestoreResult struct {
+	Records   int
+	Bytes     int64
+	Customers int
+	Elapsed   time.Duration
+}
+
+// RestorePartition restores changelog partition n through Kafka, as an
+// owner does on assignment, and reports what it read.
+func RestorePartition(ctx context.Context, kcfg kafkaio.Config, s *Settings, n int32) (RestoreResult, error) {
+	cl, err := kafkaio.NewClient(kcfg)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	defer cl.Close()
+	log := cl.NewChangelog(s.Changelog)
+	defer log.Close()
+	t0 := time.Now()
+	rc := newRestoreCollector(s.Transactions, n)
+	if err := log.Restore(ctx, int(n), rc.add); err != nil {
+		return RestoreResult{}, fmt.Errorf("failed to restore partition %d: %w", n, err)
+	}
+	p, err := newPartition(s, n)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	if p, err = finishRestore(s, p, rc, slog.New(slog.DiscardHandler)); err != nil {
+		return RestoreResult{}, err
+	}
+	return RestoreResult{Records: rc.records, Bytes: rc.bytes, Customers: p.store.Len(), Elapsed: time.Since(t0)}, nil
+}

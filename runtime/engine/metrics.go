@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the engine's Prometheus series, on a registry of its own.
+// Every label takes a bounded set of values: topics and kinds from the
+// config, rejection reasons from events.Reasons, outcomes and rule names from
+// the rule sets, window names from the KPI spec, partition numbers from the
+// input topic.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	eventsIn        *prometheus.CounterVec // topic, kind
+	rejects         *prometheus.CounterVec // reason
+	duplicates      *prometheus.CounterVec // topic
+	late            prometheus.Counter     // transactions late for some KPI window
+	replaySkipped   prometheus.Counter     // records below the restored offset marker
+	stateErrors     prometheus.Counter     // purchases the customer state refused
+	latency         prometheus.Histogram   // per-event processing time
+	alerts          *prometheus.CounterVec // outcome, rule_set
+	ruleHits        *prometheus.CounterVec // rule_set, rule
+	kpiWindows      *prometheus.CounterVec // window
+	customers       *prometheus.GaugeVec   // partition
+	checkpoint      prometheus.Histogram   // seconds
+	checkpointBytes prometheus.Counter     // bytes appended to the changelog
+	lag             *prometheus.GaugeVec   // topic, partition
+	ruleGeneration  *prometheus.GaugeVec   // rule_set
+	reloadFailures  *prometheus.CounterVec // rule_set
+	pipelineGen     prometheus.Gauge       // pipeline generation
+	catalogProducts prometheus.Gauge       // products in the catalog
+	restoreDuration prometheus.Histogram   // seconds per partition restore
+	outputsWritten  *prometheus.CounterVec // topic
+}
+
+func newMetrics() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { r.MustRegister(c) }
+	m := &Metrics{Registry: r}
+	m.eventsIn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_events_in_total", Help: "Input records read, by topic and event kind."}, []string{"topic", "kind"})
+	m.rejects = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_events_rejected_total", Help: "Records dead-lettered, by rejection reason."}, []string{"reason"})
+	m.duplicates = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_events_duplicate_total", Help: "Events dropped as duplicates by event_id."}, []string{"topic"})
+	m.late = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_events_late_total", Help: "Transactions that arrived after all their windows of some KPI window name had closed."})
+	m.replaySkipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_events_replay_skipped_total", Help: "Records skipped because the restored state already includes them."})
+	m.stateErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_state_apply_errors_total", Help: "Purchases the customer state refused."})
+	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_process_latency_seconds", Help: "Time to run one transaction through the stage chain (outputs not yet written).",
+		Buckets: prometheus.ExponentialBuckets(1e-6, 2.5, 14)})
+	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_fraud_decisions_total", Help: "Fraud decisions, by outcome and rule set."}, []string{"outcome", "rule_set"})
+	m.ruleHits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_fraud_rule_hits_total", Help: "Fraud rule hits, by rule set and rule."}, []string{"rule_set", "rule"})
+	m.kpiWindows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_kpi_windows_emitted_total", Help: "KPI window results written, by window name."}, []string{"window"})
+	m.customers = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ecap_state_customers", Help: "Customers held in state, by owned partition."}, []string{"partition"})
+	m.checkpoint = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_checkpoint_duration_seconds", Help: "Time to append a partition's checkpoint to the changelog and commit.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
+	m.checkpointBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_checkpoint_bytes_total", Help: "Bytes appended to the changelog."})
+	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ecap_consumer_lag_records", Help: "High-water mark of the last fetch minus the next offset to process, by owned topic-partition."}, []string{"topic", "partition"})
+	m.ruleGeneration = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ecap_fraud_ruleset_generation", Help: "Generation of the rule set currently scoring."}, []string{"rule_set"})
+	m.reloadFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_fraud_reload_failures_total", Help: "Rule-set reloads that failed to compile (the previous generation keeps scoring)."}, []string{"rule_set"})
+	m.pipelineGen = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ecap_pipeline_generation", Help: "Generation of the Pipeline the runtime runs."})
+	m.catalogProducts = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ecap_catalog_products", Help: "Products in the catalog table."})
+	m.restoreDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_restore_duration_seconds", Help: "Time to restore one partition from the changelog.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)})
+	m.outputsWritten = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_outputs_written_total", Help: "Output records acknowledged, by topic."}, []string{"topic"})
+	for _, c := range []prometheus.Collector{m.eventsIn, m.rejects, m.duplicates, m.late, m.replaySkipped, m.stateErrors, m.latency, m.alerts, m.ruleHits,
+		m.kpiWindows, m.customers, m.checkpoint, m.checkpointBytes, m.lag, m.ruleGeneration, m.reloadFailures, m.pipelineGen, m.catalogProducts,
+		m.restoreDuration, m.outputsWritten} {
+		f(c)
+	}
+	return m
+}

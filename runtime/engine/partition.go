@@ -1,0 +1,326 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/ecap-dev/ecap/runtime/catalog"
+	"github.com/ecap-dev/ecap/runtime/dedup"
+	"github.com/ecap-dev/ecap/runtime/events"
+	"github.com/ecap-dev/ecap/runtime/fraud"
+	"github.com/ecap-dev/ecap/runtime/kpi"
+	"github.com/ecap-dev/ecap/runtime/state"
+)
+
+// partition is everything the engine keeps for one owned partition number:
+// the customer state of the transactions partition, the dedup filters of both
+// input topics, the KPI aggregator and one fraud State per rule set. It is
+// owned by the partition's OnBatch goroutine; mu only guards against the
+// checkpoint timer and the admin API, which read it from other goroutines.
+type partition struct {
+	id int32
+
+	store     *state.Store
+	dedupTxn  *dedup.Filter
+	dedupUE   *dedup.Filter
+	agg       *kpi.Aggregator
+	fraud     map[string]*fraud.State
+	nextUE    int64 // next user-events offset included in the state
+	snapSlot  int   // slot the next snapshot goes to
+	snapSeq   uint64
+	snapCount [2]int // chunks last written to each slot
+
+	// checkpointed: offsets of the last successful checkpoint, to skip
+	// checkpoints without progress.
+	ckptTxn, ckptUE int64
+	lastCkpt        time.Time
+	failed          bool // outputs of a batch could not be written: never checkpoint
+
+	// status
+	hwmTxn, hwmUE int64
+}
+
+func newPartition(s *Settings, id int32) (*partition, error) {
+	p := &partition{
+		id:    id,
+		store: state.NewStore(s.Transactions, id),
+		fraud: map[string]*fraud.State{},
+	}
+	var err error
+	if p.dedupTxn, err = dedup.New(s.Dedup); err != nil {
+		return nil, err
+	}
+	if p.dedupUE, err = dedup.New(s.Dedup); err != nil {
+		return nil, err
+	}
+	if s.KPI != nil {
+		cfg := *s.KPI
+		cfg.Partition = id
+		if p.agg, err = kpi.NewAggregator(cfg); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *partition) fraudState(name string) *fraud.State {
+	st := p.fraud[name]
+	if st == nil {
+		st = fraud.NewState(fraud.StateConfig{})
+		p.fraud[name] = st
+	}
+	return st
+}
+
+// processor runs the stage chain on one partition's records. It holds no
+// Kafka client: the engine hands it records and writes what it returns, and
+// the benchmarks drive it directly.
+type processor struct {
+	s         *Settings
+	validator *events.Validator
+	catalog   *catalog.Catalog
+	rules     func() []*fraud.Holder
+	metrics   *Metrics
+
+	// scratch, reused between records of one batch (one processor per
+	// partition goroutine)
+	enr     catalog.Enrichment
+	lines   []catalog.Line
+	shares  []kpi.CategoryShare
+	results []kpi.WindowResult
+}
+
+// output is what processing a batch produced.
+type output struct {
+	msgs []kafka.Message
+}
+
+func (o *output) add(topic string, key, value []byte, headers []kafka.Header) {
+	o.msgs = append(o.msgs, kafka.Message{Topic: topic, Key: key, Value: value, Headers: headers})
+}
+
+// processTransactions runs the whole chain over records of the transactions
+// partition. Offsets the state already includes are skipped entirely: their
+// outputs were written before the checkpoint that included them.
+func (pr *processor) processTransactions(p *partition, topic string, msgs []kafka.Message, out *output) {
+	s := pr.s
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Offset < p.store.Meta().NextOffset {
+			pr.metrics.replaySkipped.Inc()
+			continue
+		}
+		start := time.Now()
+		pr.metrics.eventsIn.WithLabelValues(topic, string(events.KindTransaction)).Inc()
+		ev, err := pr.validator.Decode(events.KindTransaction, m.Value)
+		if err == nil {
+			if t := ev.(*events.Transaction); s.AllowedCurrencies != nil && !s.AllowedCurrencies[t.Currency] {
+				err = &events.Rejection{Reason: events.ReasonInvalidCurrency, Field: "currency",
+					Detail: "currency " + strconv.Quote(t.Currency) + " is not in validation.allowedCurrencies"}
+			}
+		}
+		if err != nil {
+			pr.reject(topic, p.id, m, err, out)
+			p.store.Advance(m.Offset + 1)
+			continue
+		}
+		txn := ev.(*events.Transaction)
+		if !s.DedupDisabled && !p.dedupTxn.Admit(txn.EventID, txn.EventTime) {
+			pr.metrics.duplicates.WithLabelValues(topic).Inc()
+			p.store.Advance(m.Offset + 1)
+			continue
+		}
+
+		// enrich
+		pr.lines = pr.lines[:0]
+		var units int64
+		for _, l := range txn.Lines {
+			pr.lines = append(pr.lines, catalog.Line{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+			units += l.Quantity
+		}
+		if s.Catalog && pr.catalog != nil {
+			pr.catalog.EnrichInto(&pr.enr, txn.Currency, pr.lines)
+		} else {
+			pr.enr = catalog.Enrichment{}
+		}
+
+		// KPIs
+		if p.agg != nil {
+			before := p.agg.Stats()
+			pr.shares = pr.shares[:0]
+			for _, sh := range pr.enr.Shares {
+				pr.shares = append(pr.shares, kpi.CategoryShare{Category: sh.Category, Revenue: sh.Revenue, Units: sh.Units, Margin: sh.Margin})
+			}
+			base := kpi.Observation{EventTime: txn.EventTime, CustomerID: txn.CustomerID, Revenue: txn.Amount,
+				Units: units, Margin: pr.enr.Margin, Orders: 1}
+			base.Dims[kpi.DimCategory] = catalog.UnknownCategory
+			base.Dims[kpi.DimCountry] = txn.Geo.Country
+			base.Dims[kpi.DimChannel] = string(txn.Channel)
+			base.Dims[kpi.DimPaymentMethod] = string(txn.Payment.Method)
+			p.agg.AddTransaction(base, pr.shares)
+			if lateDelta(before, p.agg.Stats()) {
+				pr.metrics.late.Inc()
+			}
+		}
+
+		// fraud
+		if holders := pr.rules(); len(holders) > 0 {
+			ft := fraudTransaction(txn, units, &pr.enr)
+			for _, h := range holders {
+				rs := h.Current()
+				if rs == nil {
+					continue
+				}
+				d, ok := h.Process(ft, p.fraudState(rs.Name()))
+				if !ok {
+					continue
+				}
+				if d.Publish() && s.AlertsTopic != "" {
+					d.AlertID = fraud.AlertID(d.RuleSet, d.Generation, txn.TransactionID)
+					// evaluated_at is pinned to the event time so that a
+					// replay writes byte-identical alerts.
+					d.EvaluatedAt = txn.EventTime
+					if b, err := json.Marshal(&d); err == nil {
+						out.add(s.AlertsTopic, []byte(d.AlertID), b, nil)
+					}
+				}
+				pr.metrics.alerts.WithLabelValues(string(d.Outcome), rs.Name()).Inc()
+				for _, hit := range d.Hits {
+					pr.metrics.ruleHits.WithLabelValues(rs.Name(), hit.Rule).Inc()
+				}
+			}
+		}
+
+		// customer state
+		if _, err := p.store.Apply(state.Purchase{Offset: m.Offset, CustomerID: txn.CustomerID, EventTime: txn.EventTime,
+			Amount: txn.Amount, DeviceID: txn.Device.ID, Country: txn.Geo.Country}); err != nil {
+			pr.metrics.stateErrors.Inc()
+		}
+		p.store.Advance(m.Offset + 1)
+
+		if s.EnrichedTopic != "" {
+			if b, err := appendEnriched(nil, txn, &pr.enr); err == nil {
+				out.add(s.EnrichedTopic, []byte(txn.EventID), b, nil)
+			}
+		}
+		pr.metrics.latency.Observe(time.Since(start).Seconds())
+	}
+	pr.emitKPIs(p, out)
+}
+
+// emitKPIs writes the windows the watermark closed.
+func (pr *processor) emitKPIs(p *partition, out *output) {
+	if p.agg == nil {
+		return
+	}
+	pr.results = p.agg.Emit(pr.results[:0])
+	for i := range pr.results {
+		r := &pr.results[i]
+		b, err := json.Marshal(r)
+		if err != nil {
+			continue
+		}
+		out.add(pr.s.KPITopic, []byte(r.ID), b, nil)
+		pr.metrics.kpiWindows.WithLabelValues(r.Window).Inc()
+	}
+}
+
+// processUserEvents validates and deduplicates user events. They change no
+// customer state yet; their offsets are tracked in the snapshot.
+func (pr *processor) processUserEvents(p *partition, topic string, msgs []kafka.Message, out *output) {
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Offset < p.nextUE {
+			pr.metrics.replaySkipped.Inc()
+			continue
+		}
+		pr.metrics.eventsIn.WithLabelValues(topic, string(events.KindUserEvent)).Inc()
+		ev, err := pr.validator.Decode(events.KindUserEvent, m.Value)
+		switch {
+		case err != nil:
+			pr.reject(topic, p.id, m, err, out)
+		case !pr.s.DedupDisabled && !p.dedupUE.Admit(ev.ID(), ev.Time()):
+			pr.metrics.duplicates.WithLabelValues(topic).Inc()
+		}
+		p.nextUE = m.Offset + 1
+	}
+}
+
+// reject dead-letters a record: the value unchanged, the reason in headers.
+func (pr *processor) reject(topic string, part int32, m *kafka.Message, err error, out *output) {
+	var rej *events.Rejection
+	if !errors.As(err, &rej) {
+		rej = &events.Rejection{Reason: events.ReasonMalformedJSON, Detail: err.Error()}
+	}
+	hs := events.DeadLetterHeaders(rej, events.Source{Topic: topic, Partition: part, Offset: m.Offset})
+	kh := make([]kafka.Header, len(hs))
+	for i, h := range hs {
+		kh[i] = kafka.Header{Key: h.Key, Value: h.Value}
+	}
+	out.add(pr.s.DeadLetter, m.Key, m.Value, kh)
+	pr.metrics.rejects.WithLabelValues(rej.Reason).Inc()
+}
+
+func lateDelta(before, after kpi.Stats) bool {
+	for i := range after.Windows {
+		if i < len(before.Windows) && after.Windows[i].Late > before.Windows[i].Late {
+			return true
+		}
+	}
+	return false
+}
+
+func fraudTransaction(t *events.Transaction, units int64, e *catalog.Enrichment) *fraud.Transaction {
+	ft := &fraud.Transaction{
+		ID: t.TransactionID, EventTime: t.EventTime, CustomerID: t.CustomerID, Amount: t.Amount, Currency: t.Currency,
+		PaymentMethod: string(t.Payment.Method), CardFingerprint: t.Payment.CardFingerprint, DeviceID: t.Device.ID,
+		Country: t.Geo.Country, City: t.Geo.City, MerchantID: t.MerchantID, Channel: string(t.Channel),
+		Lines: int64(len(t.Lines)), Units: units, Categories: e.Categories, Margin: e.Margin,
+	}
+	if t.IP.IsValid() {
+		ft.IP = t.IP.String()
+	}
+	if t.Geo.Lat != nil && t.Geo.Lon != nil {
+		ft.Lat, ft.Lon, ft.HasGeo = *t.Geo.Lat, *t.Geo.Lon, true
+	}
+	return ft
+}
+
+// appendEnriched appends the record written to
+// sinks.enrichedTransactionsTopic (keyed by event_id): the transaction's own
+// JSON encoding (reflection-free) with the enrichment fields added at the end
+// of the object: categories, brands, margin, unknown_products.
+func appendEnriched(dst []byte, t *events.Transaction, e *catalog.Enrichment) ([]byte, error) {
+	b, err := events.AppendEncode(dst, t)
+	if err != nil || len(b) == 0 || b[len(b)-1] != '}' {
+		return nil, fmt.Errorf("failed to encode transaction %s: %v", t.EventID, err)
+	}
+	b = b[:len(b)-1]
+	appendList := func(name string, vals []string) {
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":`...)
+		enc, _ := json.Marshal(vals)
+		if vals == nil {
+			enc = []byte("[]")
+		}
+		b = append(b, enc...)
+	}
+	appendList("categories", e.Categories)
+	appendList("brands", e.Brands)
+	b = append(b, `,"margin":`...)
+	margin := e.Margin
+	if math.IsNaN(margin) || math.IsInf(margin, 0) {
+		margin = 0
+	}
+	b = strconv.AppendFloat(b, margin, 'g', -1, 64)
+	b = append(b, `,"unknown_products":`...)
+	b = strconv.AppendInt(b, int64(e.UnknownProducts), 10)
+	return append(b, '}'), nil
+}
