@@ -116,11 +116,21 @@ func TestMissingPipelineIsReportedAndRecovers(t *testing.T) {
 		g.Expect(s).To(Equal(kstatus.FailedStatus))
 	}).Should(Succeed())
 
-	g.Expect(env.Client.Create(ctx, testenv.Pipeline(ns, "later"))).To(Succeed())
+	later := testenv.Pipeline(ns, "later")
+	g.Expect(env.Client.Create(ctx, later)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, f)).To(Succeed())
 		g.Expect(testenv.Condition(f, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(testenv.Condition(f, v1alpha1.ConditionStalled)).To(BeNil())
+	}).Should(Succeed())
+
+	// Deleting the Pipeline is reported again.
+	g.Expect(env.Client.Delete(ctx, later)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Get(ctx, f)).To(Succeed())
+		c := testenv.Condition(f, v1alpha1.ConditionPipelineResolved)
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(testenv.Condition(f, v1alpha1.ConditionStalled)).NotTo(BeNil())
 	}).Should(Succeed())
 }
 

@@ -100,6 +100,9 @@ func TestPipelineCreatesChildrenAndBecomesReady(t *testing.T) {
 		g.Eventually(func(g Gomega) {
 			g.Expect(env.Client.Get(ctx, key(ns, name), obj)).To(Succeed())
 			g.Expect(metav1.IsControlledBy(obj, p)).To(BeTrue(), "%T not controlled by the pipeline", obj)
+			// Garbage collection (not run by envtest) removes children with
+			// the Pipeline, waiting for them in foreground deletion.
+			g.Expect(*metav1.GetControllerOf(obj).BlockOwnerDeletion).To(BeTrue())
 		}).Should(Succeed())
 	}
 
