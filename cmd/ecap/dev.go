@@ -499,8 +499,8 @@ func isTerminal(w io.Writer) bool {
 func runDevGenerator(ctx context.Context, o *devOptions, rc *v1alpha1.RuntimeConfig, brokers []string) error {
 	cfg := generator.Config{
 		Seed: o.seed, Customers: 2000, Start: time.Now().UTC().Add(-devBacklog).Truncate(time.Second), BadFraction: o.badFraction,
-		// A demo runs for minutes, not months: fraud is over-represented so
-		// every pattern shows up in the first minute.
+		// A demo runs for minutes, not months: fraud is over-represented
+		// so that alerts appear within the first minute.
 		FraudRates: devFraudRates,
 	}
 	if natural := cfg.NaturalRate(); o.rate > 0 && natural > 0 {

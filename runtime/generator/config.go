@@ -96,8 +96,9 @@ type Config struct {
 	// TimeScale multiplies every customer's session rate, acquisition and
 	// price changes: a live demo with few customers uses it to reach a
 	// useful event rate without pushing event times ahead of the clock. It
-	// compresses lifetimes (customers buy TimeScale times as often), not
-	// sessions or fraud bursts. Default 1.
+	// compresses lifetimes (customers buy TimeScale times as often) and the
+	// wait before each fraud episode, not sessions or the timing inside a
+	// fraud episode (probe spacing, the gap of impossible travel). Default 1.
 	TimeScale float64
 	// Model is the population model. Zero means DefaultModel.
 	Model Model

@@ -132,6 +132,7 @@
 // file per kind). RunOptions.Rate caps the pace; RunOptions.Live holds
 // records until the wall clock reaches their event time. A live run that
 // wants a useful rate from a small population raises Config.TimeScale
-// (NaturalRate estimates the unscaled rate), which compresses lifetimes,
-// not sessions or fraud bursts.
+// (NaturalRate estimates the unscaled rate), which compresses lifetimes and
+// the wait before each fraud episode, not sessions or the timing inside an
+// episode.
 package generator

@@ -86,6 +86,15 @@ func (g *Generator) afterLegitTransaction(c *customer, tx *events.Transaction) {
 	}
 }
 
+// leadTime returns how long after its trigger an episode starts: uniform in
+// [lo, hi) of natural time, compressed by Config.TimeScale like the rest of
+// the population's activity. Only the wait before an episode is scaled; the
+// timing inside it (probe spacing, minutes between orders, the travel gap)
+// is the pattern itself and stays as it is.
+func (g *Generator) leadTime(lo, hi time.Duration) int64 {
+	return int64(float64(g.uniformDuration(lo, hi)) / g.cfg.TimeScale)
+}
+
 // uniformDuration returns a duration uniform in [lo, hi).
 func (g *Generator) uniformDuration(lo, hi time.Duration) int64 {
 	return int64(lo) + g.rng.Int64N(int64(hi-lo))
@@ -110,7 +119,7 @@ func (g *Generator) cardTesting(t int64, n int, label *events.Label) {
 	dev := g.devicePayload(g.newDevice())
 	city := pick(g.rng, cityCum)
 	ip := cityIP(g.rng, city)
-	at := t + g.uniformDuration(10*time.Minute, 6*time.Hour)
+	at := t + g.leadTime(10*time.Minute, 6*time.Hour)
 	gift := g.cat.products[g.cat.giftCard].id
 	for range n {
 		amount := roundCents(0.5 + 4.5*g.rng.Float64())
@@ -140,7 +149,7 @@ func (g *Generator) accountTakeover(c *customer, t int64, n int, label *events.L
 	if g.rng.Float64() < 0.3 {
 		pay = g.newCard()
 	}
-	at := t + g.uniformDuration(30*time.Minute, 12*time.Hour)
+	at := t + g.leadTime(30*time.Minute, 12*time.Hour)
 	for range n {
 		target := max(400, (5+5*g.rng.Float64())*victim.meanSpend(g.cfg.Model))
 		lines := g.linesFor(0, target) // electronics resell best
@@ -165,7 +174,7 @@ func (g *Generator) impossibleTravel(c *customer, t int64, label *events.Label) 
 // amountAnomaly: one order on c's usual device, address and payment, worth
 // 8-15 times c's mean order value.
 func (g *Generator) amountAnomaly(c *customer, t int64, label *events.Label) {
-	at := t + g.uniformDuration(time.Hour, 48*time.Hour)
+	at := t + g.leadTime(time.Hour, 48*time.Hour)
 	target := max(300, (8+7*g.rng.Float64())*c.meanSpend(g.cfg.Model))
 	lines := g.linesFor(g.cat.randomCategory(g.rng), target)
 	dev := g.devicePayload(c.devices[0])
@@ -178,7 +187,7 @@ func (g *Generator) amountAnomaly(c *customer, t int64, label *events.Label) {
 func (g *Generator) colludingMerchant(t int64, n int, label *events.Label) {
 	city := pick(g.rng, cityCum)
 	base := cityIP(g.rng, city).As4()
-	at := t + g.uniformDuration(0, 6*time.Hour)
+	at := t + g.leadTime(0, 6*time.Hour)
 	for range n {
 		id := g.newCustomerID()
 		card := g.newCard()

@@ -190,3 +190,33 @@ func BenchmarkGenerate(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.SetBytes(bytes / int64(b.N))
 }
+
+// TestFraudEpisodesScaleWithTimeScale: a live demo compresses activity with
+// TimeScale (ecap dev: 2000 customers at 300 records/s) and covers only a few
+// minutes of event time. The wait before a fraud episode (up to 48h) must be
+// compressed with it, or no fraud reaches such a run at all.
+func TestFraudEpisodesScaleWithTimeScale(t *testing.T) {
+	start := time.Date(2026, time.March, 2, 12, 0, 0, 0, time.UTC)
+	cfg := Config{Seed: 1, Customers: 2000, Start: start, End: start.Add(8 * time.Minute),
+		FraudRates: map[string]float64{PatternCardTesting: 40, PatternAccountTakeover: 20, PatternImpossibleTravel: 20,
+			PatternAmountAnomaly: 20, PatternColludingMerchant: 20}}
+	cfg.TimeScale = 300 / cfg.NaturalRate()
+	g := New(cfg)
+	for {
+		if _, ok := g.Next(); !ok {
+			break
+		}
+	}
+	st := g.Stats()
+	if st.LegitTransactions < 200 {
+		t.Fatalf("only %d legitimate transactions in 8 minutes; the test needs more to earn fraud credit", st.LegitTransactions)
+	}
+	// The patterns whose episode starts after a wait must show up; the
+	// travel gap (10-50 min) is part of the pattern and is not compressed.
+	for _, p := range []string{PatternCardTesting, PatternAccountTakeover, PatternAmountAnomaly, PatternColludingMerchant} {
+		if st.Fraud[p] == 0 {
+			t.Errorf("no %s transactions in 8 minutes of event time at TimeScale %.0f with %d legitimate ones: %v",
+				p, cfg.TimeScale, st.LegitTransactions, st.Fraud)
+		}
+	}
+}
