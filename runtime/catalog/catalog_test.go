@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ecap-dev/ecap/runtime/cputime"
 )
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -236,7 +238,7 @@ func BenchmarkLookup(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
-				cpu := processCPU(b)
+				cpu := cputime.Process()
 				b.RunParallel(func(pb *testing.PB) {
 					i := rand.IntN(len(ids))
 					for pb.Next() {
@@ -252,7 +254,7 @@ func BenchmarkLookup(b *testing.B) {
 				})
 				b.StopTimer()
 				// With a writer this includes the writer's CPU.
-				b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
 				stop.Store(true)
 				wg.Wait()
 			})
@@ -273,13 +275,13 @@ func BenchmarkEnrich(b *testing.B) {
 	lines := 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU(b)
+	cpu := cputime.Process()
 	for i := range b.N {
 		basket := baskets[i&1023]
 		lines += len(basket)
 		c.EnrichInto(&e, "EUR", basket)
 	}
-	cpuNs := float64(processCPU(b) - cpu)
+	cpuNs := float64(cputime.Process() - cpu)
 	b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
 	b.ReportMetric(cpuNs/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(lines)/cpuNs*1e9, "lines/cpu-s")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/ecap-dev/ecap/runtime/cputime"
 )
 
 // reportRate adds an events/s metric derived from ns/op.
@@ -19,12 +21,12 @@ func reportRate(b *testing.B) {
 type cpuMeter struct{ start time.Duration }
 
 func startCPU() cpuMeter {
-	t, _ := processCPU()
+	t := cputime.Process()
 	return cpuMeter{t}
 }
 
 func (m cpuMeter) report(b *testing.B) {
-	if end, ok := processCPU(); ok {
+	if end := cputime.Process(); end > 0 {
 		b.ReportMetric(float64(end-m.start)/float64(b.N), "cpu-ns/op")
 	}
 }

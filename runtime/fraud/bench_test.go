@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/ext"
+
+	"github.com/ecap-dev/ecap/runtime/cputime"
 )
 
 // benchState is a partition with 1000 customers who each paid 20 times
@@ -52,7 +54,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	st := benchState(b, rs)
 	txns := benchTxns(4096)
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := cputime.Process()
 	i := 0
 	for b.Loop() {
 		d := rs.Evaluate(&txns[i%len(txns)], st)
@@ -73,7 +75,7 @@ func BenchmarkEvaluateHit(b *testing.B) {
 		b.Fatalf("want at least two hits, got %+v", d.Hits)
 	}
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := cputime.Process()
 	for b.Loop() {
 		_ = rs.Evaluate(&txn, st)
 	}
@@ -88,7 +90,7 @@ func BenchmarkObserve(b *testing.B) {
 	txns := benchTxns(4096)
 	d := Decision{Outcome: OutcomeAllow}
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := cputime.Process()
 	i := 0
 	for b.Loop() {
 		t := &txns[i%len(txns)]
@@ -102,7 +104,7 @@ func BenchmarkObserve(b *testing.B) {
 // reportPerTxn reports wall time and process CPU time per transaction.
 func reportPerTxn(b *testing.B, cpuBefore time.Duration) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/txn")
-	b.ReportMetric(float64((processCPU()-cpuBefore).Nanoseconds())/float64(b.N), "cpu-ns/txn")
+	b.ReportMetric(float64((cputime.Process()-cpuBefore).Nanoseconds())/float64(b.N), "cpu-ns/txn")
 }
 
 // BenchmarkCompile compiles the sample rule set (four features, six rules).

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/ecap-dev/ecap/runtime/cputime"
 )
 
 // ConsumeThroughput is what MeasureRawConsume measured.
@@ -117,7 +119,7 @@ func (h *countingHandler) OnAssigned(context.Context, Assignment) (map[TopicPart
 	defer h.mu.Unlock()
 	if h.assigned.IsZero() {
 		h.assigned = time.Now()
-		h.cpu = processCPU()
+		h.cpu = cputime.Process()
 		h.result.Join = h.assigned.Sub(h.start)
 	}
 	return nil, nil
@@ -136,7 +138,7 @@ func (h *countingHandler) OnBatch(_ context.Context, b Batch) error {
 		delete(h.ends, b.Partition)
 		if len(h.ends) == 0 {
 			h.result.Elapsed = time.Since(h.assigned)
-			h.result.CPU = processCPU() - h.cpu
+			h.result.CPU = cputime.Process() - h.cpu
 			h.done()
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/runtime/cputime"
 )
 
 var allDims = []v1alpha1.KPIDimension{
@@ -778,7 +779,7 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 	var out []WindowResult
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU(b)
+	cpu := cputime.Process()
 	for i := range b.N {
 		o := obs[i&(pool-1)]
 		o.EventTime = start.Add(time.Duration(i)*time.Millisecond - time.Duration(i%7)*time.Second)
@@ -787,7 +788,7 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 			out = a.Emit(out[:0])
 		}
 	}
-	cpuPerOp := float64(processCPU(b)-cpu) / float64(b.N)
+	cpuPerOp := float64(cputime.Process()-cpu) / float64(b.N)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(cpuPerOp, "cpu-ns/op")
 	b.ReportMetric(1e9/cpuPerOp, "events/cpu-s")

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ecap-dev/ecap/runtime/cputime"
 )
 
 const topic = "transactions"
@@ -350,7 +352,7 @@ func BenchmarkApply(b *testing.B) {
 	s := NewStore(topic, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU(b)
+	cpu := cputime.Process()
 	for i := range b.N {
 		p := ps[i&(len(ps)-1)]
 		p.Offset = int64(i)
@@ -358,7 +360,7 @@ func BenchmarkApply(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 func populated(customers int) *Store {
@@ -395,9 +397,9 @@ func BenchmarkCheckpoint(b *testing.B) {
 			s.markDirty(id, s.customers[id])
 		}
 		b.StartTimer()
-		start := processCPU(b)
+		start := cputime.Process()
 		s.Checkpoint()
-		cpu += processCPU(b) - start
+		cpu += cputime.Process() - start
 	}
 	b.ReportMetric(float64(b.N*len(ids))/b.Elapsed().Seconds(), "customers/s")
 	b.ReportMetric(float64(size)*float64(b.N)/cpu.Seconds()/1e6, "cpu-MB/s")
@@ -414,13 +416,13 @@ func BenchmarkRestore(b *testing.B) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU(b)
+	cpu := cputime.Process()
 	for range b.N {
 		if _, _, err := Restore(topic, 0, recs); err != nil {
 			b.Fatal(err)
 		}
 	}
-	cpuSeconds := (processCPU(b) - cpu).Seconds()
+	cpuSeconds := (cputime.Process() - cpu).Seconds()
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(size)*float64(b.N)/cpuSeconds/1e6, "cpu-MB/s")
 }
