@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -190,39 +191,14 @@ func (e *Env) start() error {
 	return nil
 }
 
-// countingFuncs counts every write the manager's client makes.
+// countingFuncs counts every write the manager's client makes, per
+// namespace.
 func (e *Env) countingFuncs() interceptor.Funcs {
-	count := func(obj client.Object) {
+	return writeCounter(func(obj client.Object) {
 		e.writesMu.Lock()
 		e.writes[obj.GetNamespace()]++
 		e.writesMu.Unlock()
-	}
-	return interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			count(obj)
-			return c.Create(ctx, obj, opts...)
-		},
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			count(obj)
-			return c.Update(ctx, obj, opts...)
-		},
-		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			count(obj)
-			return c.Patch(ctx, obj, patch, opts...)
-		},
-		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			count(obj)
-			return c.Delete(ctx, obj, opts...)
-		},
-		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			count(obj)
-			return c.SubResource(sub).Update(ctx, obj, opts...)
-		},
-		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			count(obj)
-			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
-		},
-	}
+	})
 }
 
 // Writes returns the number of writes the controllers made so far to
@@ -231,6 +207,22 @@ func (e *Env) Writes(ns string) int64 {
 	e.writesMu.Lock()
 	defer e.writesMu.Unlock()
 	return e.writes[ns]
+}
+
+// RunMain is the TestMain of a suite: it starts the environment into *env,
+// runs the tests, stops it and exits with the tests' code.
+func RunMain(m *testing.M, env **Env) {
+	var err error
+	*env, err = Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "envtest:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := (*env).Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "envtest stop:", err)
+	}
+	os.Exit(code)
 }
 
 // Stop stops the manager and the API server.
@@ -291,33 +283,38 @@ func (e *Env) CountingClient() (client.Client, *atomic.Int64) {
 	if err != nil {
 		panic(err)
 	}
-	count := func() { n.Add(1) }
-	return interceptor.NewClient(inner, interceptor.Funcs{
+	return interceptor.NewClient(inner, writeCounter(func(client.Object) { n.Add(1) })), &n
+}
+
+// writeCounter intercepts every write and calls count with the object
+// written.
+func writeCounter(count func(client.Object)) interceptor.Funcs {
+	return interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			count()
+			count(obj)
 			return c.Create(ctx, obj, opts...)
 		},
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			count()
+			count(obj)
 			return c.Update(ctx, obj, opts...)
 		},
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			count()
+			count(obj)
 			return c.Patch(ctx, obj, patch, opts...)
 		},
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			count()
+			count(obj)
 			return c.Delete(ctx, obj, opts...)
 		},
 		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			count()
+			count(obj)
 			return c.SubResource(sub).Update(ctx, obj, opts...)
 		},
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			count()
+			count(obj)
 			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 		},
-	}), &n
+	}
 }
 
 // NoEvents is an event recorder that drops events, for hand-called
