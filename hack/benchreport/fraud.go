@@ -12,6 +12,7 @@ import (
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/controllers/offline"
+	"github.com/ecap-dev/ecap/runtime/engine"
 	"github.com/ecap-dev/ecap/runtime/events"
 	"github.com/ecap-dev/ecap/runtime/fraud"
 	"github.com/ecap-dev/ecap/runtime/generator"
@@ -243,27 +244,15 @@ func fraudBacktest() ([]figure, error) {
 }
 
 // labeledTransaction maps a decoded transaction event onto what the fraud
-// rules score, as runtime/engine does (its fraudTransaction is
-// unexported), without catalogue enrichment: Categories and Margin stay
-// empty, which the sample rules do not read.
+// rules score with the engine's own mapping, without catalogue enrichment
+// (Categories and Margin stay empty; the sample rules do not read them), and
+// keeps its ground-truth label.
 func labeledTransaction(t *events.Transaction) fraud.LabeledTransaction {
 	var units int64
 	for _, l := range t.Lines {
 		units += l.Quantity
 	}
-	ft := fraud.Transaction{
-		ID: t.TransactionID, EventTime: t.EventTime, CustomerID: t.CustomerID, Amount: t.Amount, Currency: t.Currency,
-		PaymentMethod: string(t.Payment.Method), CardFingerprint: t.Payment.CardFingerprint, DeviceID: t.Device.ID,
-		Country: t.Geo.Country, City: t.Geo.City, MerchantID: t.MerchantID, Channel: string(t.Channel),
-		Lines: int64(len(t.Lines)), Units: units,
-	}
-	if t.IP.IsValid() {
-		ft.IP = t.IP.String()
-	}
-	if t.Geo.Lat != nil && t.Geo.Lon != nil {
-		ft.Lat, ft.Lon, ft.HasGeo = *t.Geo.Lat, *t.Geo.Lon, true
-	}
-	lt := fraud.LabeledTransaction{Transaction: ft}
+	lt := fraud.LabeledTransaction{Transaction: *engine.FraudTransaction(t, units, nil)}
 	if t.Label != nil {
 		lt.Labeled, lt.Fraud, lt.Pattern = true, t.Label.Fraud, t.Label.Pattern
 	}

@@ -171,7 +171,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 
 		// fraud
 		if holders := pr.rules(); len(holders) > 0 {
-			ft := fraudTransaction(txn, units, &pr.enr)
+			ft := FraudTransaction(txn, units, &pr.enr)
 			for _, h := range holders {
 				rs := h.Current()
 				if rs == nil {
@@ -276,12 +276,18 @@ func lateDelta(before, after kpi.Stats) bool {
 	return false
 }
 
-func fraudTransaction(t *events.Transaction, units int64, e *catalog.Enrichment) *fraud.Transaction {
+// FraudTransaction maps a validated transaction, its unit count and its
+// catalog enrichment (nil when there is none) onto what fraud rules read.
+// The engine and the backtests share it, so both score the same values.
+func FraudTransaction(t *events.Transaction, units int64, e *catalog.Enrichment) *fraud.Transaction {
 	ft := &fraud.Transaction{
 		ID: t.TransactionID, EventTime: t.EventTime, CustomerID: t.CustomerID, Amount: t.Amount, Currency: t.Currency,
 		PaymentMethod: string(t.Payment.Method), CardFingerprint: t.Payment.CardFingerprint, DeviceID: t.Device.ID,
 		Country: t.Geo.Country, City: t.Geo.City, MerchantID: t.MerchantID, Channel: string(t.Channel),
-		Lines: int64(len(t.Lines)), Units: units, Categories: e.Categories, Margin: e.Margin,
+		Lines: int64(len(t.Lines)), Units: units,
+	}
+	if e != nil {
+		ft.Categories, ft.Margin = e.Categories, e.Margin
 	}
 	if t.IP.IsValid() {
 		ft.IP = t.IP.String()
