@@ -229,7 +229,7 @@ func fraudBacktest() ([]figure, error) {
 		if !ok {
 			return nil, fmt.Errorf("generated transaction decoded as %T", ev)
 		}
-		txns = append(txns, labeledTransaction(t))
+		txns = append(txns, engine.LabeledTransaction(t))
 	}
 	report := fraud.Backtest(rs, slices.Values(txns), fraud.BacktestOptions{})
 	if report.Labeled == 0 || report.Fraud == 0 {
@@ -241,22 +241,6 @@ func fraudBacktest() ([]figure, error) {
 		{"fraud_precision", report.Overall.Precision, "ratio"},
 		{"fraud_recall", report.Overall.Recall, "ratio"},
 	}, nil
-}
-
-// labeledTransaction maps a decoded transaction event onto what the fraud
-// rules score with the engine's own mapping, without catalogue enrichment
-// (Categories and Margin stay empty; the sample rules do not read them), and
-// keeps its ground-truth label.
-func labeledTransaction(t *events.Transaction) fraud.LabeledTransaction {
-	var units int64
-	for _, l := range t.Lines {
-		units += l.Quantity
-	}
-	lt := fraud.LabeledTransaction{Transaction: *engine.FraudTransaction(t, units, nil)}
-	if t.Label != nil {
-		lt.Labeled, lt.Fraud, lt.Pattern = true, t.Label.Fraud, t.Label.Pattern
-	}
-	return lt
 }
 
 // median returns the median of xs, the mean of the middle two for an even

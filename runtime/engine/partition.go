@@ -298,6 +298,20 @@ func FraudTransaction(t *events.Transaction, units int64, e *catalog.Enrichment)
 	return ft
 }
 
+// LabeledTransaction is FraudTransaction without enrichment plus the
+// event's ground-truth label, for backtests.
+func LabeledTransaction(t *events.Transaction) fraud.LabeledTransaction {
+	var units int64
+	for _, l := range t.Lines {
+		units += l.Quantity
+	}
+	lt := fraud.LabeledTransaction{Transaction: *FraudTransaction(t, units, nil)}
+	if t.Label != nil {
+		lt.Labeled, lt.Fraud, lt.Pattern = true, t.Label.Fraud, t.Label.Pattern
+	}
+	return lt
+}
+
 // appendEnriched appends the record written to
 // sinks.enrichedTransactionsTopic (keyed by event_id): the transaction's own
 // JSON encoding (reflection-free) with the enrichment fields added at the end
