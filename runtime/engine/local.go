@@ -56,6 +56,17 @@ func (l *Local) ProcessTransactions(msgs []kafka.Message) int {
 	return len(l.out.msgs)
 }
 
+// ProcessUserEvents runs msgs (with increasing offsets) through the
+// user-events chain and returns the number of output records produced.
+func (l *Local) ProcessUserEvents(msgs []kafka.Message) int {
+	l.out.msgs = l.out.msgs[:0]
+	l.proc.processUserEvents(l.p, l.s.UserEvents, msgs, &l.out)
+	return len(l.out.msgs)
+}
+
+// Metrics returns the Local's metrics and registry.
+func (l *Local) Metrics() *Metrics { return l.proc.metrics }
+
 // Customers is the number of customers in the state.
 func (l *Local) Customers() int { return l.p.store.Len() }
 

@@ -33,6 +33,7 @@ type Metrics struct {
 	catalogProducts prometheus.Gauge       // products in the catalog
 	restoreDuration prometheus.Histogram   // seconds per partition restore
 	outputsWritten  *prometheus.CounterVec // topic
+	kpi             *kpiMetrics            // business series, metrics_kpi.go
 }
 
 func newMetrics() *Metrics {
@@ -66,6 +67,10 @@ func newMetrics() *Metrics {
 	for _, c := range []prometheus.Collector{m.eventsIn, m.rejects, m.duplicates, m.late, m.replaySkipped, m.stateErrors, m.latency, m.alerts, m.ruleHits,
 		m.kpiWindows, m.customers, m.checkpoint, m.checkpointBytes, m.lag, m.ruleGeneration, m.reloadFailures, m.pipelineGen, m.catalogProducts,
 		m.restoreDuration, m.outputsWritten} {
+		f(c)
+	}
+	m.kpi = newKPIMetrics()
+	for _, c := range m.kpi.collectors() {
 		f(c)
 	}
 	return m

@@ -94,6 +94,7 @@ type processor struct {
 	lines   []catalog.Line
 	shares  []kpi.CategoryShare
 	results []kpi.WindowResult
+	kpiC    kpiCache
 }
 
 // output is what processing a batch produced.
@@ -197,6 +198,8 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			}
 		}
 
+		pr.metrics.kpi.countSale(&pr.kpiC, txn, units, pr.enr.Margin)
+
 		// customer state
 		if _, err := p.store.Apply(state.Purchase{Offset: m.Offset, CustomerID: txn.CustomerID, EventTime: txn.EventTime,
 			Amount: txn.Amount, DeviceID: txn.Device.ID, Country: txn.Geo.Country}); err != nil {
@@ -247,6 +250,8 @@ func (pr *processor) processUserEvents(p *partition, topic string, msgs []kafka.
 			pr.reject(topic, p.id, m, err, out)
 		case !pr.s.DedupDisabled && !p.dedupUE.Admit(ev.ID(), ev.Time()):
 			pr.metrics.duplicates.WithLabelValues(topic).Inc()
+		default:
+			pr.metrics.kpi.countUserEvent(&pr.kpiC, ev.(*events.UserEvent))
 		}
 		p.nextUE = m.Offset + 1
 	}
