@@ -11,6 +11,7 @@ import (
 
 	"github.com/ecap-dev/ecap/controllers/fraudruleset"
 	"github.com/ecap-dev/ecap/controllers/index"
+	ecapmetrics "github.com/ecap-dev/ecap/controllers/metrics"
 	"github.com/ecap-dev/ecap/controllers/pipeline"
 	"github.com/ecap-dev/ecap/controllers/retentionpolicy"
 	"github.com/ecap-dev/ecap/controllers/segmentation"
@@ -28,14 +29,17 @@ type Options struct {
 	PipelineMetrics pipeline.MetricsSource
 }
 
-// All registers the indexes, the four controllers and, if asked, the
-// webhooks.
+// All registers the indexes, the manager metrics, the four controllers and,
+// if asked, the webhooks.
 func All(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
 	if err := index.Setup(ctx, mgr); err != nil {
 		return err
+	}
+	if err := ecapmetrics.Register(mgr.GetCache()); err != nil {
+		return fmt.Errorf("failed to register the ECAP manager metrics: %w", err)
 	}
 	c := mgr.GetClient()
 	steps := []step{
