@@ -34,13 +34,15 @@ type Metrics struct {
 	restoreDuration prometheus.Histogram   // seconds per partition restore
 	outputsWritten  *prometheus.CounterVec // topic
 	kpi             *kpiMetrics            // business series, metrics_kpi.go
+	collectors      []prometheus.Collector // everything registered, for Descriptors
 }
 
 func newMetrics() *Metrics {
 	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Metrics{Registry: r}
+	f := func(c prometheus.Collector) { r.MustRegister(c); m.collectors = append(m.collectors, c) }
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.eventsIn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_events_in_total", Help: "Input records read, by topic and event kind."}, []string{"topic", "kind"})
 	m.rejects = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_events_rejected_total", Help: "Records dead-lettered, by rejection reason."}, []string{"reason"})
 	m.duplicates = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_events_duplicate_total", Help: "Events dropped as duplicates by event_id."}, []string{"topic"})
@@ -74,4 +76,22 @@ func newMetrics() *Metrics {
 		f(c)
 	}
 	return m
+}
+
+// Descriptors returns the descriptor of every series family the registry
+// can export, including vectors that have no child yet, which Gather leaves
+// out. The dashboard and alert tests check metric names against them.
+func (m *Metrics) Descriptors() []*prometheus.Desc {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range m.collectors {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var out []*prometheus.Desc
+	for d := range ch {
+		out = append(out, d)
+	}
+	return out
 }
