@@ -144,9 +144,11 @@ func (k *kpiMetrics) countUserEvent(c *kpiCache, u *events.UserEvent) {
 }
 
 // SetSegmentCounts publishes the customers per segment of one Segmentation
-// (by name) as ecap_segment_customers. Segments exported before and missing
-// from counts are removed, and an empty counts removes the Segmentation's
-// series altogether. Safe for concurrent use.
+// (by name) as ecap_segment_customers. counts are the customers this replica
+// scored (the customers of its partitions): dashboards sum the gauge over
+// replicas. Segments exported before and missing from counts are removed,
+// and an empty counts removes the Segmentation's series altogether. Safe for
+// concurrent use.
 func (m *Metrics) SetSegmentCounts(segmentation string, counts map[string]int) {
 	k := m.kpi
 	k.segMu.Lock()
