@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -218,6 +220,72 @@ func TestChartShipsDashboardsAndRules(t *testing.T) {
 	var want map[string]any
 	g.Expect(yaml.Unmarshal(repoFile(t, rulesFile), &want)).To(Succeed())
 	g.Expect(rules.Object["spec"]).To(Equal(want))
+}
+
+// The runtime pods the Pipeline controller creates are what the PodMonitor
+// selects and scrapes, and their names are what the dashboards and alerts
+// derive the Pipeline from.
+func TestRuntimePodsMatchMonitorAndSelectors(t *testing.T) {
+	ctx, g, ns := env.Setup(t)
+	g.Expect(env.Client.Create(ctx, testenv.Pipeline(ns, "eu-shop"))).To(Succeed())
+	dep := &appsv1.Deployment{}
+	g.Eventually(func() error {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ecap-eu-shop"}, dep)
+	}).Should(Succeed())
+
+	var pm struct {
+		Kind string `json:"kind"`
+		Spec struct {
+			Selector struct {
+				MatchLabels map[string]string `json:"matchLabels"`
+			} `json:"selector"`
+			Endpoints []struct {
+				Port string `json:"port"`
+				Path string `json:"path"`
+			} `json:"podMetricsEndpoints"`
+		} `json:"spec"`
+	}
+	g.Expect(yaml.Unmarshal(repoFile(t, "config/prometheus/runtime-podmonitor.yaml"), &pm)).To(Succeed())
+	g.Expect(pm.Kind).To(Equal("PodMonitor"))
+	g.Expect(pm.Spec.Selector.MatchLabels).NotTo(BeEmpty())
+	for k, v := range pm.Spec.Selector.MatchLabels {
+		g.Expect(dep.Spec.Template.Labels).To(HaveKeyWithValue(k, v))
+	}
+	g.Expect(pm.Spec.Endpoints).To(HaveLen(1))
+	var ports []string
+	for _, c := range dep.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			ports = append(ports, p.Name)
+		}
+	}
+	g.Expect(ports).To(ContainElement(pm.Spec.Endpoints[0].Port))
+	g.Expect(pm.Spec.Endpoints[0].Path).To(Equal("/metrics"))
+
+	// A pod of this Deployment is named <deployment>-<pod-template-hash>-<suffix>;
+	// the alerts' label_replace and the dashboards' pipeline variable must
+	// give back the Pipeline's name, also when it contains a hyphen.
+	pod := dep.Name + "-7d4b9c6f8d-x2x7k"
+	re := regexp.MustCompile(`^ecap-(.+)-[a-z0-9]+-[a-z0-9]+$`)
+	g.Expect(re.FindStringSubmatch(pod)).To(Equal([]string{pod, "eu-shop"}))
+	// Every pod pattern in the files is that one (with the dashboards'
+	// $pipeline or Grafana's named group in place of the capture).
+	patterns := regexp.MustCompile(`ecap-\([^)]*\)[^"/\\]*`)
+	for _, f := range append(dashboardFiles(t), filepath.Join(testenv.RepoRoot(), rulesFile)) {
+		found := patterns.FindAllString(string(repoFileAbs(t, f)), -1)
+		g.Expect(found).NotTo(BeEmpty(), f)
+		for _, p := range found {
+			g.Expect(p).To(BeElementOf("ecap-(.+)-[a-z0-9]+-[a-z0-9]+", "ecap-($pipeline)-[a-z0-9]+-[a-z0-9]+", "ecap-(?<value>.+)-[a-z0-9]+-[a-z0-9]+$"), f)
+		}
+	}
+}
+
+func repoFileAbs(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func runtimeFromUnstructured(u *unstructured.Unstructured, out any) error {
