@@ -35,6 +35,7 @@ func newRuntimeCommand() *cobra.Command {
 	var configPath, adminAddr string
 	var tuning groupTuning
 	var vault vaultTuning
+	var tlsDir string
 	cmd := &cobra.Command{
 		Use:   "runtime",
 		Short: "Run a Pipeline's data plane from its resolved RuntimeConfig",
@@ -42,20 +43,21 @@ func newRuntimeCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return runRuntimeWith(ctx, runtimeOptions{configPath: configPath, adminAddr: adminAddr, tuning: tuning, vault: vault})
+			return runRuntimeWith(ctx, runtimeOptions{configPath: configPath, adminAddr: adminAddr, tuning: tuning, vault: vault, tlsDir: tlsDir})
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", filepath.Join(v1alpha1.RuntimeConfigMountPath, v1alpha1.RuntimeConfigKey), "path of the RuntimeConfig JSON file")
 	cmd.Flags().StringVar(&adminAddr, "admin-addr", ":9090", "listen address of the admin server (health, metrics, status, pprof)")
 	cmd.Flags().StringVar(&vault.tokenFile, "vault-token-file", credentials.DefaultTokenFile, "ServiceAccount token sent to Vault's Kubernetes auth method")
 	cmd.Flags().DurationVar(&vault.pollInterval, "vault-poll-interval", credentials.DefaultPollInterval, "how often Vault KV secrets are re-read to pick up rotated credentials")
+	cmd.Flags().StringVar(&tlsDir, "kafka-tls-dir", v1alpha1.KafkaTLSMountDir, "directory of the mounted Kafka TLS material (<dir>/tls-ca/tls-ca.pem, tls-cert, tls-key)")
 	cmd.Flags().StringVar(&vault.caDir, "vault-ca-dir", v1alpha1.VaultCAMountDir, "directory of the mounted Vault CA bundles (<dir>/<credentials>/ca.pem)")
 	// Group failure-detection tuning; hidden because the defaults suit
 	// production and the crash tests need faster takeovers.
 	cmd.Flags().DurationVar(&tuning.session, "kafka-session-timeout", 0, "consumer group session timeout (0: kafkaio default)")
 	cmd.Flags().DurationVar(&tuning.heartbeat, "kafka-heartbeat-interval", 0, "consumer group heartbeat interval (0: kafkaio default)")
 	cmd.Flags().DurationVar(&tuning.rebalance, "kafka-rebalance-timeout", 0, "consumer group rebalance timeout (0: kafkaio default)")
-	for _, f := range []string{"kafka-session-timeout", "kafka-heartbeat-interval", "kafka-rebalance-timeout", "vault-token-file", "vault-ca-dir"} {
+	for _, f := range []string{"kafka-session-timeout", "kafka-heartbeat-interval", "kafka-rebalance-timeout", "vault-token-file", "vault-ca-dir", "kafka-tls-dir"} {
 		_ = cmd.Flags().MarkHidden(f)
 	}
 	return cmd
@@ -86,6 +88,8 @@ type runtimeOptions struct {
 	configPath, adminAddr string
 	tuning                groupTuning
 	vault                 vaultTuning
+	// tlsDir replaces v1alpha1.KafkaTLSMountDir.
+	tlsDir string
 	// logger replaces the JSON logger on stderr (tests capture the logs).
 	logger *slog.Logger
 }
@@ -112,7 +116,7 @@ func runRuntimeWith(ctx context.Context, o runtimeOptions) error {
 	if err != nil {
 		return fmt.Errorf("invalid runtime config %s: %w", configPath, err)
 	}
-	kcfg, err := kafkaConfig(rc, sources)
+	kcfg, err := kafkaConfig(rc, sources, o.tlsDir)
 	if err != nil {
 		return fmt.Errorf("invalid runtime config %s: %w", configPath, err)
 	}

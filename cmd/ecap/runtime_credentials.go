@@ -100,11 +100,16 @@ func defaultString(v, def string) string {
 // kafkaConfig builds the Kafka connection settings. SASL credentials are
 // looked up at every connection's handshake, so a rotated Vault secret
 // applies to new connections without a restart.
-func kafkaConfig(rc *v1alpha1.RuntimeConfig, sources map[string]credentials.Source) (kafkaio.Config, error) {
+// TLS material is read from tlsDir (v1alpha1.KafkaTLSMountDir in a pod).
+func kafkaConfig(rc *v1alpha1.RuntimeConfig, sources map[string]credentials.Source, tlsDir string) (kafkaio.Config, error) {
 	k := rc.Pipeline.Spec.Kafka
 	cfg := kafkaio.Config{Brokers: k.Brokers, ClientID: engine.ClientID(rc)}
 	if k.TLS != nil {
-		return cfg, fmt.Errorf("pipeline.spec.kafka.tls: not supported by this runtime build yet")
+		t, err := kafkaTLSConfig(k.TLS, defaultString(tlsDir, v1alpha1.KafkaTLSMountDir))
+		if err != nil {
+			return cfg, err
+		}
+		cfg.TLS = t
 	}
 	if k.SASL != nil {
 		src := sources[v1alpha1.CredentialsKafkaSASL]

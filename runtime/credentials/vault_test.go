@@ -388,3 +388,23 @@ func TestStatic(t *testing.T) {
 		t.Fatalf("NewStatic with no password: %v", err)
 	}
 }
+
+// TestVaultOverTLSWithCABundle checks caSecretRef's file: Vault over HTTPS
+// is trusted with the bundle and refused without it.
+func TestVaultOverTLSWithCABundle(t *testing.T) {
+	g := NewWithT(t)
+	v := vaulttest.StartTLS(t, "kubernetes", testRole, testJWT)
+	v.Put("secret", "ecap/kafka", pair("ecap", "pass-v1"))
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	g.Expect(os.WriteFile(caFile, v.CACertPEM(), 0o600)).To(Succeed())
+
+	trusted := &fixture{vault: v, cfg: baseConfig(t, v.URL), logs: &syncBuffer{}}
+	trusted.cfg.CACertFile = caFile
+	p := trusted.start(t)
+	g.Eventually(func() bool { return p.Status().Ready }, 5*time.Second, 20*time.Millisecond).Should(BeTrue())
+
+	untrusted := &fixture{vault: v, cfg: baseConfig(t, v.URL), logs: &syncBuffer{}}
+	q := untrusted.start(t)
+	g.Eventually(func() string { return q.Status().LastError }, 5*time.Second, 20*time.Millisecond).Should(ContainSubstring("certificate"))
+	g.Expect(q.Status().Ready).To(BeFalse())
+}

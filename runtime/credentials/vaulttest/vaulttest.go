@@ -33,6 +33,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -86,6 +87,22 @@ func Start(t testing.TB, authMount, role, jwt string) *Server {
 // failing to reach ("connection refused") until now.
 func StartAt(t testing.TB, addr, authMount, role, jwt string) *Server {
 	t.Helper()
+	return start(t, addr, false, authMount, role, jwt)
+}
+
+// StartTLS is Start serving HTTPS with a certificate for 127.0.0.1 from a
+// CA of its own; CACertPEM returns that CA.
+func StartTLS(t testing.TB, authMount, role, jwt string) *Server {
+	t.Helper()
+	return start(t, "127.0.0.1:0", true, authMount, role, jwt)
+}
+
+// CACertPEM returns the PEM certificate that verifies a StartTLS server.
+func (s *Server) CACertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+}
+
+func start(t testing.TB, addr string, useTLS bool, authMount, role, jwt string) *Server {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("vaulttest: %v", err)
@@ -98,7 +115,11 @@ func StartAt(t testing.TB, addr, authMount, role, jwt string) *Server {
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.Server.Listener.Close()
 	s.Server.Listener = ln
-	s.Server.Start()
+	if useTLS {
+		s.Server.StartTLS()
+	} else {
+		s.Server.Start()
+	}
 	t.Cleanup(s.Close)
 	return s
 }
