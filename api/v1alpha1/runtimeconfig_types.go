@@ -14,6 +14,29 @@ const (
 	RuntimeConfigMountPath = "/etc/ecap"
 )
 
+// Names of the credentials a runtime holds. They label the runtime's
+// /v1/status and name the directories of mounted Vault CA bundles.
+const (
+	// CredentialsKafkaSASL is spec.kafka.sasl.credentials.
+	CredentialsKafkaSASL = "kafka-sasl"
+	// CredentialsLakeS3 is spec.sinks.lake.s3.credentials.
+	CredentialsLakeS3 = "lake-s3"
+)
+
+// Files the Pipeline controller mounts into the runtime container besides
+// the config. The runtime derives their paths from the spec, so the
+// controller and the runtime share these names.
+const (
+	// VaultCAMountDir holds, per credentials name, the PEM CA bundle of the
+	// Vault server (vault.caSecretRef) as <dir>/<name>/<VaultCAFile>.
+	VaultCAMountDir = "/etc/ecap/vault"
+	// VaultCAFile is the file name of a mounted Vault CA bundle.
+	VaultCAFile = "ca.pem"
+	// KafkaTLSMountDir holds the Kafka TLS material (spec.kafka.tls) as
+	// <dir>/<item>/<item>.pem, item one of tls-ca, tls-cert, tls-key.
+	KafkaTLSMountDir = "/etc/ecap/tls"
+)
+
 // RuntimeConfig is the resolved configuration of one Pipeline's data plane:
 // the Pipeline and every FraudRuleSet and Segmentation whose pipelineRef names
 // it, each with the generation folded in. It is not a served kind: the

@@ -17,8 +17,8 @@ import (
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/runtime/admin"
+	"github.com/ecap-dev/ecap/runtime/credentials"
 	"github.com/ecap-dev/ecap/runtime/engine"
-	"github.com/ecap-dev/ecap/runtime/kafkaio"
 )
 
 func init() { extraCommands = append(extraCommands, newRuntimeCommand) }
@@ -34,6 +34,8 @@ const (
 func newRuntimeCommand() *cobra.Command {
 	var configPath, adminAddr string
 	var tuning groupTuning
+	var vault vaultTuning
+	var tlsDir string
 	cmd := &cobra.Command{
 		Use:   "runtime",
 		Short: "Run a Pipeline's data plane from its resolved RuntimeConfig",
@@ -41,17 +43,21 @@ func newRuntimeCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return runRuntime(ctx, configPath, adminAddr, tuning)
+			return runRuntimeWith(ctx, runtimeOptions{configPath: configPath, adminAddr: adminAddr, tuning: tuning, vault: vault, tlsDir: tlsDir})
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", filepath.Join(v1alpha1.RuntimeConfigMountPath, v1alpha1.RuntimeConfigKey), "path of the RuntimeConfig JSON file")
 	cmd.Flags().StringVar(&adminAddr, "admin-addr", ":9090", "listen address of the admin server (health, metrics, status, pprof)")
+	cmd.Flags().StringVar(&vault.tokenFile, "vault-token-file", credentials.DefaultTokenFile, "ServiceAccount token sent to Vault's Kubernetes auth method")
+	cmd.Flags().DurationVar(&vault.pollInterval, "vault-poll-interval", credentials.DefaultPollInterval, "how often Vault KV secrets are re-read to pick up rotated credentials")
+	cmd.Flags().StringVar(&tlsDir, "kafka-tls-dir", v1alpha1.KafkaTLSMountDir, "directory of the mounted Kafka TLS material (<dir>/tls-ca/tls-ca.pem, tls-cert, tls-key)")
+	cmd.Flags().StringVar(&vault.caDir, "vault-ca-dir", v1alpha1.VaultCAMountDir, "directory of the mounted Vault CA bundles (<dir>/<credentials>/ca.pem)")
 	// Group failure-detection tuning; hidden because the defaults suit
 	// production and the crash tests need faster takeovers.
 	cmd.Flags().DurationVar(&tuning.session, "kafka-session-timeout", 0, "consumer group session timeout (0: kafkaio default)")
 	cmd.Flags().DurationVar(&tuning.heartbeat, "kafka-heartbeat-interval", 0, "consumer group heartbeat interval (0: kafkaio default)")
 	cmd.Flags().DurationVar(&tuning.rebalance, "kafka-rebalance-timeout", 0, "consumer group rebalance timeout (0: kafkaio default)")
-	for _, f := range []string{"kafka-session-timeout", "kafka-heartbeat-interval", "kafka-rebalance-timeout"} {
+	for _, f := range []string{"kafka-session-timeout", "kafka-heartbeat-interval", "kafka-rebalance-timeout", "vault-token-file", "vault-ca-dir", "kafka-tls-dir"} {
 		_ = cmd.Flags().MarkHidden(f)
 	}
 	return cmd
@@ -77,31 +83,27 @@ func loadRuntimeConfig(path string) (*v1alpha1.RuntimeConfig, []byte, error) {
 	return &rc, data, nil
 }
 
-func kafkaConfig(rc *v1alpha1.RuntimeConfig) (kafkaio.Config, error) {
-	k := rc.Pipeline.Spec.Kafka
-	cfg := kafkaio.Config{Brokers: k.Brokers, ClientID: engine.ClientID(rc)}
-	if k.TLS != nil {
-		return cfg, fmt.Errorf("pipeline.spec.kafka.tls: not supported by this runtime build yet")
-	}
-	if k.SASL != nil {
-		if k.SASL.Credentials.SecretRef == nil {
-			return cfg, fmt.Errorf("pipeline.spec.kafka.sasl.credentials: only secretRef is supported by the runtime (credentials via %s/%s)", envKafkaUsername, envKafkaPassword)
-		}
-		user, pass := os.Getenv(envKafkaUsername), os.Getenv(envKafkaPassword)
-		if user == "" || pass == "" {
-			return cfg, fmt.Errorf("pipeline.spec.kafka.sasl: %s and %s must be set", envKafkaUsername, envKafkaPassword)
-		}
-		mech, err := kafkaio.NewSASL(string(k.SASL.Mechanism), user, pass)
-		if err != nil {
-			return cfg, fmt.Errorf("pipeline.spec.kafka.sasl.mechanism: %w", err)
-		}
-		cfg.SASL = mech
-	}
-	return cfg, nil
+// runtimeOptions are the settings of one runtime process.
+type runtimeOptions struct {
+	configPath, adminAddr string
+	tuning                groupTuning
+	vault                 vaultTuning
+	// tlsDir replaces v1alpha1.KafkaTLSMountDir.
+	tlsDir string
+	// logger replaces the JSON logger on stderr (tests capture the logs).
+	logger *slog.Logger
 }
 
 func runRuntime(ctx context.Context, configPath, adminAddr string, tuning groupTuning) error {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return runRuntimeWith(ctx, runtimeOptions{configPath: configPath, adminAddr: adminAddr, tuning: tuning})
+}
+
+func runRuntimeWith(ctx context.Context, o runtimeOptions) error {
+	log := o.logger
+	if log == nil {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	configPath := o.configPath
 	rc, raw, err := loadRuntimeConfig(configPath)
 	if err != nil {
 		return err
@@ -110,23 +112,24 @@ func runRuntime(ctx context.Context, configPath, adminAddr string, tuning groupT
 	if err != nil {
 		return fmt.Errorf("invalid runtime config %s: %w", configPath, err)
 	}
-	kcfg, err := kafkaConfig(rc)
+	sources, err := credentialSources(rc, o.vault, log)
+	if err != nil {
+		return fmt.Errorf("invalid runtime config %s: %w", configPath, err)
+	}
+	kcfg, err := kafkaConfig(rc, sources, o.tlsDir)
 	if err != nil {
 		return fmt.Errorf("invalid runtime config %s: %w", configPath, err)
 	}
 	kcfg.Logger = log
-	kcfg.SessionTimeout, kcfg.HeartbeatInterval, kcfg.RebalanceTimeout = tuning.session, tuning.heartbeat, tuning.rebalance
-	if err := engine.EnsureTopics(ctx, kcfg, &settings); err != nil {
-		return err
-	}
-	eng, err := engine.New(settings, engine.Options{Kafka: kcfg, Group: engine.ConsumerGroup(rc), RuleSets: rc.FraudRuleSets, Logger: log})
-	if err != nil {
-		return fmt.Errorf("invalid runtime config %s: %w", configPath, err)
-	}
+	kcfg.SessionTimeout, kcfg.HeartbeatInterval, kcfg.RebalanceTimeout = o.tuning.session, o.tuning.heartbeat, o.tuning.rebalance
 
-	srv, err := admin.Listen(adminAddr, admin.Handler(engine.AdminBackend{E: eng}, eng.Metrics().Registry))
+	// The admin server comes up first: while credentials are awaited,
+	// /readyz says why the runtime is not ready and /v1/status shows the
+	// credentials' last error, instead of the process exiting.
+	backend := newRuntimeBackend(settings.Pipeline, sources)
+	srv, err := admin.Listen(o.adminAddr, admin.Handler(backend, backend))
 	if err != nil {
-		return fmt.Errorf("failed to listen on %s: %w", adminAddr, err)
+		return fmt.Errorf("failed to listen on %s: %w", o.adminAddr, err)
 	}
 	go func() {
 		if err := srv.Serve(); err != nil {
@@ -138,6 +141,28 @@ func runRuntime(ctx context.Context, configPath, adminAddr string, tuning groupT
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
+	cctx, stopSources := context.WithCancel(ctx)
+	waitSources := runSources(cctx, sources, log)
+	defer waitSources()
+	defer stopSources()
+	if src := sources[v1alpha1.CredentialsKafkaSASL]; src != nil {
+		if st := src.Status(); !st.Ready {
+			log.Info("waiting for Kafka credentials", "source", st.Source, "location", st.Location, "admin", srv.Addr())
+		}
+		if err := src.Wait(ctx); err != nil {
+			log.Info("runtime stopped before Kafka credentials were available")
+			return nil
+		}
+	}
+
+	if err := engine.EnsureTopics(ctx, kcfg, &settings); err != nil {
+		return err
+	}
+	eng, err := engine.New(settings, engine.Options{Kafka: kcfg, Group: engine.ConsumerGroup(rc), RuleSets: rc.FraudRuleSets, Logger: log})
+	if err != nil {
+		return fmt.Errorf("invalid runtime config %s: %w", configPath, err)
+	}
+	backend.eng.Store(eng)
 	log.Info("runtime started", "pipeline", settings.Pipeline, "generation", settings.Generation, "admin", srv.Addr())
 
 	wctx, stopWatch := context.WithCancel(ctx)

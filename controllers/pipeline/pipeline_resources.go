@@ -33,7 +33,7 @@ const (
 )
 
 // tlsMountPath is where Kafka TLS material is mounted.
-const tlsMountPath = "/etc/ecap/tls"
+const tlsMountPath = v1alpha1.KafkaTLSMountDir
 
 // ChildName is the name of every child object of a Pipeline.
 func ChildName(p *v1alpha1.Pipeline) string { return "ecap-" + p.Name }
@@ -261,6 +261,21 @@ func desiredDeployment(p *v1alpha1.Pipeline, image, configHash string) *appsv1.D
 		}
 	}
 
+	// Vault: the runtime logs in with the pod's ServiceAccount token, and
+	// verifies Vault's certificate with the CA of caSecretRef, mounted per
+	// credential where the runtime looks for it.
+	usesVault := false
+	for _, c := range vaultCredentials(p) {
+		usesVault = true
+		if ref := c.vault.CASecretRef; ref != nil {
+			vol := "vault-ca-" + c.name
+			volumes = append(volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: ref.Name, Items: []corev1.KeyToPath{{Key: ref.Key, Path: v1alpha1.VaultCAFile}},
+			}}})
+			mounts = append(mounts, corev1.VolumeMount{Name: vol, MountPath: v1alpha1.VaultCAMountDir + "/" + c.name, ReadOnly: true})
+		}
+	}
+
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("admin")}},
@@ -322,10 +337,34 @@ func desiredDeployment(p *v1alpha1.Pipeline, image, configHash string) *appsv1.D
 			},
 		},
 	}
+	if usesVault {
+		// Explicit, so that a ServiceAccount or admission default that
+		// disables automounting does not break the Vault login.
+		dep.Spec.Template.Spec.AutomountServiceAccountToken = ptr.To(true)
+	}
 	if p.Spec.Autoscaling == nil || p.Spec.Suspend {
 		dep.Spec.Replicas = ptr.To(DesiredReplicas(p))
 	}
 	return dep
+}
+
+// namedVaultCredentials is a Vault credential of the Pipeline with the name
+// the runtime knows it by (v1alpha1.CredentialsKafkaSASL, ...).
+type namedVaultCredentials struct {
+	name  string
+	vault *v1alpha1.VaultCredentials
+}
+
+// vaultCredentials lists the Pipeline's credentials that come from Vault.
+func vaultCredentials(p *v1alpha1.Pipeline) []namedVaultCredentials {
+	var out []namedVaultCredentials
+	if s := p.Spec.Kafka.SASL; s != nil && s.Credentials.Vault != nil {
+		out = append(out, namedVaultCredentials{v1alpha1.CredentialsKafkaSASL, s.Credentials.Vault})
+	}
+	if l := p.Spec.Sinks.Lake; l != nil && l.S3 != nil && l.S3.Credentials.Vault != nil {
+		out = append(out, namedVaultCredentials{v1alpha1.CredentialsLakeS3, l.S3.Credentials.Vault})
+	}
+	return out
 }
 
 func desiredHPA(p *v1alpha1.Pipeline) *autoscalingv2.HorizontalPodAutoscaler {

@@ -25,6 +25,12 @@ type Backend interface {
 	Customer(id string) (any, bool)
 }
 
+// NotReadyReasoner is optionally implemented by a Backend to say why it is
+// not ready; /readyz answers with that text instead of the default.
+type NotReadyReasoner interface {
+	NotReadyReason() string
+}
+
 // Handler returns the admin routes:
 //
 //	GET /healthz               200 while the process serves HTTP
@@ -40,7 +46,13 @@ func Handler(b Backend, gatherer prometheus.Gatherer) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !b.Ready() {
-			http.Error(w, "not ready: partitions not assigned or being restored", http.StatusServiceUnavailable)
+			reason := "partitions not assigned or being restored"
+			if r, ok := b.(NotReadyReasoner); ok {
+				if why := r.NotReadyReason(); why != "" {
+					reason = why
+				}
+			}
+			http.Error(w, "not ready: "+reason, http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
