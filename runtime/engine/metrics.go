@@ -33,6 +33,7 @@ type Metrics struct {
 	catalogProducts prometheus.Gauge       // products in the catalog
 	restoreDuration prometheus.Histogram   // seconds per partition restore
 	outputsWritten  *prometheus.CounterVec // topic
+	feedbackMetrics
 }
 
 func newMetrics() *Metrics {
@@ -68,5 +69,6 @@ func newMetrics() *Metrics {
 		m.restoreDuration, m.outputsWritten} {
 		f(c)
 	}
+	m.feedbackMetrics.register(f)
 	return m
 }
