@@ -40,8 +40,8 @@ type partition struct {
 	// checkpointed: offsets of the last successful checkpoint, to skip
 	// checkpoints without progress.
 	ckptTxn, ckptUE, ckptFB int64
-	lastCkpt        time.Time
-	failed          bool // outputs of a batch could not be written: never checkpoint
+	lastCkpt                time.Time
+	failed                  bool // outputs of a batch could not be written: never checkpoint
 
 	// status
 	hwmTxn, hwmUE, hwmFB int64
