@@ -132,7 +132,7 @@ func runDev(ctx context.Context, o *devOptions, out io.Writer) error {
 			}
 		}()
 	}
-	run("runtime", func() error { return runRuntime(ctx, configPath, o.adminAddr, groupTuning{}) })
+	run("runtime", func() error { return runRuntime(ctx, configPath, o.adminAddr, "off", groupTuning{}) })
 	run("samples watch", func() error { return watchSamples(ctx, o, brokers, configPath, out) })
 	view := newDevView(rc)
 	run("outputs", func() error { return view.follow(ctx, brokers) })

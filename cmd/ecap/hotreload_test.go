@@ -79,7 +79,7 @@ func TestRuntimeHotReload(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- runRuntime(ctx, cfgPath, addr, groupTuning{}) }()
+	go func() { done <- runRuntime(ctx, cfgPath, addr, "off", groupTuning{}) }()
 	stopped := false
 	defer func() {
 		if stopped {

@@ -22,7 +22,7 @@ func TestRuntimeRejectsBadConfig(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.json), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			err := runRuntime(t.Context(), path, "127.0.0.1:0", groupTuning{})
+			err := runRuntime(t.Context(), path, "127.0.0.1:0", "off", groupTuning{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one naming %q", err, tt.want)
 			}
