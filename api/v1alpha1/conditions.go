@@ -76,6 +76,13 @@ const (
 	ReasonKafkaReachable = "KafkaReachable"
 	// ReasonCronJobReady: the enforcement CronJob is in place.
 	ReasonCronJobReady = "CronJobReady"
+	// ReasonApplied: every runtime replica runs the object's generation.
+	ReasonApplied = "Applied"
+	// ReasonReloadFailed: the runtime could not load the generation (it
+	// keeps the previous one); the message has the runtime's error.
+	ReasonReloadFailed = "ReloadFailed"
+	// ReasonRuntimeNotRunning: no runtime replica answered.
+	ReasonRuntimeNotRunning = "RuntimeNotRunning"
 )
 
 // Well-known annotations and labels.

@@ -224,7 +224,8 @@ type FraudRuleSetStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// conditions: Ready, Reconciling, Stalled, RulesCompiled,
-	// PipelineResolved.
+	// PipelineResolved, ConfigApplied (every runtime replica scores with
+	// this generation; ReloadFailed carries the runtime's error).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -235,7 +236,8 @@ type FraudRuleSetStatus struct {
 	// appliedGeneration is the generation the Pipeline's runtime scores with.
 	// +optional
 	AppliedGeneration int64 `json:"appliedGeneration,omitempty"`
-	// totalHits sums hits over all rules.
+	// totalHits sums hits over all rules. Hits and labels are counted in
+	// the runtime's checkpointed state, so they survive restarts.
 	// +optional
 	TotalHits int64 `json:"totalHits"`
 	// rules reports activity per rule.

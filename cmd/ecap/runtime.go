@@ -14,11 +14,14 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/runtime/admin"
 	"github.com/ecap-dev/ecap/runtime/credentials"
 	"github.com/ecap-dev/ecap/runtime/engine"
+	"github.com/ecap-dev/ecap/runtime/rulewatch"
 )
 
 func init() { extraCommands = append(extraCommands, newRuntimeCommand) }
@@ -32,7 +35,7 @@ const (
 )
 
 func newRuntimeCommand() *cobra.Command {
-	var configPath, adminAddr string
+	var configPath, adminAddr, watchRules string
 	var tuning groupTuning
 	var vault vaultTuning
 	var tlsDir string
@@ -43,11 +46,13 @@ func newRuntimeCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return runRuntimeWith(ctx, runtimeOptions{configPath: configPath, adminAddr: adminAddr, tuning: tuning, vault: vault, tlsDir: tlsDir})
+			return runRuntimeWith(ctx, runtimeOptions{configPath: configPath, adminAddr: adminAddr, tuning: tuning, vault: vault, tlsDir: tlsDir, watchRules: watchRules})
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", filepath.Join(v1alpha1.RuntimeConfigMountPath, v1alpha1.RuntimeConfigKey), "path of the RuntimeConfig JSON file")
 	cmd.Flags().StringVar(&adminAddr, "admin-addr", ":9090", "listen address of the admin server (health, metrics, status, pprof)")
+	cmd.Flags().StringVar(&watchRules, "watch-rule-sets", "auto",
+		"read FraudRuleSets from the API server with a watch instead of the config file: auto (when running in a cluster), on (kubeconfig from KUBECONFIG or in-cluster; failing to connect is fatal), off")
 	cmd.Flags().StringVar(&vault.tokenFile, "vault-token-file", credentials.DefaultTokenFile, "ServiceAccount token sent to Vault's Kubernetes auth method")
 	cmd.Flags().DurationVar(&vault.pollInterval, "vault-poll-interval", credentials.DefaultPollInterval, "how often Vault KV secrets are re-read to pick up rotated credentials")
 	cmd.Flags().StringVar(&tlsDir, "kafka-tls-dir", v1alpha1.KafkaTLSMountDir, "directory of the mounted Kafka TLS material (<dir>/tls-ca/tls-ca.pem, tls-cert, tls-key)")
@@ -92,6 +97,8 @@ type runtimeOptions struct {
 	tlsDir string
 	// logger replaces the JSON logger on stderr (tests capture the logs).
 	logger *slog.Logger
+	// watchRules is --watch-rule-sets: auto, on or off ("" is off).
+	watchRules string
 }
 
 func runRuntime(ctx context.Context, configPath, adminAddr string, tuning groupTuning) error {
@@ -167,13 +174,66 @@ func runRuntimeWith(ctx context.Context, o runtimeOptions) error {
 
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go watchRuleSets(wctx, configPath, raw, eng, log)
+	watching, err := startRuleSetWatch(wctx, o.watchRules, rc, eng, log)
+	if err != nil {
+		return err
+	}
+	// The config file stays the source of rule sets without a watch; with
+	// one, the file lags behind and would undo newer generations.
+	if !watching {
+		go watchRuleSets(wctx, configPath, raw, eng, log)
+	}
 
 	if err := eng.Run(ctx); err != nil {
 		return fmt.Errorf("engine stopped: %w", err)
 	}
 	log.Info("runtime stopped cleanly")
 	return nil
+}
+
+// startRuleSetWatch starts the API-server watch of the Pipeline's
+// FraudRuleSets as the mode says and reports whether it runs.
+func startRuleSetWatch(ctx context.Context, mode string, rc *v1alpha1.RuntimeConfig, eng *engine.Engine, log *slog.Logger) (bool, error) {
+	var cfg *rest.Config
+	var err error
+	switch mode {
+	case "off", "":
+		return false, nil
+	case "auto":
+		if cfg, err = rest.InClusterConfig(); err != nil {
+			return false, nil // not in a cluster
+		}
+	case "on":
+		if cfg, err = ctrlconfig.GetConfig(); err != nil {
+			return false, fmt.Errorf("--watch-rule-sets=on: %w", err)
+		}
+	default:
+		return false, fmt.Errorf("--watch-rule-sets: %q is not auto, on or off", mode)
+	}
+	ns := rc.Pipeline.Namespace
+	logged := map[string]int64{} // Apply calls are serialized
+	_, err = rulewatch.Start(ctx, rulewatch.Options{Config: cfg, Namespace: ns, Pipeline: rc.Pipeline.Name, Logger: log,
+		Apply: func(sets []v1alpha1.FraudRuleSetConfig) {
+			for _, e := range eng.SetRuleSets(sets) {
+				log.Error("rule set reload failed; the previous generation keeps scoring", "err", e)
+			}
+			// Status updates of the objects arrive too; log changes only.
+			for _, rs := range eng.Status().RuleSets {
+				if logged[rs.Name] != rs.AppliedGeneration {
+					logged[rs.Name] = rs.AppliedGeneration
+					log.Info("rule set applied", "ruleSet", rs.Name, "generation", rs.AppliedGeneration, "source", "watch")
+				}
+			}
+		}})
+	if err != nil {
+		if mode == "on" {
+			return false, err
+		}
+		log.Error("FraudRuleSet watch unavailable; rule sets reload from the mounted config instead (slower)", "namespace", ns, "err", err)
+		return false, nil
+	}
+	log.Info("watching FraudRuleSets", "namespace", ns, "pipeline", rc.Pipeline.Name)
+	return true, nil
 }
 
 // watchRuleSets reloads the fraud rule sets when the config file changes.

@@ -3,6 +3,7 @@ package fraudruleset
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,11 +27,18 @@ type Reconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	// Runtime reads the Pipeline runtime's rule-set figures (applied
+	// generation, hits, labels); nil leaves them out.
+	Runtime RuntimeSource
+	// Refresh is how often an attached rule set re-reads the runtime's
+	// figures; 0 means 30 seconds.
+	Refresh time.Duration
 }
 
 // +kubebuilder:rbac:groups=analytics.ecap.dev,resources=fraudrulesets,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=analytics.ecap.dev,resources=fraudrulesets/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=analytics.ecap.dev,resources=pipelines,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 
 // SetupWithManager registers the controller. index.Setup must have run.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -94,7 +102,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, err
 	}
 	status.MarkReady(f, now, v1alpha1.ReasonSucceeded, fmt.Sprintf("%d rules compiled for pipeline %q", enabled, p.Name))
-	return ctrl.Result{}, nil
+	if r.Runtime == nil {
+		return ctrl.Result{}, nil
+	}
+	reports, err := r.Runtime.Reports(ctx, p)
+	if err != nil {
+		log.FromContext(ctx).Info("runtime figures unavailable", "fraudruleset", klog.KObj(f), "error", err.Error())
+	} else {
+		applyRuntime(f, viewOf(f.Name, reports), p.Name, func(st, reason, msg string) {
+			status.Set(f, now, v1alpha1.ConditionConfigApplied, metav1.ConditionStatus(st), reason, msg)
+		})
+	}
+	refresh := r.Refresh
+	if refresh <= 0 {
+		refresh = 30 * time.Second
+	}
+	return ctrl.Result{RequeueAfter: refresh}, nil
 }
 
 // ruleStatuses keeps one status entry per rule of the spec, carrying over

@@ -1,20 +1,11 @@
 package pipeline_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,27 +29,10 @@ import (
 func TestControlPlaneMeetsDataPlane(t *testing.T) {
 	ctx, g, ns := setup(t)
 
-	// LiveSource always reads /v1/status on <podIP>:AdminPort, so the local
-	// runtime must listen on 127.0.0.1:9090.
-	adminAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(pipeline.AdminPort))
-	if ln, err := net.Listen("tcp", adminAddr); err != nil {
-		t.Fatalf("this test runs the runtime on %s because the controller's LiveSource reads pods on port %d, but that port is busy: %v",
-			adminAddr, pipeline.AdminPort, err)
-	} else {
-		_ = ln.Close()
-	}
-
-	// Build the binary while the control plane works.
-	binDir := t.TempDir()
-	bin := filepath.Join(binDir, "ecap")
-	built := make(chan error, 1)
-	go func() {
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/ecap-dev/ecap/cmd/ecap").CombinedOutput()
-		if err != nil {
-			err = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-		built <- err
-	}()
+	// The controller reads pods' /v1/status on the env's runtime admin
+	// port; the local runtime listens there on 127.0.0.1.
+	adminAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(env.RuntimeAdminPort))
+	go func() { _, _ = testenv.BuildECAP() }() // while the control plane works
 
 	// 1. Input topic and Pipeline.
 	kafka := kafkatest.Start(t)
@@ -78,70 +52,15 @@ func TestControlPlaneMeetsDataPlane(t *testing.T) {
 		g.Expect(env.Client.Get(ctx, key(ns, name), cm)).To(Succeed())
 		g.Expect(cm.Data).To(HaveKey(v1alpha1.RuntimeConfigKey))
 	}).Should(Succeed())
-	g.Expect(dep.Spec.Template.Spec.Containers).To(HaveLen(1))
-	c := dep.Spec.Template.Spec.Containers[0]
-
-	// 3. Run the container's command and args locally. The ConfigMap is
-	// "mounted" by writing its keys into a temp dir; the one path prefix
-	// that differs from the pod, /etc/ecap (the mount path), is rewritten
-	// to that dir in the args.
-	mountDir := t.TempDir()
-	for k, v := range cm.Data {
-		g.Expect(os.WriteFile(filepath.Join(mountDir, k), []byte(v), 0o600)).To(Succeed())
-	}
-	var args []string
-	sawConfig, sawAdmin := false, false
-	for _, a := range c.Args {
-		switch {
-		case strings.HasPrefix(a, "--config="+v1alpha1.RuntimeConfigMountPath+"/"):
-			a = "--config=" + mountDir + strings.TrimPrefix(a, "--config="+v1alpha1.RuntimeConfigMountPath)
-			sawConfig = true
-		case a == fmt.Sprintf("--admin-addr=:%d", pipeline.AdminPort):
-			a = "--admin-addr=" + adminAddr
-			sawAdmin = true
-		}
-		args = append(args, a)
-	}
-	g.Expect(sawConfig).To(BeTrue(), "container args %v have no --config under %s", c.Args, v1alpha1.RuntimeConfigMountPath)
-	g.Expect(sawAdmin).To(BeTrue(), "container args %v have no --admin-addr=:%d", c.Args, pipeline.AdminPort)
-	g.Expect(c.Command).To(Equal([]string{"/ecap"}))
-
-	podName := name + "-local"
-	procEnv := append(os.Environ(), "POD_NAME="+podName, "POD_NAMESPACE="+ns)
-	for _, e := range c.Env {
-		if e.ValueFrom == nil {
-			procEnv = append(procEnv, e.Name+"="+e.Value)
-		}
-	}
-
-	g.Expect(<-built).To(Succeed())
-	procCtx, procCancel := context.WithCancel(context.Background())
-	t.Cleanup(procCancel)
-	cmd := exec.CommandContext(procCtx, bin, args...)
-	cmd.Env = procEnv
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	g.Expect(cmd.Start()).To(Succeed())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			procCancel()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("runtime output:\n%s", logs.String())
-		}
-	})
+	// 3. Run the container's command and args locally, the ConfigMap
+	// "mounted" into a temp dir.
+	rt, err := testenv.StartRuntime(t, dep, cm, testenv.RuntimeOptions{AdminAddr: adminAddr})
+	g.Expect(err).NotTo(HaveOccurred())
 
 	// Wait for the admin server (and so the engine) to be up.
 	status := func(g Gomega) map[string]any {
-		select {
-		case err := <-exited:
-			stopped = true
-			t.Fatalf("runtime exited early: %v\n%s", err, logs.String())
-		default:
+		if err, exited := rt.Exited(); exited {
+			t.Fatalf("runtime exited early: %v", err)
 		}
 		resp, err := http.Get("http://" + adminAddr + "/v1/status")
 		g.Expect(err).NotTo(HaveOccurred())
@@ -190,15 +109,10 @@ func TestControlPlaneMeetsDataPlane(t *testing.T) {
 	}, 30*time.Second).Should(Succeed())
 
 	// 5. A Pod standing for the Deployment's, running on 127.0.0.1.
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: podName, Labels: dep.Spec.Template.Labels},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: c.Name, Image: c.Image}}},
-	}
-	g.Expect(env.Client.Create(ctx, pod)).To(Succeed())
-	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1", PodIPs: []corev1.PodIP{{IP: "127.0.0.1"}}}
-	g.Expect(env.Client.Status().Update(ctx, pod)).To(Succeed())
+	_, err = env.RuntimePod(ctx, dep)
+	g.Expect(err).NotTo(HaveOccurred())
 
-	env.Metrics.Set(&pipeline.LiveSource{Client: env.Client})
+	env.Metrics.Set(&pipeline.LiveSource{Client: env.Client, Port: env.RuntimeAdminPort})
 	t.Cleanup(func() { env.Metrics.Set(nil) })
 	markDeploymentAvailable(ctx, g, ns, name)
 
@@ -237,35 +151,5 @@ func TestControlPlaneMeetsDataPlane(t *testing.T) {
 	}
 
 	// SIGTERM stops the runtime cleanly.
-	g.Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
-	select {
-	case err := <-exited:
-		stopped = true
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("runtime exited with %v after SIGTERM\n%s", err, logs.String())
-		}
-		g.Expect(err).NotTo(HaveOccurred())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("runtime did not stop within 20s of SIGTERM\n%s", logs.String())
-	}
-}
-
-// syncBuffer collects the runtime's output; the test may read it while the
-// process still writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	g.Expect(rt.Stop(20 * time.Second)).To(Succeed())
 }

@@ -29,6 +29,8 @@ type LiveSource struct {
 	Client client.Client
 	// HTTP fetches /v1/status from the pods.
 	HTTP *http.Client
+	// Port is the pods' admin port; 0 means AdminPort.
+	Port int
 	// Lag measures consumer-group lag; nil means kafkaio against the
 	// Pipeline's brokers.
 	Lag func(ctx context.Context, p *v1alpha1.Pipeline, cfg kafkaio.Config) (int64, error)
@@ -72,14 +74,14 @@ func (s *LiveSource) Gather(ctx context.Context, p *v1alpha1.Pipeline) (*LiveMet
 	}
 	m := &LiveMetrics{Lag: lag}
 
-	pods := &corev1.PodList{}
-	if err := s.Client.List(ctx, pods, client.InNamespace(p.Namespace), client.MatchingLabels(selectorLabels(p))); err != nil {
-		return nil, fmt.Errorf("failed to list runtime pods: %w", err)
+	pods, err := RuntimePods{Client: s.Client}.List(ctx, p)
+	if err != nil {
+		return nil, err
 	}
 	var rate float64
 	var events int64
-	for i := range pods.Items {
-		st, err := s.podStatus(ctx, &pods.Items[i])
+	for i := range pods {
+		st, err := s.podStatus(ctx, &pods[i])
 		if err != nil {
 			continue
 		}
@@ -108,33 +110,63 @@ func (s *LiveSource) Gather(ctx context.Context, p *v1alpha1.Pipeline) (*LiveMet
 }
 
 func (s *LiveSource) podStatus(ctx context.Context, pod *corev1.Pod) (*runtimeStatus, error) {
+	st := &runtimeStatus{}
+	rp := RuntimePods{HTTP: s.HTTP, Port: s.Port}
+	return st, rp.Get(ctx, pod, st)
+}
+
+// RuntimePods reads the /v1/status documents (runtime/engine.Status) that
+// a Pipeline's runtime pods serve on their admin port.
+type RuntimePods struct {
+	Client client.Client
+	// HTTP fetches the documents; nil means http.DefaultClient.
+	HTTP *http.Client
+	// Port is the admin port; 0 means AdminPort. Tests that run a runtime
+	// process locally point it at that process's port.
+	Port int
+}
+
+// List returns the Pipeline's runtime pods.
+func (r RuntimePods) List(ctx context.Context, p *v1alpha1.Pipeline) ([]corev1.Pod, error) {
+	pods := &corev1.PodList{}
+	if err := r.Client.List(ctx, pods, client.InNamespace(p.Namespace), client.MatchingLabels(selectorLabels(p))); err != nil {
+		return nil, fmt.Errorf("failed to list runtime pods: %w", err)
+	}
+	return pods.Items, nil
+}
+
+// Get decodes a running pod's /v1/status into into, within 2 seconds.
+func (r RuntimePods) Get(ctx context.Context, pod *corev1.Pod, into any) error {
 	if pod.Status.Phase != corev1.PodRunning || pod.Status.PodIP == "" {
-		return nil, errors.New("pod not running")
+		return errors.New("pod not running")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(AdminPort)) + "/v1/status"
+	port := r.Port
+	if port == 0 {
+		port = AdminPort
+	}
+	url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(port)) + "/v1/status"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	httpClient := s.HTTP
+	httpClient := r.HTTP
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	st := &runtimeStatus{}
-	if err := json.NewDecoder(resp.Body).Decode(st); err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		return fmt.Errorf("%s: %w", url, err)
 	}
-	return st, nil
+	return nil
 }
 
 // kafkaConfig builds the client configuration the runtime uses, reading

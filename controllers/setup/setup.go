@@ -5,6 +5,7 @@ package setup
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -27,6 +28,12 @@ type Options struct {
 	Clock clock.PassiveClock
 	// PipelineMetrics gathers live Pipeline figures; nil disables them.
 	PipelineMetrics pipeline.MetricsSource
+	// RuntimeAdminPort is where runtime pods serve /v1/status; 0 means
+	// pipeline.AdminPort. Tests running a runtime locally change it.
+	RuntimeAdminPort int
+	// RuntimeRefresh is how often attached objects re-read the runtime's
+	// figures; 0 means 30 seconds.
+	RuntimeRefresh time.Duration
 }
 
 // All registers the indexes, the manager metrics, the four controllers and,
@@ -44,7 +51,8 @@ func All(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	c := mgr.GetClient()
 	steps := []step{
 		{"pipeline controller", (&pipeline.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-pipeline"), Clock: o.Clock, RuntimeImage: o.Image, Metrics: o.PipelineMetrics}).SetupWithManager},
-		{"fraudruleset controller", (&fraudruleset.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-fraudruleset"), Clock: o.Clock}).SetupWithManager},
+		{"fraudruleset controller", (&fraudruleset.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-fraudruleset"), Clock: o.Clock,
+			Runtime: fraudruleset.PodSource{Pods: pipeline.RuntimePods{Client: c, Port: o.RuntimeAdminPort}}, Refresh: o.RuntimeRefresh}).SetupWithManager},
 		{"segmentation controller", (&segmentation.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-segmentation"), Clock: o.Clock}).SetupWithManager},
 		{"retentionpolicy controller", (&retentionpolicy.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-retentionpolicy"), Clock: o.Clock, Image: o.Image}).SetupWithManager},
 	}

@@ -45,6 +45,18 @@ import (
 // Image is the runtime image the test manager puts into children.
 const Image = "ecap:test"
 
+// RuntimeRefresh is how often the test manager re-reads runtime figures.
+const RuntimeRefresh = time.Second
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("failed to find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
 // Env is a running API server with the ECAP manager attached.
 type Env struct {
 	// Client talks to the API server directly (no cache), for assertions.
@@ -57,6 +69,11 @@ type Env struct {
 	Kubeconfig string
 	// Metrics, when its Source is set, feeds the Pipeline controller.
 	Metrics *SwitchableMetrics
+	// RuntimeAdminPort is the port on which the controllers read runtime
+	// pods' /v1/status (free when the env started): a test that runs a
+	// runtime locally listens on 127.0.0.1 there and creates a Running pod
+	// with IP 127.0.0.1. Attached objects re-read it every RuntimeRefresh.
+	RuntimeAdminPort int
 
 	writesMu sync.Mutex
 	writes   map[string]int64
@@ -165,7 +182,12 @@ func (e *Env) start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	if err := setup.All(ctx, mgr, setup.Options{Image: Image, Webhooks: true, Clock: e.Clock, PipelineMetrics: e.Metrics}); err != nil {
+	if e.RuntimeAdminPort, err = freePort(); err != nil {
+		cancel()
+		return err
+	}
+	if err := setup.All(ctx, mgr, setup.Options{Image: Image, Webhooks: true, Clock: e.Clock, PipelineMetrics: e.Metrics,
+		RuntimeAdminPort: e.RuntimeAdminPort, RuntimeRefresh: RuntimeRefresh}); err != nil {
 		cancel()
 		return err
 	}

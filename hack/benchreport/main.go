@@ -4,8 +4,10 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"regexp"
 )
 
 // measurement is one named measurement that yields figures.
@@ -24,8 +26,18 @@ type figure struct {
 var measurements []measurement
 
 func main() {
+	only := flag.String("run", "", "run only the measurements whose name matches this regular expression")
+	flag.Parse()
+	re, err := regexp.Compile(*only)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchreport: -run: %v\n", err)
+		os.Exit(2)
+	}
 	failed := false
 	for _, m := range measurements {
+		if !re.MatchString(m.name) {
+			continue
+		}
 		figs, err := m.run()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "benchreport: %s: %v\n", m.name, err)

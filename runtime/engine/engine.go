@@ -207,6 +207,10 @@ func (e *Engine) OnAssigned(ctx context.Context, a kafkaio.Assignment) (map[kafk
 			ue := kafkaio.TopicPartition{Topic: e.s.UserEvents, Partition: n}
 			start[ue] = max(a.Committed[ue], p.nextUE)
 		}
+		if e.s.Feedback != "" && p.nextFB > 0 {
+			fb := kafkaio.TopicPartition{Topic: e.s.Feedback, Partition: n}
+			start[fb] = max(a.Committed[fb], p.nextFB)
+		}
 		e.log.Info("partition restored", "partition", n, "customers", p.store.Len(),
 			"nextOffset", p.store.Meta().NextOffset, "duration", time.Since(t0))
 	}
@@ -219,7 +223,7 @@ func (e *Engine) OnAssigned(ctx context.Context, a kafkaio.Assignment) (map[kafk
 }
 
 func (e *Engine) newProcessor() *processor {
-	return &processor{s: &e.s, validator: e.validator, catalog: e.catalog, rules: e.ruleHolders, metrics: e.metrics}
+	return &processor{s: &e.s, validator: e.validator, catalog: e.catalog, rules: e.ruleHolders, holder: e.ruleHolder, metrics: e.metrics}
 }
 
 // restore rebuilds one partition from changelog partition n.
@@ -259,7 +263,7 @@ func finishRestore(s *Settings, p *partition, rc *restoreCollector, log *slog.Lo
 			p.snapCount[s] = max(p.snapCount[s], i+1)
 		}
 	}
-	p.ckptTxn, p.ckptUE, p.lastCkpt = next, p.nextUE, time.Now()
+	p.ckptTxn, p.ckptUE, p.ckptFB, p.lastCkpt = next, p.nextUE, p.nextFB, time.Now()
 	if rc.errors > 0 {
 		log.Warn("changelog records could not be decoded and were ignored", "partition", p.id, "records", rc.errors)
 	}
@@ -287,6 +291,10 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 	case e.s.UserEvents:
 		o.proc.processUserEvents(p, b.Topic, b.Messages, &out)
 		p.hwmUE = b.HighWaterMark
+		e.metrics.lag.WithLabelValues(b.Topic, strconv.Itoa(b.Partition)).Set(float64(max(0, b.HighWaterMark-b.NextOffset())))
+	case e.s.Feedback:
+		o.proc.processFeedback(p, b.Topic, b.Messages, &out)
+		p.hwmFB = b.HighWaterMark
 		e.metrics.lag.WithLabelValues(b.Topic, strconv.Itoa(b.Partition)).Set(float64(max(0, b.HighWaterMark-b.NextOffset())))
 	default:
 		return fmt.Errorf("batch of unexpected topic %q", b.Topic)
@@ -347,7 +355,7 @@ func (e *Engine) OnRevoked(ctx context.Context, _ []kafkaio.TopicPartition) erro
 // The caller holds p's lock.
 func (e *Engine) checkpoint(ctx context.Context, p *partition) error {
 	next := p.store.Meta().NextOffset
-	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.store.Dirty() == 0) {
+	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.nextFB == p.ckptFB && p.store.Dirty() == 0) {
 		p.lastCkpt = time.Now()
 		return nil
 	}
@@ -382,7 +390,7 @@ func (e *Engine) checkpoint(ctx context.Context, p *partition) error {
 	e.metrics.checkpointBytes.Add(float64(size + len(marker.Key) + len(marker.Value)))
 	p.snapCount[p.snapSlot] = countLive(chunks)
 	p.snapSlot, p.snapSeq = 1-p.snapSlot, p.snapSeq+1
-	p.ckptTxn, p.ckptUE, p.lastCkpt = next, p.nextUE, time.Now()
+	p.ckptTxn, p.ckptUE, p.ckptFB, p.lastCkpt = next, p.nextUE, p.nextFB, time.Now()
 
 	offsets := map[kafkaio.TopicPartition]int64{}
 	if next > 0 {
@@ -390,6 +398,9 @@ func (e *Engine) checkpoint(ctx context.Context, p *partition) error {
 	}
 	if e.s.UserEvents != "" && p.nextUE > 0 {
 		offsets[kafkaio.TopicPartition{Topic: e.s.UserEvents, Partition: int(p.id)}] = p.nextUE
+	}
+	if e.s.Feedback != "" && p.nextFB > 0 {
+		offsets[kafkaio.TopicPartition{Topic: e.s.Feedback, Partition: int(p.id)}] = p.nextFB
 	}
 	if len(offsets) > 0 {
 		// A failed commit is safe: the marker is durable and the next
@@ -453,6 +464,7 @@ func (e *Engine) rateLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		e.updateRuleGauges()
 		cur := e.eventsTotal.Load()
 		e.rateMu.Lock()
 		// alpha for a one-minute-ish time constant at 1 s ticks

@@ -35,6 +35,7 @@ type Metrics struct {
 	outputsWritten  *prometheus.CounterVec // topic
 	kpi             *kpiMetrics            // business series, metrics_kpi.go
 	collectors      []prometheus.Collector // everything registered, for Descriptors
+	feedbackMetrics                        // analyst labels, feedback.go
 }
 
 func newMetrics() *Metrics {
@@ -75,6 +76,7 @@ func newMetrics() *Metrics {
 	for _, c := range m.kpi.collectors() {
 		f(c)
 	}
+	m.feedbackMetrics.register(f)
 	return m
 }
 

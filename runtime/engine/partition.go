@@ -32,18 +32,19 @@ type partition struct {
 	agg       *kpi.Aggregator
 	fraud     map[string]*fraud.State
 	nextUE    int64 // next user-events offset included in the state
+	nextFB    int64 // next feedback offset included in the state
 	snapSlot  int   // slot the next snapshot goes to
 	snapSeq   uint64
 	snapCount [2]int // chunks last written to each slot
 
 	// checkpointed: offsets of the last successful checkpoint, to skip
 	// checkpoints without progress.
-	ckptTxn, ckptUE int64
-	lastCkpt        time.Time
-	failed          bool // outputs of a batch could not be written: never checkpoint
+	ckptTxn, ckptUE, ckptFB int64
+	lastCkpt                time.Time
+	failed                  bool // outputs of a batch could not be written: never checkpoint
 
 	// status
-	hwmTxn, hwmUE int64
+	hwmTxn, hwmUE, hwmFB int64
 }
 
 func newPartition(s *Settings, id int32) (*partition, error) {
@@ -86,6 +87,7 @@ type processor struct {
 	validator *events.Validator
 	catalog   *catalog.Catalog
 	rules     func() []*fraud.Holder
+	holder    func(name string) *fraud.Holder // nil-safe lookup by rule-set name
 	metrics   *Metrics
 
 	// scratch, reused between records of one batch (one processor per

@@ -30,6 +30,7 @@ type Settings struct {
 
 	Transactions   string
 	UserEvents     string // empty: not consumed
+	Feedback       string // analyst labels on alerts; empty: not consumed
 	ProductUpdates string // empty: no catalog reader
 	DeadLetter     string
 	Changelog      string
@@ -70,6 +71,7 @@ func Resolve(rc *v1alpha1.RuntimeConfig) (Settings, error) {
 	s.UserEvents = string(spec.Topics.UserEvents)
 	s.ProductUpdates = string(spec.Topics.ProductUpdates)
 	s.DeadLetter = string(spec.Topics.DeadLetter)
+	s.Feedback = string(spec.Topics.Feedback)
 	if s.Transactions == "" {
 		return s, fmt.Errorf("pipeline.spec.topics.transactions: required")
 	}
@@ -81,6 +83,9 @@ func Resolve(rc *v1alpha1.RuntimeConfig) (Settings, error) {
 	}
 	if s.UserEvents == s.Transactions {
 		return s, fmt.Errorf("pipeline.spec.topics.userEvents: must differ from topics.transactions")
+	}
+	if s.Feedback != "" && (s.Feedback == s.Transactions || s.Feedback == s.UserEvents || s.Feedback == s.DeadLetter) {
+		return s, fmt.Errorf("pipeline.spec.topics.feedback: must differ from topics.transactions, userEvents and deadLetter")
 	}
 
 	var err error
@@ -177,11 +182,16 @@ func defaultClientName(rc *v1alpha1.RuntimeConfig) string {
 }
 
 // InputTopics are the topics the consumer group subscribes to.
+// They are co-partitioned: partition n of each belongs to the owner of
+// transactions partition n.
 func (s *Settings) InputTopics() []string {
-	if s.UserEvents != "" {
-		return []string{s.Transactions, s.UserEvents}
+	out := []string{s.Transactions}
+	for _, t := range []string{s.UserEvents, s.Feedback} {
+		if t != "" {
+			out = append(out, t)
+		}
 	}
-	return []string{s.Transactions}
+	return out
 }
 
 // OutputTopics are the plain (delete-policy) topics the engine writes.

@@ -16,7 +16,7 @@ import (
 )
 
 // Snapshot records hold what the customer Store does not: the dedup filters,
-// the KPI aggregator, the fraud states and the user-events offset. They are
+// the KPI aggregator, the fraud states and the user-events and feedback offsets. They are
 // written in full at every checkpoint, before the Store's offset marker,
 // under keys
 //
@@ -96,6 +96,9 @@ func encodeSnapshot(p *partition) ([]byte, error) {
 		appendBlob([]byte(n))
 		appendBlob(data)
 	}
+	// Added after the first release of the format: a snapshot that ends
+	// here was written before feedback was consumed (offset 0).
+	b = binary.AppendVarint(b, p.nextFB)
 	return b, nil
 }
 
@@ -155,6 +158,11 @@ func decodeSnapshot(p *partition, b []byte) error {
 		}
 		if err := p.fraudState(string(name)).UnmarshalBinary(data); err != nil {
 			return fmt.Errorf("failed to restore fraud state %q: %w", name, err)
+		}
+	}
+	if r.Len() > 0 {
+		if p.nextFB, err = binary.ReadVarint(r); err != nil {
+			return fail
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ecap-dev/ecap/runtime/fraud"
 	"github.com/ecap-dev/ecap/runtime/state"
 )
 
@@ -29,6 +30,12 @@ type RuleSetStatus struct {
 	CompiledRules     int   `json:"compiledRules"`
 	// LastError is the last reload failure, cleared by a successful one.
 	LastError string `json:"lastError,omitempty"`
+	// Rules are the counters of every rule that counted something, over
+	// all generations: hits, shadow hits, last hit and labels from the
+	// checkpointed state of the partitions this replica owns (so they
+	// survive restarts and sum exactly over replicas), evaluation errors
+	// since this process started.
+	Rules []fraud.RuleStats `json:"rules,omitempty"`
 }
 
 // PartitionStatus describes one owned partition number.
@@ -40,6 +47,8 @@ type PartitionStatus struct {
 	Lag               int64      `json:"lag"`
 	UserEventsOffset  int64      `json:"userEventsOffset,omitempty"`
 	UserEventsLag     int64      `json:"userEventsLag,omitempty"`
+	FeedbackOffset    int64      `json:"feedbackOffset,omitempty"`
+	FeedbackLag       int64      `json:"feedbackLag,omitempty"`
 	Watermark         *time.Time `json:"watermark,omitempty"`
 	Customers         int        `json:"customers"`
 	CheckpointedUpTo  int64      `json:"checkpointedOffset"`
@@ -53,12 +62,14 @@ func (e *Engine) Status() Status {
 	e.rateMu.Lock()
 	st.EventsPerSecond = e.rate
 	e.rateMu.Unlock()
+	tallies := e.ruleTallies()
 	e.rulesMu.Lock()
 	for name, h := range e.holders {
 		rs := RuleSetStatus{Name: name, LastError: e.ruleErrors[name]}
 		if cur := h.Current(); cur != nil {
 			rs.AppliedGeneration, rs.CompiledRules = cur.Generation(), cur.CompiledRules()
 		}
+		rs.Rules = withErrors(tallies[name], h.Stats().Snapshot())
 		st.RuleSets = append(st.RuleSets, rs)
 	}
 	for name, msg := range e.ruleErrors {
@@ -78,6 +89,9 @@ func (e *Engine) Status() Status {
 		if e.s.UserEvents != "" {
 			ps.UserEventsOffset, ps.UserEventsLag = p.nextUE, max(0, p.hwmUE-p.nextUE)
 		}
+		if e.s.Feedback != "" {
+			ps.FeedbackOffset, ps.FeedbackLag = p.nextFB, max(0, p.hwmFB-p.nextFB)
+		}
 		if p.agg != nil {
 			if wm, ok := p.agg.Watermark(); ok {
 				ps.Watermark = &wm
@@ -88,6 +102,47 @@ func (e *Engine) Status() Status {
 	}
 	sort.Slice(st.Partitions, func(i, j int) bool { return st.Partitions[i].Partition < st.Partitions[j].Partition })
 	return st
+}
+
+// ruleTallies sums the per-rule tallies of every owned partition's fraud
+// states, by rule set.
+func (e *Engine) ruleTallies() map[string][]fraud.RuleStats {
+	by := map[string][][]fraud.RuleStats{}
+	for _, o := range e.owned() {
+		o.mu.Lock()
+		for name, st := range o.p.fraud {
+			by[name] = append(by[name], st.RuleTallies())
+		}
+		o.mu.Unlock()
+	}
+	out := make(map[string][]fraud.RuleStats, len(by))
+	for name, parts := range by {
+		out[name] = fraud.MergeRuleStats(parts...)
+	}
+	return out
+}
+
+// withErrors adds the process-local error counters of stats to tallies.
+func withErrors(tallies, stats []fraud.RuleStats) []fraud.RuleStats {
+	errs := make([]fraud.RuleStats, 0, len(stats))
+	for _, r := range stats {
+		if r.Errors > 0 || r.CostExceeded > 0 {
+			errs = append(errs, fraud.RuleStats{Rule: r.Rule, Errors: r.Errors, CostExceeded: r.CostExceeded})
+		}
+	}
+	return fraud.MergeRuleStats(tallies, errs)
+}
+
+// updateRuleGauges sets the precision gauges from the owned partitions'
+// tallies.
+func (e *Engine) updateRuleGauges() {
+	for name, rules := range e.ruleTallies() {
+		for _, r := range rules {
+			if p, ok := r.Precision(); ok {
+				e.metrics.precision.WithLabelValues(name, r.Rule).Set(p)
+			}
+		}
+	}
 }
 
 func (e *Engine) owned() []*owned {

@@ -26,6 +26,14 @@ func EnsureTopics(ctx context.Context, kcfg kafkaio.Config, s *Settings) error {
 		return err
 	}
 	specs := []kafkaio.TopicSpec{kafkaio.CompactedTopic(s.Changelog, n, 0)}
+	if s.Feedback != "" {
+		// Labels are co-partitioned with the transactions they judge.
+		if m, err := partitionCount(tctx, kcfg, s.Feedback); err == nil && m != n {
+			return fmt.Errorf("pipeline.spec.topics.feedback: topic %s has %d partitions, topics.transactions %s has %d; they must be equal (co-partitioned)", s.Feedback, m, s.Transactions, n)
+		} else if err != nil {
+			specs = append(specs, kafkaio.TopicSpec{Name: s.Feedback, Partitions: n})
+		}
+	}
 	for _, t := range s.OutputTopics() {
 		specs = append(specs, kafkaio.TopicSpec{Name: t, Partitions: n})
 	}

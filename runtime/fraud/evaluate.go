@@ -229,6 +229,7 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 		return
 	}
 	rs.count(d, at)
+	st.countHits(d, at)
 	if d.Publish() && d.AlertID != "" {
 		rules := make([]string, len(d.Hits))
 		for i, h := range d.Hits {

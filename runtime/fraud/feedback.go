@@ -53,6 +53,7 @@ func (s *State) ApplyFeedback(fb Feedback, stats *Stats) error {
 	prev := a.label
 	a.label = code
 	s.markAlert(fb.AlertID, a)
+	s.relabel(a.rules, prev, code)
 	if a.merchant != "" {
 		m := s.merchants[a.merchant]
 		if m == nil {

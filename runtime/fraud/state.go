@@ -143,6 +143,7 @@ type State struct {
 	merchants map[string]*MerchantState
 	entities  [numKinds]map[string]*entity
 	alerts    alertLog
+	rules     map[string]*ruleTally
 
 	// dirty lists what changed since the last FlushChanges, in order;
 	// duplicates are dropped at flush time.
@@ -183,6 +184,7 @@ func NewState(cfg StateConfig) *State {
 		customers: make(map[string]*CustomerState),
 		merchants: make(map[string]*MerchantState),
 		alerts:    alertLog{entries: make(map[string]*alertEntry)},
+		rules:     make(map[string]*ruleTally),
 	}
 	for i := range s.entities {
 		s.entities[i] = make(map[string]*entity)
@@ -204,11 +206,12 @@ type StateSize struct {
 	Merchants int `json:"merchants"`
 	Entities  int `json:"entities"`
 	Alerts    int `json:"alerts"`
+	Rules     int `json:"rules"` // rule tallies
 }
 
 // Size counts the entries held.
 func (s *State) Size() StateSize {
-	z := StateSize{Customers: len(s.customers), Merchants: len(s.merchants), Alerts: len(s.alerts.entries)}
+	z := StateSize{Customers: len(s.customers), Merchants: len(s.merchants), Alerts: len(s.alerts.entries), Rules: len(s.rules)}
 	for _, m := range s.entities {
 		z.Entities += len(m)
 	}
@@ -324,7 +327,7 @@ func (s *State) ForgetCustomer(id string) bool {
 
 // FlushChanges passes every entry changed since the previous flush to fn,
 // as a changelog record: a key ("c/<customer>", "m/<merchant>",
-// "e/<entity kind>/<entity>" or "a/<alert>") and the entry's binary
+// "e/<entity kind>/<entity>", "a/<alert>" or "r/<rule>") and the entry's binary
 // encoding, or a nil value for a removed entry (a tombstone, for a
 // compacted topic). Replaying the records in order with Restore rebuilds
 // the state. If fn fails, flushing stops and the records not yet accepted
@@ -358,6 +361,11 @@ func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
 			if a := s.alerts.entries[r.id]; a != nil {
 				a.marshal(&e)
 				clean = func() { a.dirty = false }
+			}
+		case recRule:
+			if t := s.rules[r.id]; t != nil {
+				t.marshal(&e)
+				clean = func() { t.dirty = false }
 			}
 		}
 		var value []byte
@@ -437,6 +445,17 @@ func (s *State) Restore(key string, value []byte) error {
 			return fmt.Errorf("failed to decode alert %q: %w", rest, err)
 		}
 		s.alerts.put(s, rest, a, true)
+	case recRule:
+		if remove {
+			delete(s.rules, rest)
+			return nil
+		}
+		t := new(ruleTally)
+		t.unmarshal(&d)
+		if err := d.done(); err != nil {
+			return fmt.Errorf("failed to decode rule tally %q: %w", rest, err)
+		}
+		s.rules[rest] = t
 	default:
 		return fmt.Errorf("invalid state key %q", key)
 	}
@@ -470,6 +489,9 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	}
 	for id, a := range s.alerts.entries {
 		add(dirtyRef{rec: recAlert, id: id}, a.marshal)
+	}
+	for name, t := range s.rules {
+		add(dirtyRef{rec: recRule, id: name}, t.marshal)
 	}
 	slices.SortFunc(recs, func(a, b rec) int { return cmp.Compare(a.key, b.key) })
 	e := encoder{}

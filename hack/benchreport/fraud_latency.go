@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/controllers/testenv"
+	"github.com/ecap-dev/ecap/runtime/engine"
+	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
+	"github.com/ecap-dev/ecap/runtime/kafkaio"
+	"github.com/ecap-dev/ecap/runtime/kafkatest/embedkafka"
+	"github.com/ecap-dev/ecap/runtime/rulewatch"
+)
+
+func init() {
+	measurements = append(measurements, measurement{"fraud decision latency and hot reload", fraudLatency})
+}
+
+// Settings of the latency measurement.
+const (
+	latencyRate       = 10_000 // transactions per second offered
+	latencyWarmup     = 3 * time.Second
+	latencyMeasure    = 12 * time.Second
+	latencyReloads    = 5
+	latencyPartitions = 4
+	latencyTick       = 5 * time.Millisecond
+)
+
+// fraudLatency runs the real pieces of a cluster deployment in one process:
+// a kube-apiserver (envtest) with the ECAP manager and its admission
+// webhooks, an in-process Kafka (kfake), and an engine fed by the same
+// FraudRuleSet watch `ecap runtime` uses. It offers 10,000 transactions per
+// second and measures, per transaction, the time from handing it to the
+// producer to reading its alert back from the alerts topic; every
+// transaction alerts because the sample rule set gets one extra shadow-mode
+// rule that is always true (shadow hits are published and never change the
+// outcome). While the load runs it edits the FraudRuleSet several times
+// and measures each time from the update call to the first alert scored by
+// the new generation.
+func fraudLatency() ([]figure, error) {
+	obj, err := loadSampleRuleSet()
+	if err != nil {
+		return nil, err
+	}
+	env, err := testenv.Start()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = env.Stop() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns, err := env.CreateNamespace(ctx, "bench")
+	if err != nil {
+		return nil, err
+	}
+	// The cluster outlives ctx: the engine's last checkpoint goes to it.
+	cluster, err := embedkafka.Start(context.Background(), embedkafka.Options{GroupMinSessionTimeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer cluster.Close()
+
+	p := testenv.Pipeline(ns, "bench")
+	p.Spec.Kafka.Brokers = cluster.Addrs()
+	p.Spec.Sinks.AlertsTopic = "alerts"
+	if err := env.Client.Create(ctx, p); err != nil {
+		return nil, err
+	}
+	rs := &v1alpha1.FraudRuleSet{}
+	rs.Namespace, rs.Name = ns, obj.Name
+	rs.Spec = *obj.Spec.DeepCopy()
+	rs.Spec.PipelineRef.Name = p.Name
+	rs.Spec.Rules = append(rs.Spec.Rules, v1alpha1.FraudRule{Name: "every-transaction", Expression: "true", Score: 1,
+		Mode: v1alpha1.RuleModeShadow, Description: "reload 0"})
+	if err := env.Client.Create(ctx, rs); err != nil {
+		return nil, fmt.Errorf("create FraudRuleSet: %w", err)
+	}
+
+	kcfg := kafkaio.Config{Brokers: cluster.Addrs(), MaxWait: 100 * time.Millisecond}
+	cl, err := kafkaio.NewClient(kcfg)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	if err := cl.EnsureTopics(ctx, kafkaio.TopicSpec{Name: "txns", Partitions: latencyPartitions}); err != nil {
+		return nil, err
+	}
+	s, err := engine.Resolve(&v1alpha1.RuntimeConfig{Pipeline: v1alpha1.PipelineConfig{Name: p.Name, Namespace: ns, Generation: 1, Spec: p.Spec}})
+	if err != nil {
+		return nil, err
+	}
+	if err := engine.EnsureTopics(ctx, kcfg, &s); err != nil {
+		return nil, err
+	}
+	e, err := engine.New(s, engine.Options{Kafka: kcfg, Group: "bench-latency"})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rulewatch.Start(ctx, rulewatch.Options{Config: env.Config, Namespace: ns, Pipeline: p.Name,
+		Apply: func(sets []v1alpha1.FraudRuleSetConfig) { e.SetRuleSets(sets) }}); err != nil {
+		return nil, err
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- e.Run(ctx) }()
+	for deadline := time.Now().Add(time.Minute); !e.Ready() || len(e.Status().Partitions) != latencyPartitions; {
+		if time.Now().After(deadline) {
+			return nil, errors.New("engine not ready within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	m := &latencyRecorder{sent: map[string]time.Time{}, firstOfGen: map[int64]time.Time{}}
+	readers := m.readAlerts(ctx, cluster.Addrs())
+	prodErr := make(chan error, 1)
+	prodCtx, stopProd := context.WithCancel(ctx)
+	defer stopProd()
+	go func() { prodErr <- m.produce(prodCtx, cl) }()
+
+	time.Sleep(latencyWarmup)
+	m.startMeasuring()
+	var reloads []time.Duration
+	gap := latencyMeasure / (latencyReloads + 1)
+	for i := 1; i <= latencyReloads; i++ {
+		time.Sleep(gap)
+		cur := &v1alpha1.FraudRuleSet{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(rs), cur); err != nil {
+			return nil, err
+		}
+		last := len(cur.Spec.Rules) - 1
+		cur.Spec.Rules[last].Description = fmt.Sprintf("reload %d", i)
+		t0 := time.Now()
+		if err := env.Client.Update(ctx, cur); err != nil {
+			return nil, fmt.Errorf("update FraudRuleSet: %w", err)
+		}
+		at, err := m.waitGeneration(cur.Generation, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		reloads = append(reloads, at.Sub(t0))
+	}
+	time.Sleep(gap)
+	offered, lat := m.stopMeasuring()
+	stopProd()
+	if err := <-prodErr; err != nil {
+		return nil, err
+	}
+	cancel()
+	readers.Wait()
+	if err := <-runDone; err != nil {
+		return nil, err
+	}
+	if len(lat) < offered*9/10 {
+		return nil, fmt.Errorf("only %d of %d measured transactions got their alert back", len(lat), offered)
+	}
+	slices.Sort(lat)
+	pct := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
+	window := latencyMeasure.Seconds()
+	return []figure{
+		{"fraud_decision_p50_ms", pct(0.50), "ms"},
+		{"fraud_decision_p99_ms", pct(0.99), "ms"},
+		{"fraud_decision_offered_per_sec", float64(offered) / window, "events/s"},
+		{"rule_hot_reload_ms", float64(median(reloads).Microseconds()) / 1000, "ms"},
+		{"rule_hot_reload_max_ms", float64(slices.Max(reloads).Microseconds()) / 1000, "ms"},
+	}, nil
+}
+
+// latencyRecorder pairs produced transactions with their alerts.
+type latencyRecorder struct {
+	mu         sync.Mutex
+	sent       map[string]time.Time // transaction ID -> hand-over to the producer
+	measuring  bool
+	measured   map[string]bool // transaction IDs produced while measuring
+	lat        []time.Duration
+	firstOfGen map[int64]time.Time // generation -> first alert read
+}
+
+func (m *latencyRecorder) startMeasuring() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.measuring, m.measured = true, map[string]bool{}
+}
+
+func (m *latencyRecorder) stopMeasuring() (offered int, lat []time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.measuring = false
+	// Alerts still in flight get a moment.
+	return len(m.measured), slices.Clone(m.lat)
+}
+
+// produce offers latencyRate transactions per second in ticks of
+// latencyTick, each tick's records in one acks=all write, until ctx ends.
+func (m *latencyRecorder) produce(ctx context.Context, cl *kafkaio.Client) error {
+	w := cl.NewWriter()
+	defer w.Close()
+	gen := enginetest.NewGenerator(11, 20_000, 200, time.Now(), 0)
+	perTick := int(float64(latencyRate) * latencyTick.Seconds())
+	t := time.NewTicker(latencyTick)
+	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var failed error
+	var failMu sync.Mutex
+	for {
+		select {
+		case <-ctx.Done():
+			failMu.Lock()
+			defer failMu.Unlock()
+			return failed
+		case <-t.C:
+		}
+		msgs := make([]kafka.Message, perTick)
+		now := time.Now()
+		m.mu.Lock()
+		for i := range msgs {
+			x := gen.Next()
+			msgs[i] = kafka.Message{Topic: "txns", Key: x.Key, Value: retime(x.Value, now)}
+			id := "txn-" + x.EventID[len("evt-"):]
+			m.sent[id] = now
+			if m.measuring {
+				m.measured[id] = true
+			}
+		}
+		m.mu.Unlock()
+		wg.Go(func() {
+			if err := w.WriteBatch(ctx, msgs); err != nil && ctx.Err() == nil {
+				failMu.Lock()
+				failed = err
+				failMu.Unlock()
+			}
+		})
+	}
+}
+
+// retime sets a generated transaction's event_time to now, so the
+// validator's clock checks pass whatever the generator's base time.
+func retime(value []byte, now time.Time) []byte {
+	var v map[string]any
+	if err := json.Unmarshal(value, &v); err != nil {
+		return value
+	}
+	v["event_time"] = now.UTC().Format(time.RFC3339Nano)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return value
+	}
+	return b
+}
+
+// readAlerts reads every partition of the alerts topic from the start and
+// records latencies and the first alert of each generation.
+func (m *latencyRecorder) readAlerts(ctx context.Context, brokers []string) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for part := range latencyPartitions {
+		wg.Go(func() {
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "alerts", Partition: part,
+				MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 20 * time.Millisecond})
+			defer r.Close()
+			for {
+				msg, err := r.ReadMessage(ctx)
+				if err != nil {
+					return
+				}
+				at := time.Now()
+				var a struct {
+					TransactionID string `json:"transaction_id"`
+					Generation    int64  `json:"generation"`
+				}
+				if json.Unmarshal(msg.Value, &a) != nil {
+					continue
+				}
+				m.mu.Lock()
+				if _, ok := m.firstOfGen[a.Generation]; !ok {
+					m.firstOfGen[a.Generation] = at
+				}
+				if sent, ok := m.sent[a.TransactionID]; ok {
+					delete(m.sent, a.TransactionID)
+					if m.measuring && m.measured[a.TransactionID] {
+						m.lat = append(m.lat, at.Sub(sent))
+					}
+				}
+				m.mu.Unlock()
+			}
+		})
+	}
+	return &wg
+}
+
+// waitGeneration returns when the first alert of generation gen was read.
+func (m *latencyRecorder) waitGeneration(gen int64, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		at, ok := m.firstOfGen[gen]
+		m.mu.Unlock()
+		if ok {
+			return at, nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("no alert of generation %d within %s", gen, timeout)
+}

@@ -1,0 +1,137 @@
+package fraud
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+)
+
+// recRule is the record kind of a rule tally: "r/<rule>".
+const recRule = 'r'
+
+// ruleTally counts, in a State, what happened to one rule on the state's
+// transactions: hits in each mode, the latest hit, and the analyst labels
+// on alerts the rule hit. Unlike Stats, which count what one process saw,
+// tallies are part of the checkpointed state: they survive restarts and
+// move with the partition, so summing them over the owners of every
+// partition gives exact totals.
+type ruleTally struct {
+	hits, shadowHits               int64
+	confirmedFraud, confirmedLegit int64
+	lastHit                        int64 // event time, Unix ns
+	dirty                          bool
+}
+
+func (t *ruleTally) marshal(e *encoder) {
+	e.byte1(recordVersion)
+	e.varint(t.hits)
+	e.varint(t.shadowHits)
+	e.varint(t.confirmedFraud)
+	e.varint(t.confirmedLegit)
+	e.varint(t.lastHit)
+}
+
+func (t *ruleTally) unmarshal(d *decoder) {
+	d.version()
+	t.hits, t.shadowHits = d.varint(), d.varint()
+	t.confirmedFraud, t.confirmedLegit = d.varint(), d.varint()
+	t.lastHit = d.varint()
+}
+
+func (s *State) tally(rule string) *ruleTally {
+	t := s.rules[rule]
+	if t == nil {
+		t = new(ruleTally)
+		s.rules[rule] = t
+	}
+	if !t.dirty {
+		t.dirty = true
+		s.dirty = append(s.dirty, dirtyRef{rec: recRule, id: rule})
+	}
+	return t
+}
+
+// countHits adds a published decision's hits to the tallies.
+func (s *State) countHits(d *Decision, at int64) {
+	for _, h := range d.Hits {
+		t := s.tally(h.Rule)
+		if h.Mode == v1alpha1.RuleModeShadow {
+			t.shadowHits++
+		} else {
+			t.hits++
+		}
+		t.lastHit = max(t.lastHit, at)
+	}
+}
+
+// relabel moves one alert's rules from label prev to next.
+func (s *State) relabel(rules []string, prev, next byte) {
+	for _, r := range rules {
+		t := s.tally(r)
+		adjustSigned(&t.confirmedFraud, &t.confirmedLegit, prev, next)
+	}
+}
+
+func adjustSigned(fraud, legit *int64, prev, next byte) {
+	switch prev {
+	case labelFraud:
+		*fraud--
+	case labelLegit:
+		*legit--
+	}
+	switch next {
+	case labelFraud:
+		*fraud++
+	case labelLegit:
+		*legit++
+	}
+}
+
+// RuleTallies returns the state's per-rule counters, sorted by rule name.
+// Errors and CostExceeded are not tallied (see Stats).
+func (s *State) RuleTallies() []RuleStats {
+	out := make([]RuleStats, 0, len(s.rules))
+	for name, t := range s.rules {
+		r := RuleStats{Rule: name, Hits: t.hits, ShadowHits: t.shadowHits,
+			ConfirmedFraud: t.confirmedFraud, ConfirmedLegit: t.confirmedLegit}
+		if t.lastHit != 0 {
+			r.LastHit = time.Unix(0, t.lastHit).UTC()
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b RuleStats) int { return cmp.Compare(a.Rule, b.Rule) })
+	return out
+}
+
+// MergeRuleStats sums per-rule counters from several sources (the
+// partitions of a replica, the replicas of a pipeline): counts add up, the
+// latest hit wins. The result is sorted by rule name.
+func MergeRuleStats(parts ...[]RuleStats) []RuleStats {
+	by := map[string]*RuleStats{}
+	for _, part := range parts {
+		for _, r := range part {
+			m := by[r.Rule]
+			if m == nil {
+				m = &RuleStats{Rule: r.Rule}
+				by[r.Rule] = m
+			}
+			m.Hits += r.Hits
+			m.ShadowHits += r.ShadowHits
+			m.Errors += r.Errors
+			m.CostExceeded += r.CostExceeded
+			m.ConfirmedFraud += r.ConfirmedFraud
+			m.ConfirmedLegit += r.ConfirmedLegit
+			if r.LastHit.After(m.LastHit) {
+				m.LastHit = r.LastHit
+			}
+		}
+	}
+	out := make([]RuleStats, 0, len(by))
+	for _, r := range by {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b RuleStats) int { return cmp.Compare(a.Rule, b.Rule) })
+	return out
+}
