@@ -57,7 +57,7 @@ func TestArgoCDHealthOfLiveObjects(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred(), name)
 		g.Expect(got.Status).To(Equal(want), "%s: %s (message %q)", name, description, got.Message)
 		g.Expect(got.Message).To(ContainSubstring(wantMessage), name)
-		fixtures[name] = healthFixture{Description: description, Want: argocd.Health{Status: want, Message: wantMessage}, Object: normalize(u)}
+		fixtures[name] = healthFixture{Description: description, Want: argocd.Health{Status: want, Message: wantMessage}, Object: normalize(u, ns)}
 	}
 	ready := func(obj v1alpha1.ConditionedObject, reason string) func(Gomega) {
 		return func(g Gomega) {
@@ -220,14 +220,17 @@ func fraudRuleSet(ns, name, pipeline, expression string) *v1alpha1.FraudRuleSet 
 // generation, then lets mutate adjust the status.
 func playDeployment(ctx context.Context, g Gomega, p *v1alpha1.Pipeline, mutate func(*appsv1.DeploymentStatus)) {
 	g.Eventually(func(g Gomega) {
+		// Wait for the controller to have written the Deployment of the
+		// Pipeline's current generation: it reports Reconciling for that
+		// generation only after writing its children.
 		g.Expect(env.Get(ctx, p)).To(Succeed())
+		rec := testenv.Condition(p, v1alpha1.ConditionReconciling)
+		g.Expect(rec).NotTo(BeNil())
+		g.Expect(rec.ObservedGeneration).To(Equal(p.Generation))
 		dep := &appsv1.Deployment{}
 		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: "ecap-" + p.Name}, dep)).To(Succeed())
-		// Wait for the controller to have written the Deployment of the
-		// Pipeline's current spec (suspend scales it to zero).
 		n := ptr.Deref(dep.Spec.Replicas, 1)
-		g.Expect(n == 0).To(Equal(p.Spec.Suspend))
-		g.Expect(dep.Spec.Template.Annotations).To(HaveKey(v1alpha1.AnnotationConfigHash))
+		g.Expect(n == 0).To(Equal(p.Spec.Suspend), "suspend scales the runtime to zero")
 		dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
 		if mutate != nil {
 			mutate(&dep.Status)
@@ -276,15 +279,31 @@ func bypassFraudRuleSetWebhook(ctx context.Context, t *testing.T, g Gomega) {
 	t.Fatal("no FraudRuleSet webhook installed in the suite")
 }
 
-// normalize drops what differs from run to run (names of generated
-// namespaces, UIDs, resource versions, timestamps of creation, managed
-// fields), so that regenerated fixtures only differ where behaviour did.
-func normalize(u map[string]any) map[string]any {
+// normalize drops what differs from run to run (UIDs, resource versions,
+// timestamps of creation, managed fields) and renames the test's generated
+// namespace to "shop" wherever it appears, so that regenerated fixtures only
+// differ where behaviour did.
+func normalize(u map[string]any, ns string) map[string]any {
 	u = kruntime.DeepCopyJSON(u)
 	meta, _ := u["metadata"].(map[string]any)
 	for _, k := range []string{"managedFields", "uid", "resourceVersion", "creationTimestamp"} {
 		delete(meta, k)
 	}
-	meta["namespace"] = "shop"
-	return u
+	return renameNamespace(u, ns).(map[string]any)
+}
+
+func renameNamespace(v any, ns string) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, item := range v {
+			v[k] = renameNamespace(item, ns)
+		}
+	case []any:
+		for i, item := range v {
+			v[i] = renameNamespace(item, ns)
+		}
+	case string:
+		return strings.ReplaceAll(v, ns, "shop")
+	}
+	return v
 }
