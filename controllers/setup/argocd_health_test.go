@@ -307,3 +307,27 @@ func renameNamespace(v any, ns string) any {
 	}
 	return v
 }
+
+// The install command of deploy/argocd/README.md merges the scripts into an
+// existing argocd-cm and keeps its other keys.
+func TestArgoCDConfigMapPatchInstalls(t *testing.T) {
+	ctx, g, _ := env.Setup(t)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "argocd"}}
+	g.Expect(env.Client.Create(ctx, ns)).To(Succeed())
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "argocd", Name: "argocd-cm"},
+		Data:       map[string]string{"url": "https://argocd.example.com"},
+	}
+	g.Expect(env.Client.Create(ctx, cm)).To(Succeed())
+
+	out, err := kubectl("-n", "argocd", "patch", "configmap", "argocd-cm", "--type", "merge",
+		"--patch-file", filepath.Join(testenv.RepoRoot(), "deploy", "argocd", "argocd-cm.yaml"))
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	g.Expect(env.Get(ctx, cm)).To(Succeed())
+	g.Expect(cm.Data).To(HaveKeyWithValue("url", "https://argocd.example.com"))
+	for _, kind := range argocd.Kinds {
+		script, err := argocd.Script(kind)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(cm.Data).To(HaveKeyWithValue(argocd.ConfigKey(kind), script))
+	}
+}
