@@ -34,6 +34,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook manifests.
 	$(CONTROLLER_GEN) rbac:roleName=ecap-manager-role crd webhook paths="./api/..." paths="./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 	rm -f charts/ecap/crds/*.yaml && cp config/crd/bases/*.yaml charts/ecap/crds/
+	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/gen-test-crds.sh
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail if generated files are stale.

@@ -247,15 +247,29 @@ func helm(t *testing.T) string {
 // --kube-version.
 func helmTemplate(t *testing.T, args ...string) []*unstructured.Unstructured {
 	t.Helper()
-	base := []string{"template", "ecap", filepath.Join(testenv.RepoRoot(), "charts", "ecap"), "--namespace", "ecap-system", "--kube-version", "1.32.0"}
+	return helmTemplateIn(t, "ecap-system", args...)
+}
+
+// helmTemplateIn renders charts/ecap as release "ecap" in namespace ns.
+func helmTemplateIn(t *testing.T, ns string, args ...string) []*unstructured.Unstructured {
+	t.Helper()
+	out, stderr, err := runHelmTemplate(t, ns, args...)
+	if err != nil {
+		t.Fatalf("helm template %v: %v: %s", args, err, stderr)
+	}
+	return decodeManifests(t, out)
+}
+
+// runHelmTemplate runs `helm template` and returns its output, its stderr
+// and its error, for tests that expect it to fail.
+func runHelmTemplate(t *testing.T, ns string, args ...string) ([]byte, string, error) {
+	t.Helper()
+	base := []string{"template", "ecap", filepath.Join(testenv.RepoRoot(), "charts", "ecap"), "--namespace", ns, "--kube-version", "1.32.0"}
 	cmd := exec.Command(helm(t), append(base, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("helm template %v: %v: %s", args, err, stderr.String())
-	}
-	return decodeManifests(t, out)
+	return out, stderr.String(), err
 }
 
 // decodeManifests splits a multi-document YAML stream into objects.
