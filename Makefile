@@ -60,7 +60,7 @@ test: $(CONTROLLER_GEN) $(HELM) ## Run every test (generated-file check, vet, un
 
 .PHONY: bench
 bench: ## Run the measurements and print the `bench: <name> <value> <unit>` figures.
-	go run ./hack/benchreport
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go run ./hack/benchreport
 
 .PHONY: demo
 demo: ## Run the whole platform locally on embedded defaults (no cluster, no Docker).
