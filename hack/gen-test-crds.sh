@@ -23,6 +23,7 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$out"
 rm -f "$out"/*.yaml
 for f in cert-manager.io_certificates.yaml cert-manager.io_issuers.yaml \
-  monitoring.coreos.com_servicemonitors.yaml monitoring.coreos.com_prometheusrules.yaml; do
+  monitoring.coreos.com_servicemonitors.yaml monitoring.coreos.com_podmonitors.yaml \
+  monitoring.coreos.com_prometheusrules.yaml; do
   cp "$tmp/$f" "$out/$f"
 done

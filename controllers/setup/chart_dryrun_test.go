@@ -126,6 +126,8 @@ func TestChartServerSideDryRun(t *testing.T) {
 			"--set", "metrics.serviceMonitor.interval=30s",
 			"--set", "metrics.serviceMonitor.scrapeTimeout=10s",
 			"--set", "metrics.serviceMonitor.labels.release=prometheus",
+			"--set", "metrics.runtimePodMonitor.enabled=true",
+			"--set", "metrics.runtimePodMonitor.namespaces={shop,team-b}",
 			"--set", "replicaCount=2",
 			"--set", "image.repository=registry.example.com/platform/ecap",
 			"--set", "image.tag=1.2.3",
@@ -139,8 +141,20 @@ func TestChartServerSideDryRun(t *testing.T) {
 			"--set", "logLevel=debug",
 		},
 		check: func(g Gomega, ns string, objs []*unstructured.Unstructured) {
-			g.Expect(kinds(objs)).To(ContainElements("NetworkPolicy", "ServiceMonitor", "Secret"))
+			g.Expect(kinds(objs)).To(ContainElements("NetworkPolicy", "ServiceMonitor", "PodMonitor", "Secret"))
 			g.Expect(kinds(objs)).NotTo(ContainElements("Certificate", "Issuer"))
+			// The chart's runtime PodMonitor selects what the kustomize one does.
+			pm := find(t, objs, "PodMonitor", "ecap-runtime-monitor")
+			var want struct {
+				Spec struct {
+					Selector map[string]any `json:"selector"`
+				} `json:"spec"`
+			}
+			readYAML(t, "config/prometheus/runtime-podmonitor.yaml", &want)
+			sel, _, _ := unstructured.NestedMap(pm.Object, "spec", "selector")
+			g.Expect(sel).To(Equal(want.Spec.Selector))
+			names, _, _ := unstructured.NestedStringSlice(pm.Object, "spec", "namespaceSelector", "matchNames")
+			g.Expect(names).To(Equal([]string{"shop", "team-b"}))
 			for _, o := range objs {
 				g.Expect(o.GetName()).NotTo(BeElementOf("ecap-viewer", "ecap-editor"), "aggregated roles are off")
 			}
