@@ -13,14 +13,19 @@
 //  2. Write every output of the batch (dead letters, alerts, KPI windows,
 //     enriched transactions) with acks=all. If that fails, the partition is
 //     marked failed and never checkpointed again in this process.
-//  3. Every State.CheckpointInterval, on revoke and on shutdown: append to
-//     changelog partition n the changed customers and a full snapshot of the
-//     dedup filters, KPI aggregator, fraud states and user-events offset
-//     (chunks under 900 KB, in one of two alternating key slots), and only
-//     after those are acknowledged, in a second append, the Store's offset
-//     marker.
-//  4. Commit the consumer offsets (a failed commit is harmless: on
-//     assignment the engine resumes at max(committed, marker)).
+//  3. Every State.CheckpointInterval, on revoke and on shutdown: encode, at
+//     a batch boundary, the changed customers and a full snapshot of the
+//     dedup filters, KPI aggregator, fraud states and user-events and
+//     feedback offsets (chunks under 900 KB, in one of two alternating key
+//     slots); append them to changelog partition n and only after those are
+//     acknowledged, in a second append, the Store's offset marker. The
+//     appends run in the background while the partition goes on
+//     processing (the encoded state is that of the batch boundary, whose
+//     outputs are already durable); at most one checkpoint per partition is
+//     in flight, and revoke and shutdown wait for it.
+//  4. Commit the consumer offsets once the marker is durable (a failed
+//     commit is harmless: on assignment the engine resumes at
+//     max(committed, marker)).
 //
 // On assignment every owned partition is restored from its changelog
 // partition before any fetch; the engine reports ready only then.

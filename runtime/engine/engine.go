@@ -18,6 +18,7 @@ import (
 	"github.com/ecap-dev/ecap/runtime/events"
 	"github.com/ecap-dev/ecap/runtime/fraud"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
+	"github.com/ecap-dev/ecap/runtime/state"
 )
 
 // Engine is one Pipeline's data plane: a kafkaio Handler that runs the stage
@@ -307,8 +308,11 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 		return fmt.Errorf("failed to write the outputs of %s/%d: %w", b.Topic, b.Partition, err)
 	}
 	e.metrics.customers.WithLabelValues(strconv.Itoa(b.Partition)).Set(float64(p.store.Len()))
+	if err := e.harvest(p, false); err != nil {
+		return err
+	}
 	if time.Since(p.lastCkpt) >= e.s.CheckpointInterval {
-		return e.checkpoint(ctx, p)
+		return e.startCheckpoint(ctx, p)
 	}
 	return nil
 }
@@ -339,21 +343,58 @@ func (e *Engine) OnRevoked(ctx context.Context, _ []kafkaio.TopicPartition) erro
 	var errs []error
 	for _, o := range parts {
 		o.mu.Lock()
-		if !o.p.failed {
+		if !o.p.failed && !o.p.revoked {
 			if err := e.checkpoint(ctx, o.p); err != nil {
 				errs = append(errs, err)
 			}
 		}
+		// The checkpoint timer may still hold this partition: it must not
+		// write after the next owner starts restoring.
+		o.p.revoked = true
 		o.mu.Unlock()
 	}
 	e.assigned.Store(false)
 	return errors.Join(errs...)
 }
 
-// checkpoint appends p's changed customers and snapshot, then its offset
-// marker, to changelog partition p.id, and then commits the input offsets.
-// The caller holds p's lock.
+// checkpoint writes a checkpoint of p and waits for it (after any one
+// still in flight): on revoke and shutdown. The caller holds p's lock.
 func (e *Engine) checkpoint(ctx context.Context, p *partition) error {
+	if err := e.harvest(p, true); err != nil {
+		return err
+	}
+	if err := e.startCheckpoint(ctx, p); err != nil {
+		return err
+	}
+	return e.harvest(p, true)
+}
+
+// inflightCheckpoint is a checkpoint whose records are being written while
+// the partition goes on processing.
+type inflightCheckpoint struct {
+	done chan struct{}
+	err  error // set before done is closed
+
+	recs                 []state.Record
+	next, nextUE, nextFB int64
+	slot                 int
+	live                 int
+	started              time.Time
+}
+
+// startCheckpoint encodes p's changed customers, snapshot and offset marker
+// under p's lock (the caller holds it) and hands them to a goroutine that
+// appends them to changelog partition p.id (records, then, once those are
+// acknowledged, the marker) and then commits the input offsets. Processing
+// continues meanwhile: the checkpoint describes the state at the offsets it
+// was encoded at, and the outputs of everything before those offsets were
+// written before. At most one checkpoint per partition is in flight, so the
+// changelog sees body, marker, body, marker in order, as the restore
+// requires; harvest collects the outcome.
+func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
+	if p.inflight != nil || p.revoked {
+		return nil // the next batch after it finishes checkpoints
+	}
 	next := p.store.Meta().NextOffset
 	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.nextFB == p.ckptFB && p.store.Dirty() == 0) {
 		p.lastCkpt = time.Now()
@@ -373,25 +414,14 @@ func (e *Engine) checkpoint(ctx context.Context, p *partition) error {
 	chunks := snapshotChunks(e.s.Transactions, p, blob)
 	body = append(body, chunks...)
 	marker := recs[len(recs)-1]
-	var size int
+	size := len(marker.Key) + len(marker.Value)
 	for _, m := range body {
 		size += len(m.Key) + len(m.Value)
 	}
-	// Two appends: the marker must not become durable before everything it
-	// covers, and one Append may be split over several produce requests.
-	if err := e.changelog.Append(ctx, int(p.id), body); err != nil {
-		p.store.Requeue(recs)
-		return fmt.Errorf("failed to append the checkpoint of partition %d: %w", p.id, err)
-	}
-	if err := e.changelog.Append(ctx, int(p.id), []kafka.Message{{Key: marker.Key, Value: marker.Value}}); err != nil {
-		p.store.Requeue(recs)
-		return fmt.Errorf("failed to append the offset marker of partition %d: %w", p.id, err)
-	}
-	e.metrics.checkpointBytes.Add(float64(size + len(marker.Key) + len(marker.Value)))
-	p.snapCount[p.snapSlot] = countLive(chunks)
-	p.snapSlot, p.snapSeq = 1-p.snapSlot, p.snapSeq+1
-	p.ckptTxn, p.ckptUE, p.ckptFB, p.lastCkpt = next, p.nextUE, p.nextFB, time.Now()
-
+	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, next: next, nextUE: p.nextUE, nextFB: p.nextFB,
+		slot: p.snapSlot, live: countLive(chunks), started: t0}
+	p.inflight = c
+	p.lastCkpt = t0
 	offsets := map[kafkaio.TopicPartition]int64{}
 	if next > 0 {
 		offsets[kafkaio.TopicPartition{Topic: e.s.Transactions, Partition: int(p.id)}] = next
@@ -402,14 +432,62 @@ func (e *Engine) checkpoint(ctx context.Context, p *partition) error {
 	if e.s.Feedback != "" && p.nextFB > 0 {
 		offsets[kafkaio.TopicPartition{Topic: e.s.Feedback, Partition: int(p.id)}] = p.nextFB
 	}
-	if len(offsets) > 0 {
-		// A failed commit is safe: the marker is durable and the next
-		// owner resumes from the greater of the two.
-		if err := e.source.Commit(ctx, offsets); err != nil {
-			e.log.Warn("offset commit failed; the changelog marker covers it", "partition", p.id, "err", err)
+	// The writes outlive the batch that started them, not the engine's
+	// shutdown, which waits for them (OnRevoked).
+	wctx := context.WithoutCancel(ctx)
+	id := p.id
+	go func() {
+		defer close(c.done)
+		// Two appends: the marker must not become durable before everything
+		// it covers, and one Append may be split over several produce
+		// requests.
+		if err := e.changelog.Append(wctx, int(id), body); err != nil {
+			c.err = fmt.Errorf("failed to append the checkpoint of partition %d: %w", id, err)
+			return
+		}
+		if err := e.changelog.Append(wctx, int(id), []kafka.Message{{Key: marker.Key, Value: marker.Value}}); err != nil {
+			c.err = fmt.Errorf("failed to append the offset marker of partition %d: %w", id, err)
+			return
+		}
+		e.metrics.checkpointBytes.Add(float64(size))
+		if len(offsets) > 0 {
+			// A failed commit is safe: the marker is durable and the next
+			// owner resumes from the greater of the two.
+			if err := e.source.Commit(wctx, offsets); err != nil {
+				e.log.Warn("offset commit failed; the changelog marker covers it", "partition", id, "err", err)
+			}
+		}
+		e.metrics.checkpoint.Observe(time.Since(t0).Seconds())
+	}()
+	return nil
+}
+
+// harvest applies the outcome of p's checkpoint in flight, if it finished
+// (or, with wait, once it finishes). A failed checkpoint puts its customer
+// records back to be written by the next one and is returned. The caller
+// holds p's lock.
+func (e *Engine) harvest(p *partition, wait bool) error {
+	c := p.inflight
+	if c == nil {
+		return nil
+	}
+	if wait {
+		<-c.done
+	} else {
+		select {
+		case <-c.done:
+		default:
+			return nil
 		}
 	}
-	e.metrics.checkpoint.Observe(time.Since(t0).Seconds())
+	p.inflight = nil
+	if c.err != nil {
+		p.store.Requeue(c.recs)
+		return c.err
+	}
+	p.snapCount[c.slot] = c.live
+	p.snapSlot, p.snapSeq = 1-c.slot, p.snapSeq+1
+	p.ckptTxn, p.ckptUE, p.ckptFB = c.next, c.nextUE, c.nextFB
 	return nil
 }
 
@@ -444,8 +522,11 @@ func (e *Engine) checkpointLoop(ctx context.Context) {
 			if !o.mu.TryLock() {
 				continue // a batch is in flight; it checkpoints itself
 			}
+			if err := e.harvest(o.p, false); err != nil {
+				e.log.Warn("checkpoint failed; it is retried", "partition", o.p.id, "err", err)
+			}
 			if time.Since(o.p.lastCkpt) >= e.s.CheckpointInterval {
-				if err := e.checkpoint(ctx, o.p); err != nil {
+				if err := e.startCheckpoint(ctx, o.p); err != nil {
 					e.log.Warn("checkpoint failed", "partition", o.p.id, "err", err)
 				}
 			}

@@ -41,7 +41,9 @@ type partition struct {
 	// checkpoints without progress.
 	ckptTxn, ckptUE, ckptFB int64
 	lastCkpt                time.Time
-	failed                  bool // outputs of a batch could not be written: never checkpoint
+	failed                  bool                // outputs of a batch could not be written: never checkpoint
+	inflight                *inflightCheckpoint // being written; see startCheckpoint
+	revoked                 bool                // handed back to the group: never written again
 
 	// status
 	hwmTxn, hwmUE, hwmFB int64
