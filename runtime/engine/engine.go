@@ -46,6 +46,7 @@ type Engine struct {
 	dlqTotal    atomic.Int64
 	rateMu      sync.Mutex
 	rate        float64 // events/s, EWMA
+	seg         *segmenter
 }
 
 // owned is one owned partition number with its lock.
@@ -63,6 +64,8 @@ type Options struct {
 	Group string
 	// RuleSets are the initial fraud rule sets.
 	RuleSets []v1alpha1.FraudRuleSetConfig
+	// Segmentations are the initial Segmentations.
+	Segmentations []v1alpha1.SegmentationConfig
 	Logger   *slog.Logger
 	// Now is the validator's clock; nil is time.Now.
 	Now func() time.Time
@@ -96,6 +99,10 @@ func New(s Settings, o Options) (*Engine, error) {
 	e.ruleList.Store(&[]*fraud.Holder{})
 	e.metrics.pipelineGen.Set(float64(s.Generation))
 	if errs := e.SetRuleSets(o.RuleSets); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	e.seg = newSegmenter(e)
+	if errs := e.SetSegmentations(o.Segmentations); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return e, nil
@@ -172,6 +179,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer func() { stop(); wg.Wait() }()
 	wg.Go(func() { e.checkpointLoop(bg) })
 	wg.Go(func() { e.rateLoop(bg) })
+	wg.Go(func() { e.seg.run(bg) })
 	if e.s.Catalog {
 		wg.Go(func() {
 			if err := e.runCatalog(bg); err != nil && bg.Err() == nil {
