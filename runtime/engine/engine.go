@@ -66,7 +66,7 @@ type Options struct {
 	RuleSets []v1alpha1.FraudRuleSetConfig
 	// Segmentations are the initial Segmentations.
 	Segmentations []v1alpha1.SegmentationConfig
-	Logger   *slog.Logger
+	Logger        *slog.Logger
 	// Now is the validator's clock; nil is time.Now.
 	Now func() time.Time
 }
