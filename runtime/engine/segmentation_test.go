@@ -246,25 +246,37 @@ func TestSegmentationReproducesCDNOWThroughKafka(t *testing.T) {
 		}
 	}
 
-	// Same state, second run: the same profile records.
+	// Same state, second run: the same profile records but for the run
+	// time they carry (an on-demand run's is when it started; a scheduled
+	// run's is its slot, so a repeated slot writes identical records).
 	if errs := e.SetSegmentations([]v1alpha1.SegmentationConfig{cdnowSegmentation("2")}); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	waitRun(t, e, "cdnow", "2")
+	run2 := waitRun(t, e, "cdnow", "2")
 	all := env.cluster.ReadAll(t, "profiles")
 	if len(all) != 2*len(want) {
 		t.Fatalf("%d profile records after two runs, want %d", len(all), 2*len(want))
 	}
-	first := map[string]string{}
+	first := map[string]Profile{}
 	for _, r := range all {
-		k := string(r.Key)
-		if prev, ok := first[k]; ok {
-			if prev != string(r.Value) {
-				t.Errorf("customer %s: second run wrote %s, first %s", k, r.Value, prev)
-			}
+		var p Profile
+		if err := json.Unmarshal(r.Value, &p); err != nil {
+			t.Fatal(err)
+		}
+		prev, ok := first[p.CustomerID]
+		if !ok {
+			first[p.CustomerID] = p
 			continue
 		}
-		first[k] = string(r.Value)
+		if !p.ModelRunTime.Equal(run2.RunTime) {
+			t.Errorf("customer %s: model_run_time %s, run time %s", p.CustomerID, p.ModelRunTime, run2.RunTime)
+		}
+		p.ModelRunTime = prev.ModelRunTime
+		a, _ := json.Marshal(p)
+		b, _ := json.Marshal(prev)
+		if string(a) != string(b) {
+			t.Errorf("customer %s: second run wrote %s, first %s", p.CustomerID, a, b)
+		}
 	}
 }
 
@@ -325,4 +337,175 @@ func getJSON(t *testing.T, url string, into any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// Two replicas sharing a consumer group each own some partitions; through
+// the fit-input exchange both fit the model a single replica fits over all
+// partitions, bit for bit, and between them score every customer once.
+func TestSegmentationReplicasFitTheSingleReplicaModel(t *testing.T) {
+	recs := cdnowCalibrationRecords(t)
+
+	single := newBackfillEnv(t)
+	single.cluster.Produce(t, "txns", recs...)
+	e, stop := single.run()
+	waitCaughtUp(t, e, int64(len(recs)))
+	e.SetSegmentations([]v1alpha1.SegmentationConfig{cdnowSegmentation("go")})
+	want := waitRun(t, e, "cdnow", "go")
+	stop()
+
+	env := newBackfillEnv(t)
+	env.cluster.Produce(t, "txns", recs...)
+	e1, stop1 := env.run()
+	defer stop1()
+	e2, stop2 := env.run()
+	defer stop2()
+	// Wait until the two split the partitions and hold every record.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		s1, s2 := e1.Status(), e2.Status()
+		var sum int64
+		for _, p := range append(s1.Partitions, s2.Partitions...) {
+			sum += p.Offset
+		}
+		if s1.Ready && s2.Ready && len(s1.Partitions) > 0 && len(s2.Partitions) > 0 &&
+			len(s1.Partitions)+len(s2.Partitions) == testPartitions && sum == int64(len(recs)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replicas did not split and catch up: %+v / %+v", s1.Partitions, s2.Partitions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, r := range []*Engine{e1, e2} {
+		if errs := r.SetSegmentations([]v1alpha1.SegmentationConfig{cdnowSegmentation("go")}); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+	}
+	runs := []*SegmentationRun{waitRun(t, e1, "cdnow", "go"), waitRun(t, e2, "cdnow", "go")}
+	scored := 0
+	segments := map[string]int{}
+	for i, run := range runs {
+		if run.BGNBD == nil || *run.BGNBD != *want.BGNBD {
+			t.Errorf("replica %d: BG/NBD %+v, single replica %+v", i+1, run.BGNBD, want.BGNBD)
+		}
+		if run.GammaGamma == nil || *run.GammaGamma != *want.GammaGamma {
+			t.Errorf("replica %d: gamma-gamma %+v, single replica %+v", i+1, run.GammaGamma, want.GammaGamma)
+		}
+		if run.CustomersFitted != want.CustomersFitted {
+			t.Errorf("replica %d fitted %d customers, single replica %d", i+1, run.CustomersFitted, want.CustomersFitted)
+		}
+		if run.CustomersScored == 0 || run.CustomersScored == want.CustomersScored {
+			t.Errorf("replica %d scored %d of %d customers: the partitions are not split", i+1, run.CustomersScored, want.CustomersScored)
+		}
+		scored += run.CustomersScored
+		for s, n := range run.Segments {
+			segments[s] += n
+		}
+	}
+	if scored != want.CustomersScored {
+		t.Errorf("replicas scored %d customers together, single replica %d", scored, want.CustomersScored)
+	}
+	if fmt.Sprint(segments) != fmt.Sprint(want.Segments) {
+		t.Errorf("segments over replicas %v, single replica %v", segments, want.Segments)
+	}
+	t.Logf("replica runs %s / %s; single %s; partitions %v / %v", runs[0].Duration, runs[1].Duration, want.Duration, runs[0].Partitions, runs[1].Partitions)
+}
+
+// A scheduled run on customers too new for the BG/NBD still segments them:
+// the model keeps the RFM part and the status says why the rest is missing.
+func TestSegmentationScheduledRunWithoutChurnModel(t *testing.T) {
+	env := newBackfillEnv(t)
+	now := time.Now().UTC()
+	var recs []kafkatest.Record
+	for i := range 300 {
+		r := cdnowRow{line: i + 1, customer: strconv.Itoa(i % 120), day: now.Add(-time.Duration(300-i) * time.Second), cds: 1, amount: float64(5 + i%17)}
+		rec := cdnowEvent(r)
+		// cdnowEvent puts the purchase at noon of r.day; keep it now-ish.
+		var m map[string]any
+		_ = json.Unmarshal(rec.Value, &m)
+		m["event_time"] = r.day.Format(time.RFC3339Nano)
+		rec.Value, _ = json.Marshal(m)
+		recs = append(recs, rec)
+	}
+	env.cluster.Produce(t, "txns", recs...)
+	e, stop := env.run()
+	defer stop()
+	waitCaughtUp(t, e, int64(len(recs)))
+	seg := v1alpha1.SegmentationConfig{Name: "live", Generation: 1, Spec: v1alpha1.SegmentationSpec{
+		PipelineRef: v1alpha1.LocalObjectReference{Name: "cdnow"}, Schedule: "@every 1s", OutputTopic: "live-profiles"}}
+	if errs := e.SetSegmentations([]v1alpha1.SegmentationConfig{seg}); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var run *SegmentationRun
+	for deadline := time.Now().Add(30 * time.Second); run == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if st := e.Status().Segmentations; len(st) == 1 {
+			run = st[0].LastRun
+		}
+	}
+	if run == nil {
+		t.Fatalf("no scheduled run: %+v", e.Status().Segmentations)
+	}
+	if run.RunID != "slot-"+strconv.FormatInt(run.RunTime.Unix(), 10) {
+		t.Errorf("run ID %q: want a schedule slot", run.RunID)
+	}
+	if run.CustomersScored != 120 || run.BGNBD != nil || run.Notes.Churn == "" || run.Notes.Value == "" {
+		t.Errorf("run %+v: want 120 customers segmented by RFM only, with notes", run)
+	}
+	total := 0
+	for _, n := range run.Segments {
+		total += n
+	}
+	if total != 120 {
+		t.Errorf("segments %v count %d customers, want 120", run.Segments, total)
+	}
+	for _, r := range env.cluster.ReadAll(t, "live-profiles") {
+		var p map[string]any
+		if err := json.Unmarshal(r.Value, &p); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := p["p_alive"]; ok || p["segment"] == "" {
+			t.Fatalf("profile %s: want a segment and no p_alive without the BG/NBD", r.Value)
+		}
+	}
+}
+
+// Invalid Segmentations are refused with the field named and reported in
+// /v1/status; valid ones are applied.
+func TestSetSegmentationsNamesTheField(t *testing.T) {
+	env := newBackfillEnv(t)
+	e, err := New(env.s, Options{Kafka: env.kcfg, Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := cdnowSegmentation("")
+	badSchedule := cdnowSegmentation("")
+	badSchedule.Name, badSchedule.Spec.Schedule = "bad-schedule", "every day"
+	badRule := cdnowSegmentation("")
+	badRule.Name = "bad-rule"
+	badRule.Spec.RFM.Segments = []v1alpha1.SegmentRule{{Name: "x", Recency: &v1alpha1.ScoreRange{Min: 1, Max: 9}}}
+	errs := e.SetSegmentations([]v1alpha1.SegmentationConfig{good, badSchedule, badRule})
+	if len(errs) != 2 || !strings.Contains(errs[0].Error()+errs[1].Error(), "spec.schedule") || !strings.Contains(errs[0].Error()+errs[1].Error(), "spec.rfm") {
+		t.Fatalf("errors %v: want spec.schedule and spec.rfm named", errs)
+	}
+	st := e.Status().Segmentations
+	if len(st) != 3 || st[2].Name != "cdnow" || st[2].AppliedGeneration != 2 || st[0].LastError == "" || st[1].LastError == "" {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// "@every" slots are aligned to the epoch, so replicas started at different
+// times agree on them.
+func TestEverySlotsAreAligned(t *testing.T) {
+	s, err := scheduleParser.Parse("@every 15m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := firstSlot(s, time.Date(2026, 1, 1, 10, 7, 3, 0, time.UTC))
+	b := firstSlot(s, time.Date(2026, 1, 1, 10, 14, 59, 0, time.UTC))
+	if !a.Equal(b) || !a.Equal(time.Date(2026, 1, 1, 10, 15, 0, 0, time.UTC)) {
+		t.Errorf("slots %s and %s, want both 10:15", a, b)
+	}
+	if n := nextSlot(s, a); !n.Equal(a.Add(15 * time.Minute)) {
+		t.Errorf("next slot %s", n)
+	}
 }
