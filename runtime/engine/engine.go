@@ -102,8 +102,10 @@ func New(s Settings, o Options) (*Engine, error) {
 		return nil, errors.Join(errs...)
 	}
 	e.seg = newSegmenter(e)
-	if errs := e.SetSegmentations(o.Segmentations); len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	// An invalid Segmentation does not stop the runtime: it is reported in
+	// /v1/status (and so in the Segmentation's status) and not run.
+	for _, err := range e.SetSegmentations(o.Segmentations) {
+		log.Error("segmentation not applied", "err", err)
 	}
 	return e, nil
 }
