@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/runtime/admin"
+	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
 	"github.com/ecap-dev/ecap/runtime/kafkatest"
 	"github.com/ecap-dev/ecap/runtime/segmentation"
@@ -28,77 +28,19 @@ import (
 // cdnowDir is the CDNOW sample beside the repository.
 var cdnowDir = filepath.Join("..", "..", "..", "shared", "datasets", "cdnow")
 
-var cdnowCalibrationEnd = time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)
-
-// cdnowRow is one line of CDNOW_sample.txt.
-type cdnowRow struct {
-	line     int
-	customer string
-	day      time.Time
-	cds      int
-	amount   float64
-}
-
-// readCDNOW reads the raw log ("master_id sample_id yyyymmdd cds dollars");
-// the customer ID is sample_id without leading zeros, as in
-// cdnow_customers_summary.csv. A missing dataset fails the test.
-func readCDNOW(t testing.TB) []cdnowRow {
-	t.Helper()
-	f, err := os.Open(filepath.Join(cdnowDir, "CDNOW_sample.txt"))
-	if err != nil {
-		t.Fatalf("CDNOW dataset missing: %v", err)
-	}
-	defer f.Close()
-	var out []cdnowRow
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		fs := strings.Fields(sc.Text())
-		if len(fs) == 0 {
-			continue
-		}
-		id, err1 := strconv.Atoi(fs[1])
-		day, err2 := time.Parse("20060102", fs[2])
-		cds, err3 := strconv.Atoi(fs[3])
-		amount, err4 := strconv.ParseFloat(fs[4], 64)
-		if len(fs) != 5 || err1 != nil || err2 != nil || err3 != nil || err4 != nil {
-			t.Fatalf("CDNOW_sample.txt line %d: %q", line, sc.Text())
-		}
-		out = append(out, cdnowRow{line: line, customer: strconv.Itoa(id), day: day, cds: cds, amount: amount})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// cdnowEvent encodes a CDNOW row as a platform transaction event: one order
-// line of the row's CDs, keyed by customer.
-func cdnowEvent(r cdnowRow) kafkatest.Record {
-	qty := max(r.cds, 1)
-	// The amount is the line total; one line of quantity 1 at the total
-	// keeps it exact whatever the per-CD price.
-	m := map[string]any{
-		"event_id": fmt.Sprintf("cdnow-%05d", r.line), "type": "transaction", "schema_version": 1,
-		"event_time": r.day.Add(12 * time.Hour).Format(time.RFC3339), "transaction_id": fmt.Sprintf("cdnow-txn-%05d", r.line),
-		"customer_id": r.customer, "merchant_id": "cdnow", "channel": "web",
-		"lines":  []map[string]any{{"product_id": fmt.Sprintf("cds-%d", qty), "quantity": 1, "unit_price": r.amount}},
-		"amount": r.amount, "currency": "USD",
-		"payment": map[string]any{"method": "card", "card_fingerprint": "fp-" + r.customer},
-		"geo":     map[string]any{"country": "US"},
-	}
-	b, _ := json.Marshal(m)
-	return kafkatest.Record{Key: []byte(r.customer), Value: b}
-}
+var cdnowCalibrationEnd = enginetest.CDNOWCalibrationEnd
 
 // cdnowCalibrationRecords returns the transaction events of the CDNOW
 // calibration period (to 1997-09-30 inclusive): a backfill of the history
 // the model is fitted on.
 func cdnowCalibrationRecords(t testing.TB) []kafkatest.Record {
-	var out []kafkatest.Record
-	for _, r := range readCDNOW(t) {
-		if !r.day.After(cdnowCalibrationEnd) {
-			out = append(out, cdnowEvent(r))
-		}
+	txns, err := enginetest.CDNOWEvents(cdnowDir, cdnowCalibrationEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]kafkatest.Record, len(txns))
+	for i, x := range txns {
+		out[i] = kafkatest.Record{Key: x.Key, Value: x.Value}
 	}
 	return out
 }
@@ -418,13 +360,8 @@ func TestSegmentationScheduledRunWithoutChurnModel(t *testing.T) {
 	now := time.Now().UTC()
 	var recs []kafkatest.Record
 	for i := range 300 {
-		r := cdnowRow{line: i + 1, customer: strconv.Itoa(i % 120), day: now.Add(-time.Duration(300-i) * time.Second), cds: 1, amount: float64(5 + i%17)}
-		rec := cdnowEvent(r)
-		// cdnowEvent puts the purchase at noon of r.day; keep it now-ish.
-		var m map[string]any
-		_ = json.Unmarshal(rec.Value, &m)
-		m["event_time"] = r.day.Format(time.RFC3339Nano)
-		rec.Value, _ = json.Marshal(m)
+		x := enginetest.CustomerTxn(fmt.Sprintf("live-%d", i), strconv.Itoa(i%120), now.Add(-time.Duration(300-i)*time.Second), float64(5+i%17), 1)
+		rec := kafkatest.Record{Key: x.Key, Value: x.Value}
 		recs = append(recs, rec)
 	}
 	env.cluster.Produce(t, "txns", recs...)
