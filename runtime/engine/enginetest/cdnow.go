@@ -62,8 +62,8 @@ func CustomerTxn(eventID, customerID string, t time.Time, amount float64, units 
 		"event_id": eventID, "type": "transaction", "schema_version": 1,
 		"event_time": t.UTC().Format(time.RFC3339Nano), "transaction_id": "txn-" + eventID,
 		"customer_id": customerID, "merchant_id": "cdnow", "channel": "web",
-		"lines":   []map[string]any{{"product_id": fmt.Sprintf("cds-%d", units), "quantity": 1, "unit_price": amount}},
-		"amount":  amount, "currency": "USD",
+		"lines":  []map[string]any{{"product_id": fmt.Sprintf("cds-%d", units), "quantity": 1, "unit_price": amount}},
+		"amount": amount, "currency": "USD",
 		"payment": map[string]any{"method": "card", "card_fingerprint": "fp-" + customerID},
 		"geo":     map[string]any{"country": "US"},
 	}
