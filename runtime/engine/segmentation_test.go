@@ -446,3 +446,26 @@ func TestEverySlotsAreAligned(t *testing.T) {
 		t.Errorf("next slot %s", n)
 	}
 }
+
+// BenchmarkSegmentationRunOffline is a Segmentation run over 1,000,000
+// customers in 4 partitions without Kafka; it reports the longest
+// per-partition pause of event processing (the summary copy) as pause-ns.
+func BenchmarkSegmentationRunOffline(b *testing.B) {
+	s, err := Resolve(&v1alpha1.RuntimeConfig{Pipeline: v1alpha1.PipelineConfig{Name: "bench", Spec: v1alpha1.PipelineSpec{
+		Kafka: v1alpha1.KafkaSpec{Brokers: []string{"unused:9092"}}, Topics: v1alpha1.PipelineTopics{Transactions: "t", DeadLetter: "d"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pause time.Duration
+	for b.Loop() {
+		m, err := MeasureSegmentationRun(s, 4, 250_000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m.Customers != 1_000_000 {
+			b.Fatalf("scored %d customers", m.Customers)
+		}
+		pause = max(pause, m.Pause)
+	}
+	b.ReportMetric(float64(pause.Nanoseconds()), "pause-ns")
+}
