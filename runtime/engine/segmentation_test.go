@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
@@ -468,4 +469,63 @@ func BenchmarkSegmentationRunOffline(b *testing.B) {
 		pause = max(pause, m.Pause)
 	}
 	b.ReportMetric(float64(pause.Nanoseconds()), "pause-ns")
+}
+
+// A partition's part larger than one record travels in chunks, in any
+// order, and is reassembled exactly; of two parts of one partition the one
+// further ahead in the input wins.
+func TestPartExchangeChunksAndPrefersNewerParts(t *testing.T) {
+	job, err := newSegJob(cdnowSegmentation(""), "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &segmentation.FitInput{Unit: segmentation.Week}
+	for i := range 60_000 {
+		in.Add(&segmentation.Customer{Frequency: i % 7, Recency: float64(i % 5), T: 10, Monetary: float64(i%7) * 1.5, Spend: float64(i) + 0.25})
+	}
+	in.Canonicalize()
+	old := &segmentation.FitInput{Unit: segmentation.Week, Triples: []segmentation.TripleCount{{Count: 1}}, Spends: []segmentation.SpendCount{{Count: 1}}}
+	recs, err := partRecords("parts", job, "now-x", 2, 500, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldRecs, err := partRecords("parts", job, "now-x", 2, 400, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) < 2 {
+		t.Fatalf("%d records: want the part chunked", len(recs))
+	}
+	x := newPartExchange("parts")
+	feed := func(ms []kafka.Message) {
+		for _, m := range ms {
+			if len(m.Value) > 1<<20 {
+				t.Fatalf("record of %d bytes exceeds Kafka's default limit", len(m.Value))
+			}
+			var r partRecord
+			if err := json.Unmarshal(m.Value, &r); err != nil {
+				t.Fatal(err)
+			}
+			x.add(&r)
+		}
+	}
+	// Newer chunks in reverse order, with the older part in between.
+	for i := len(recs) - 1; i >= 0; i-- {
+		feed(recs[i : i+1])
+		if i == 1 {
+			feed(oldRecs)
+		}
+	}
+	key := (&partRecord{Segmentation: job.name, Generation: job.generation, RunID: "now-x"}).runKey()
+	got, missing, _ := x.complete(key, 3, map[int32]bool{0: true, 1: true})
+	if len(missing) != 0 {
+		t.Fatalf("missing %v", missing)
+	}
+	want, _ := json.Marshal(in)
+	if string(got[2]) != string(want) {
+		t.Errorf("reassembled part differs from the published one (%d and %d bytes)", len(got[2]), len(want))
+	}
+	if _, missing, _ := x.complete(key, 4, map[int32]bool{0: true, 1: true}); fmt.Sprint(missing) != "[3]" {
+		t.Errorf("missing %v, want [3]", missing)
+	}
 }
