@@ -44,6 +44,12 @@ const (
 	ReasonSucceeded = "Succeeded"
 	// ReasonProgressing: the controller is rolling out a change.
 	ReasonProgressing = "Progressing"
+	// ReasonWaitingForRuntime: the Pipeline's runtime has not applied the
+	// current generation yet.
+	ReasonWaitingForRuntime = "WaitingForRuntime"
+	// ReasonRuntimeRejected: the Pipeline's runtime refused the current
+	// generation; the message gives its reason.
+	ReasonRuntimeRejected = "RuntimeRejected"
 	// ReasonSuspended: spec.suspend is true; the object is intentionally idle.
 	ReasonSuspended = "Suspended"
 	// ReasonInvalidSpec: the spec is invalid in a way the schema could not

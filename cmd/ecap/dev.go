@@ -116,6 +116,10 @@ func runDev(ctx context.Context, o *devOptions, out io.Writer) error {
 	fmt.Fprintf(out, "ecap dev: Kafka on %s, pipeline %q with %d fraud rule set(s), %d segmentation(s)\n",
 		strings.Join(brokers, ","), rc.Pipeline.Name, len(rc.FraudRuleSets), len(rc.Segmentations))
 	fmt.Fprintf(out, "  metrics http://%s/metrics   status http://%s/v1/status\n", o.adminAddr, o.adminAddr)
+	for _, sg := range rc.Segmentations {
+		fmt.Fprintf(out, "  segmentation %s scores %s (dev schedule); profiles: http://%s/v1/segmentations/%s/customers/<id>\n",
+			sg.Name, sg.Spec.Schedule, o.adminAddr, sg.Name)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -224,6 +228,12 @@ func loadDevSamples(ctx context.Context, o *devOptions) (*devSamples, error) {
 		// rule set's generation changes.
 		s.rules[i].Generation = contentGeneration(s.rules[i].Spec)
 	}
+	for i := range s.segs {
+		// A demo lasts seconds to minutes: score on a short interval so
+		// that segments appear at once, whatever the sample's schedule.
+		s.segs[i].Spec.Schedule = devSegmentationSchedule
+		s.segs[i].Generation = contentGeneration(s.segs[i].Spec)
+	}
 	return s, nil
 }
 
@@ -247,8 +257,12 @@ func writeDevConfig(ctx context.Context, o *devOptions, brokers []string, path s
 	return rc, os.Rename(tmp, path)
 }
 
+// devSegmentationSchedule replaces the samples' Segmentation schedules in
+// `ecap dev`.
+const devSegmentationSchedule = "@every 5s"
+
 // contentGeneration derives a positive generation from a spec's content.
-func contentGeneration(spec v1alpha1.FraudRuleSetSpec) int64 {
+func contentGeneration(spec any) int64 {
 	b, _ := json.Marshal(spec)
 	var h uint64 = 1469598103934665603
 	for _, c := range b {
@@ -285,6 +299,25 @@ func watchSamples(ctx context.Context, o *devOptions, brokers []string, path str
 	}
 }
 
+// devSegmentation is the part of a Segmentation's runtime status the live
+// view shows.
+type devSegmentation struct {
+	Name      string `json:"name"`
+	LastError string `json:"lastError"`
+	LastRun   *struct {
+		RunID           string         `json:"runID"`
+		CustomersScored int            `json:"customersScored"`
+		Segments        map[string]int `json:"segments"`
+		Duration        string         `json:"duration"`
+		BGNBD           *struct {
+			R, Alpha, A, B float64
+		} `json:"bgnbd"`
+		Notes struct {
+			Churn string `json:"churn"`
+		} `json:"notes"`
+	} `json:"lastRun"`
+}
+
 // devView follows the output topics and the runtime's status for the live
 // view and the summary.
 type devView struct {
@@ -294,6 +327,7 @@ type devView struct {
 	status struct {
 		EventsPerSecond           float64
 		EventsTotal, DeadLettered int64
+		Segmentations             []devSegmentation
 	}
 	dlqReasons map[string]int64
 	alerts     int64
@@ -464,7 +498,30 @@ func (v *devView) render(out io.Writer, tty bool) {
 	for _, a := range v.latest {
 		fmt.Fprintf(&b, "alert %s\n", a)
 	}
-	b.WriteString("segments: scored by the runtime once customer scoring lands (issue 6); `ecap segment` scores files today\n")
+	if len(v.status.Segmentations) == 0 {
+		b.WriteString("segments: no Segmentation for this pipeline in the samples\n")
+	}
+	for _, sg := range v.status.Segmentations {
+		run := sg.LastRun
+		switch {
+		case run == nil && sg.LastError != "":
+			fmt.Fprintf(&b, "segments %s: %s\n", sg.Name, sg.LastError)
+		case run == nil:
+			fmt.Fprintf(&b, "segments %s: waiting for the first run (%s)\n", sg.Name, devSegmentationSchedule)
+		default:
+			counts := make([]string, 0, len(run.Segments))
+			for name, n := range run.Segments {
+				counts = append(counts, fmt.Sprintf("%s=%d", name, n))
+			}
+			sort.Strings(counts)
+			fmt.Fprintf(&b, "segments %s: %d customers (%s in %s): %s\n", sg.Name, run.CustomersScored, run.RunID, run.Duration, strings.Join(counts, " "))
+			if run.BGNBD != nil {
+				fmt.Fprintf(&b, "  churn model BG/NBD r=%.3f alpha=%.3f a=%.3f b=%.3f\n", run.BGNBD.R, run.BGNBD.Alpha, run.BGNBD.A, run.BGNBD.B)
+			} else if run.Notes.Churn != "" {
+				fmt.Fprintf(&b, "  churn model not fitted yet: %s\n", run.Notes.Churn)
+			}
+		}
+	}
 	if !tty {
 		b.WriteString("--\n")
 	}
@@ -474,6 +531,15 @@ func (v *devView) render(out io.Writer, tty bool) {
 func (v *devView) writeSummary(path string) error {
 	v.mu.Lock()
 	s := devSummary{Events: v.status.EventsTotal, DLQ: v.status.DeadLettered, Alerts: v.alerts, KPIWindows: v.kpiWindows, Segments: map[string]int{}}
+	// Customers per segment of the last run, summed over Segmentations
+	// (the samples have one).
+	for _, sg := range v.status.Segmentations {
+		if sg.LastRun != nil {
+			for name, n := range sg.LastRun.Segments {
+				s.Segments[name] += n
+			}
+		}
+	}
 	v.mu.Unlock()
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {

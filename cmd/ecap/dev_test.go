@@ -25,7 +25,8 @@ func freePort(t *testing.T) int {
 
 // `ecap dev` on its defaults runs the platform end to end: the embedded
 // Kafka, the generator, the runtime on config/samples; the summary shows
-// events processed, dead-lettered bad input and closed KPI windows.
+// events processed, dead-lettered bad input, closed KPI windows and the
+// customers of each segment of the sample Segmentation's last run.
 func TestDevRunsEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	o := &devOptions{
@@ -50,6 +51,13 @@ func TestDevRunsEndToEnd(t *testing.T) {
 	}
 	if s.Events == 0 || s.DLQ == 0 || s.KPIWindows == 0 {
 		t.Fatalf("summary %s: want events, dead-lettered events and KPI windows", raw)
+	}
+	segmented := 0
+	for _, n := range s.Segments {
+		segmented += n
+	}
+	if len(s.Segments) == 0 || segmented == 0 {
+		t.Errorf("summary %s: want customers in segments", raw)
 	}
 	if s.DLQ*10 > s.Events {
 		t.Errorf("summary %s: more than 10%% dead-lettered with a 2%% bad fraction", raw)

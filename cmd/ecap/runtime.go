@@ -165,7 +165,7 @@ func runRuntimeWith(ctx context.Context, o runtimeOptions) error {
 	if err := engine.EnsureTopics(ctx, kcfg, &settings); err != nil {
 		return err
 	}
-	eng, err := engine.New(settings, engine.Options{Kafka: kcfg, Group: engine.ConsumerGroup(rc), RuleSets: rc.FraudRuleSets, Logger: log})
+	eng, err := engine.New(settings, engine.Options{Kafka: kcfg, Group: engine.ConsumerGroup(rc), RuleSets: rc.FraudRuleSets, Segmentations: rc.Segmentations, Logger: log})
 	if err != nil {
 		return fmt.Errorf("invalid runtime config %s: %w", configPath, err)
 	}
@@ -236,7 +236,8 @@ func startRuleSetWatch(ctx context.Context, mode string, rc *v1alpha1.RuntimeCon
 	return true, nil
 }
 
-// watchRuleSets reloads the fraud rule sets when the config file changes.
+// watchRuleSets reloads the fraud rule sets and Segmentations when the
+// config file changes.
 // It watches the directory, not the file: a mounted ConfigMap is updated by
 // swapping a symlink, which a watch on the file itself would miss.
 func watchRuleSets(ctx context.Context, path string, last []byte, eng *engine.Engine, log *slog.Logger) {
@@ -268,6 +269,9 @@ func watchRuleSets(ctx context.Context, path string, last []byte, eng *engine.En
 		}
 		for _, rs := range eng.Status().RuleSets {
 			log.Info("rule set applied", "ruleSet", rs.Name, "generation", rs.AppliedGeneration)
+		}
+		for _, e := range eng.SetSegmentations(rc.Segmentations) {
+			log.Error("segmentation not applied", "err", e)
 		}
 	}
 	// Debounce: editors and kubelet write in several steps.

@@ -210,6 +210,14 @@ func (b *runtimeBackend) Customer(id string) (any, bool) {
 	return nil, false
 }
 
+// SegmentationProfile implements admin.SegmentationBackend.
+func (b *runtimeBackend) SegmentationProfile(name, customerID string) (any, bool, string) {
+	if e := b.eng.Load(); e != nil {
+		return e.SegmentationProfile(name, customerID)
+	}
+	return nil, false, "the runtime is still starting"
+}
+
 // Gather implements prometheus.Gatherer with the engine's registry once the
 // engine exists.
 func (b *runtimeBackend) Gather() ([]*dto.MetricFamily, error) {

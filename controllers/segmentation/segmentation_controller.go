@@ -26,7 +26,19 @@ type Reconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	// Runtime reads the runtime's results; nil means a PodSource on the
+	// manager's client.
+	Runtime RuntimeSource
 }
+
+// Refresh intervals of the runtime's figures.
+const (
+	// liveRefresh bounds how stale the copied results get between runs.
+	liveRefresh = 30 * time.Second
+	// waitRefresh is how soon a runtime that has not applied the current
+	// generation is asked again.
+	waitRefresh = 5 * time.Second
+)
 
 // +kubebuilder:rbac:groups=analytics.ecap.dev,resources=segmentations,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=analytics.ecap.dev,resources=segmentations/status,verbs=get;update;patch
@@ -35,6 +47,9 @@ type Reconciler struct {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
+	}
+	if r.Runtime == nil {
+		r.Runtime = &PodSource{Client: mgr.GetClient()}
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Segmentation{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -84,8 +99,74 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			s.Status.NextRunTime = &metav1.Time{Time: next}
 		}
 	}
-	status.MarkReady(s, now, v1alpha1.ReasonSucceeded, fmt.Sprintf("scored by the runtime of pipeline %q", p.Name))
-	return ctrl.Result{RequeueAfter: max(s.Status.NextRunTime.Time.Sub(now), time.Second)}, nil
+	requeue := max(s.Status.NextRunTime.Time.Sub(now), time.Second)
+	msg := fmt.Sprintf("scored by the runtime of pipeline %q", p.Name)
+	if r.Runtime != nil {
+		rep, err := r.Runtime.Segmentation(ctx, p, s.Name)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if rep.Replicas > 0 {
+			if done, res := r.applyReport(s, p, rep, now); done {
+				return res, nil
+			}
+			msg = runMessage(p, rep)
+			requeue = min(requeue, liveRefresh)
+		}
+	}
+	status.MarkReady(s, now, v1alpha1.ReasonSucceeded, msg)
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// applyReport copies the runtime's results into status. When the runtime
+// has not applied the current generation it marks the Segmentation
+// Reconciling (or Stalled, if the runtime refused it) and returns done.
+// Without any answering runtime replica it is not called: the Segmentation
+// stays Ready on its validation alone, since nothing can confirm or deny it.
+func (r *Reconciler) applyReport(s *v1alpha1.Segmentation, p *v1alpha1.Pipeline, rep *RuntimeReport, now time.Time) (bool, ctrl.Result) {
+	switch {
+	case rep.Running > 0 && rep.AppliedGeneration == 0 && rep.LastError != "":
+		status.MarkStalled(s, now, v1alpha1.ReasonRuntimeRejected, rep.LastError)
+		return true, ctrl.Result{RequeueAfter: liveRefresh}
+	case rep.Running < rep.Replicas || rep.AppliedGeneration < s.Generation:
+		status.MarkReconciling(s, now, v1alpha1.ReasonWaitingForRuntime, fmt.Sprintf(
+			"waiting for the runtime of pipeline %q to apply generation %d (%d of %d replicas run it, lowest generation %d)",
+			p.Name, s.Generation, rep.Running, rep.Replicas, rep.AppliedGeneration))
+		return true, ctrl.Result{RequeueAfter: waitRefresh}
+	}
+	s.Status.AppliedGeneration = rep.AppliedGeneration
+	if rep.NextRunTime != nil {
+		next := metav1.NewTime(rep.NextRunTime.Truncate(time.Second))
+		s.Status.NextRunTime = &next
+	}
+	run := rep.Run
+	if run == nil {
+		return false, ctrl.Result{}
+	}
+	s.Status.CustomersScored = run.CustomersScored
+	s.Status.Segments = segmentCounts(run.Segments)
+	s.Status.Model = run.Model
+	finished := metav1.NewTime(run.FinishedAt.Truncate(time.Second))
+	s.Status.LastRunTime = &finished
+	s.Status.LastRunDuration = (time.Duration(run.DurationSeconds * float64(time.Second))).Round(time.Millisecond).String()
+	if run.RunNow != "" {
+		s.Status.LastRunNowValue = run.RunNow
+	}
+	return false, ctrl.Result{}
+}
+
+// runMessage is the Ready message with the runtime's last run.
+func runMessage(p *v1alpha1.Pipeline, rep *RuntimeReport) string {
+	msg := fmt.Sprintf("scored by the runtime of pipeline %q (%d replicas)", p.Name, rep.Replicas)
+	switch {
+	case rep.LastError != "":
+		msg += "; last run failed: " + rep.LastError
+	case rep.Run == nil:
+		msg += "; no run yet"
+	default:
+		msg += fmt.Sprintf("; last run %s scored %d customers", rep.Run.RunID, rep.Run.CustomersScored)
+	}
+	return msg
 }
 
 func nextRun(s *v1alpha1.Segmentation, now time.Time) time.Time {

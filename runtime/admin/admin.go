@@ -31,6 +31,13 @@ type NotReadyReasoner interface {
 	NotReadyReason() string
 }
 
+// SegmentationBackend is implemented by backends that run Segmentations.
+type SegmentationBackend interface {
+	// SegmentationProfile returns a customer's profile from the last run of
+	// a Segmentation on this replica; when not found, msg says why.
+	SegmentationProfile(name, customerID string) (profile any, found bool, msg string)
+}
+
 // Handler returns the admin routes:
 //
 //	GET /healthz               200 while the process serves HTTP
@@ -39,6 +46,9 @@ type NotReadyReasoner interface {
 //	GET /debug/pprof/...       net/http/pprof
 //	GET /v1/status             Backend.Status as JSON
 //	GET /v1/customers/{id}     the customer's state, 404 when not owned here
+//	GET /v1/segmentations/{name}/customers/{id}
+//	                           the customer's profile from the last run, 404 when
+//	                           unknown here (only for a SegmentationBackend)
 func Handler(b Backend, gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -75,6 +85,17 @@ func Handler(b Backend, gatherer prometheus.Gatherer) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, c)
 	})
+	if sb, ok := b.(SegmentationBackend); ok {
+		mux.HandleFunc("GET /v1/segmentations/{name}/customers/{id}", func(w http.ResponseWriter, r *http.Request) {
+			name, id := r.PathValue("name"), r.PathValue("id")
+			p, found, msg := sb.SegmentationProfile(name, id)
+			if !found {
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": msg, "segmentation": name, "customerID": id})
+				return
+			}
+			writeJSON(w, http.StatusOK, p)
+		})
+	}
 	return mux
 }
 

@@ -47,6 +47,7 @@ type Engine struct {
 	dlqTotal    atomic.Int64
 	rateMu      sync.Mutex
 	rate        float64 // events/s, EWMA
+	seg         *segmenter
 }
 
 // owned is one owned partition number with its lock.
@@ -64,7 +65,9 @@ type Options struct {
 	Group string
 	// RuleSets are the initial fraud rule sets.
 	RuleSets []v1alpha1.FraudRuleSetConfig
-	Logger   *slog.Logger
+	// Segmentations are the initial Segmentations.
+	Segmentations []v1alpha1.SegmentationConfig
+	Logger        *slog.Logger
 	// Now is the validator's clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -98,6 +101,12 @@ func New(s Settings, o Options) (*Engine, error) {
 	e.metrics.pipelineGen.Set(float64(s.Generation))
 	if errs := e.SetRuleSets(o.RuleSets); len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	e.seg = newSegmenter(e)
+	// An invalid Segmentation does not stop the runtime: it is reported in
+	// /v1/status (and so in the Segmentation's status) and not run.
+	for _, err := range e.SetSegmentations(o.Segmentations) {
+		log.Error("segmentation not applied", "err", err)
 	}
 	return e, nil
 }
@@ -173,6 +182,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer func() { stop(); wg.Wait() }()
 	wg.Go(func() { e.checkpointLoop(bg) })
 	wg.Go(func() { e.rateLoop(bg) })
+	wg.Go(func() { e.seg.run(bg) })
 	if e.s.Catalog {
 		wg.Go(func() {
 			if err := e.runCatalog(bg); err != nil && bg.Err() == nil {

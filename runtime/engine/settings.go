@@ -37,6 +37,9 @@ type Settings struct {
 
 	AlertsTopic   string
 	EnrichedTopic string
+	// ProfilesTopic is sinks.customerProfilesTopic, the default output of
+	// Segmentations.
+	ProfilesTopic string
 	KPITopic      string // empty: no KPIs
 
 	Validator         events.ValidatorConfig
@@ -147,6 +150,7 @@ func Resolve(rc *v1alpha1.RuntimeConfig) (Settings, error) {
 	}
 	s.AlertsTopic = string(spec.Sinks.AlertsTopic)
 	s.EnrichedTopic = string(spec.Sinks.EnrichedTransactionsTopic)
+	s.ProfilesTopic = string(spec.Sinks.CustomerProfilesTopic)
 
 	for i, rs := range rc.FraudRuleSets {
 		if rs.Name == "" {

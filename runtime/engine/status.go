@@ -20,6 +20,9 @@ type Status struct {
 	DeadLettered       int64             `json:"deadLettered"`
 	CatalogProducts    int               `json:"catalogProducts"`
 	Partitions         []PartitionStatus `json:"partitions"`
+	// Segmentations are the Segmentations this runtime runs and their last
+	// runs (runtime/engine/segmentation*.go).
+	Segmentations []SegmentationStatus `json:"segmentations,omitempty"`
 }
 
 // RuleSetStatus is the generation of one fraud rule set scoring now.
@@ -101,6 +104,7 @@ func (e *Engine) Status() Status {
 		st.Partitions = append(st.Partitions, ps)
 	}
 	sort.Slice(st.Partitions, func(i, j int) bool { return st.Partitions[i].Partition < st.Partitions[j].Partition })
+	st.Segmentations = e.seg.status()
 	return st
 }
 

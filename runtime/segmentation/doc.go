@@ -45,30 +45,44 @@
 //     the frequencies x and the spends.
 //
 // FitInput carries exactly these three multisets, as (value, count)
-// entries, without customer IDs. Each replica builds one from the
-// customers it owns (NewFitInput) and sends it to one fitting replica (any
-// deterministic choice, e.g. the lowest ordinal), which merges the parts
-// (FitInput.Merge, a plain append, so in any order and any grouping) and
-// calls Fit. Fit canonicalises its input first: each multiset is sorted and
-// equal entries are merged into counts. The canonical form depends only on
-// the multisets, so the likelihood is summed over the same entries in the
-// same order whatever the split, and the deterministic optimiser (BFGS from a
-// data-derived start, run serially) returns the same estimates to the last
-// bit. TestShardedFitIsBitIdentical checks this on CDNOW split three ways.
-// The equality holds for one build of the fitting code on one architecture;
-// replicas only ever exchange inputs and the resulting Model, so that is
-// all that is needed.
+// entries, without customer IDs. Fit canonicalises its input first: each
+// multiset is sorted and equal entries are merged into counts. The
+// canonical form depends only on the multisets, so the likelihood is summed
+// over the same entries in the same order whatever the split, and the
+// deterministic optimiser (BFGS from a data-derived start, run serially)
+// returns the same estimates to the last bit. TestShardedFitIsBitIdentical
+// checks this on CDNOW split three ways. The equality holds for one build
+// of the fitting code on one architecture, which is what the replicas of
+// one Pipeline run.
+//
+// The runtime (runtime/engine, segmentation*.go) exchanges these parts
+// without a leader. A run has an ID every replica derives alone: the
+// schedule slot ("slot-<unix seconds>"; "@every" slots are aligned to the
+// epoch) or the run-now annotation value ("now-<value>"). For a run, each
+// replica copies the summaries of its owned partitions, builds and
+// canonicalises one FitInput per partition, and publishes each, tagged with
+// Segmentation, generation, run ID, partition and the state's input offset
+// (chunked under Kafka's message limit), to the internal topic
+// "<pipeline>-segmentation-parts" (one partition, six hours' retention).
+// Every replica reads that topic from its start and waits until it holds a
+// part for every partition of the transactions topic (its own from memory;
+// at most two minutes), merges them in partition order and fits: every
+// replica computes the same Model, and scores only its own customers. A
+// replica owning every partition publishes nothing and waits for nothing.
+// If partitions move during a run, two parts of one partition may exist;
+// the one with the higher input offset wins, so replicas that saw
+// different parts at their deadline could differ for that one run, and the
+// next run agrees again. TestSegmentationReplicasFitTheSingleReplicaModel
+// (runtime/engine) runs two replicas of one consumer group against a
+// single one on CDNOW and requires bit-identical parameters.
 //
 // Canonicalisation also makes the exchange compact: times are whole days,
 // so many customers share a triple (all one-time buyers of one day share
 // (0, 0, T)), and a part can be canonicalised before it is sent. The spend
 // multiset is the largest part, up to one entry per customer.
 //
-// The fitting replica returns the Model (parameters, RFM thresholds and
-// scoring configuration, about a kilobyte of JSON) to every replica, and
-// each scores its own customers with Model.Score. Scores need nothing but
-// the Model and the customer's own summary, so they too equal the
-// single-replica ones.
+// Scores need nothing but the Model and the customer's own summary, so they
+// too equal the single-replica ones.
 //
 // # Models
 //

@@ -121,6 +121,13 @@ type Model struct {
 	RFM RFMModel `json:"rfm"`
 	// Config is the scoring configuration, defaults filled in.
 	Config Config `json:"config"`
+	// NoChurn is set when the model has no BG/NBD part (FitAvailable could
+	// not fit it or was told to skip it): rows then carry no P(alive),
+	// expected purchases or CLV.
+	NoChurn bool `json:"noChurn,omitempty"`
+	// NoValue is set when the model has no gamma-gamma part: rows then carry
+	// no CLV.
+	NoValue bool `json:"noValue,omitempty"`
 }
 
 // Fit fits the models to a fit input, which it does not modify. The input
@@ -260,6 +267,11 @@ func (s *scorer) score(c *Customer) Row {
 		Monetary:   c.Monetary,
 		Spend:      c.Spend,
 	}
+	row.RScore, row.FScore, row.MScore = m.RFM.Scores(c)
+	row.Segment = SegmentOf(m.Config.RFM.Rules, m.Config.RFM.Fallback, row.RScore, row.FScore, row.MScore)
+	if m.NoChurn {
+		return row
+	}
 	// E[Y(t)] = P(alive) · E[Y(t) | alive], and the latter depends on
 	// (x, T) only.
 	row.PAlive = m.BGNBD.PAlive(c.Frequency, c.Recency, c.T)
@@ -269,10 +281,9 @@ func (s *scorer) score(c *Customer) Row {
 	if !(mean > 0) {
 		mean = 0
 	}
-	row.CLV = m.GammaGamma.ExpectedValue(c.Frequency, mean) * row.PAlive * av.discounted
-
-	row.RScore, row.FScore, row.MScore = m.RFM.Scores(c)
-	row.Segment = SegmentOf(m.Config.RFM.Rules, m.Config.RFM.Fallback, row.RScore, row.FScore, row.MScore)
+	if !m.NoValue {
+		row.CLV = m.GammaGamma.ExpectedValue(c.Frequency, mean) * row.PAlive * av.discounted
+	}
 	return row
 }
 
