@@ -26,10 +26,9 @@ import (
 	"github.com/ecap-dev/ecap/runtime/kafkatest"
 )
 
-// runtimeIP is where the test's runtime serves its admin port. The
-// controller reads pods on <podIP>:9090; a loopback address of its own
-// keeps this test clear of other tests that use 127.0.0.1:9090.
-const runtimeIP = "127.0.0.2"
+// runtimeIP is where the test's runtime serves its admin port; the
+// controllers read pods on <podIP>:env.RuntimeAdminPort.
+const runtimeIP = "127.0.0.1"
 
 // End to end through the API server: the CDNOW calibration period is
 // produced to Kafka as transaction events, a runtime runs the RuntimeConfig
@@ -39,12 +38,7 @@ const runtimeIP = "127.0.0.2"
 // once the runtime applied the generation.
 func TestSegmentationStatusShowsCDNOWEstimates(t *testing.T) {
 	ctx, g, ns := env.Setup(t)
-	adminAddr := net.JoinHostPort(runtimeIP, strconv.Itoa(pipeline.AdminPort))
-	if ln, err := net.Listen("tcp", adminAddr); err != nil {
-		t.Fatalf("the runtime must listen on %s, where the controller reads pods of IP %s: %v", adminAddr, runtimeIP, err)
-	} else {
-		_ = ln.Close()
-	}
+	adminAddr := net.JoinHostPort(runtimeIP, strconv.Itoa(env.RuntimeAdminPort))
 
 	kafka := kafkatest.Start(t)
 	kafka.CreateTopic(t, "txns", 3, nil)

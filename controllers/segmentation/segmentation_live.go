@@ -2,10 +2,6 @@ package segmentation
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -109,14 +105,14 @@ type runtimeStatus struct {
 
 // Segmentation implements RuntimeSource.
 func (s *PodSource) Segmentation(ctx context.Context, p *v1alpha1.Pipeline, name string) (*RuntimeReport, error) {
-	pods := &corev1.PodList{}
-	if err := s.Client.List(ctx, pods, client.InNamespace(p.Namespace), client.MatchingLabels(pipeline.RuntimePodLabels(p))); err != nil {
-		return nil, fmt.Errorf("failed to list runtime pods: %w", err)
+	pods, err := pipeline.RuntimePods{Client: s.Client}.List(ctx, p)
+	if err != nil {
+		return nil, err
 	}
 	rep := &RuntimeReport{}
 	runs := map[string]*RunReport{}
-	for i := range pods.Items {
-		st, err := s.podStatus(ctx, &pods.Items[i])
+	for i := range pods {
+		st, err := s.podStatus(ctx, &pods[i])
 		if err != nil {
 			continue
 		}
@@ -183,37 +179,8 @@ func latest(a, b time.Time) time.Time {
 func decimal(v float64) string { return strconv.FormatFloat(v, 'g', 7, 64) }
 
 func (s *PodSource) podStatus(ctx context.Context, pod *corev1.Pod) (*runtimeStatus, error) {
-	if pod.Status.Phase != corev1.PodRunning || pod.Status.PodIP == "" {
-		return nil, errors.New("pod not running")
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	port := s.Port
-	if port == 0 {
-		port = pipeline.AdminPort
-	}
-	url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(port)) + "/v1/status"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	httpClient := s.HTTP
-	if httpClient == nil {
-		httpClient = http.DefaultClient
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", url, resp.Status)
-	}
 	st := &runtimeStatus{}
-	if err := json.NewDecoder(resp.Body).Decode(st); err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
-	}
-	return st, nil
+	return st, pipeline.RuntimePods{HTTP: s.HTTP, Port: s.Port}.Get(ctx, pod, st)
 }
 
 // segmentCounts orders a run's counts for status: by count, then name.

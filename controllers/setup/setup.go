@@ -53,7 +53,8 @@ func All(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		{"pipeline controller", (&pipeline.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-pipeline"), Clock: o.Clock, RuntimeImage: o.Image, Metrics: o.PipelineMetrics}).SetupWithManager},
 		{"fraudruleset controller", (&fraudruleset.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-fraudruleset"), Clock: o.Clock,
 			Runtime: fraudruleset.PodSource{Pods: pipeline.RuntimePods{Client: c, Port: o.RuntimeAdminPort}}, Refresh: o.RuntimeRefresh}).SetupWithManager},
-		{"segmentation controller", (&segmentation.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-segmentation"), Clock: o.Clock}).SetupWithManager},
+		{"segmentation controller", (&segmentation.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-segmentation"), Clock: o.Clock,
+			Runtime: &segmentation.PodSource{Client: c, Port: o.RuntimeAdminPort}}).SetupWithManager},
 		{"retentionpolicy controller", (&retentionpolicy.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-retentionpolicy"), Clock: o.Clock, Image: o.Image}).SetupWithManager},
 	}
 	if o.Webhooks {
