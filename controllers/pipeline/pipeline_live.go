@@ -174,12 +174,17 @@ func (s *LiveSource) kafkaConfig(ctx context.Context, p *v1alpha1.Pipeline) (kaf
 }
 
 // KafkaConfig builds the client configuration the operator uses to reach a
-// Pipeline's brokers (client ID "ecap-manager"), reading SASL credentials
-// from the referenced Secret. Vault-sourced credentials are read by the
+// Pipeline's brokers (client ID "ecap-manager"), reading the TLS material
+// and SASL credentials from the referenced Secrets. Vault-sourced credentials are read by the
 // runtime only; for those the operator's queries go without SASL and report
 // the broker's refusal.
 func KafkaConfig(ctx context.Context, c client.Client, p *v1alpha1.Pipeline) (kafkaio.Config, error) {
 	cfg := kafkaio.Config{Brokers: p.Spec.Kafka.Brokers, ClientID: "ecap-manager"}
+	tlsConfig, err := kafkaTLS(ctx, c, p)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.TLS = tlsConfig
 	sasl := p.Spec.Kafka.SASL
 	if sasl == nil || sasl.Credentials.SecretRef == nil {
 		return cfg, nil

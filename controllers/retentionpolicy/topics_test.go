@@ -50,6 +50,10 @@ func kafkaPipeline(ns, name string, brokers []string) *v1alpha1.Pipeline {
 func topicConfigs(g Gomega, c *kafkatest.Cluster, topic string) map[string]string {
 	cl := c.Client()
 	defer cl.Transport.(*kafka.Transport).CloseIdleConnections()
+	return describeTopic(g, cl, topic)
+}
+
+func describeTopic(g Gomega, cl *kafka.Client, topic string) map[string]string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
