@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/controllers/pipeline"
+	"github.com/ecap-dev/ecap/controllers/retentionpolicy"
 	"github.com/ecap-dev/ecap/controllers/setup"
 )
 
@@ -24,6 +26,7 @@ func newManagerCommand() *cobra.Command {
 	var (
 		metricsAddr, probeAddr, certDir, image string
 		webhookPort                            int
+		topicResync                            time.Duration
 		leaderElect, disableWebhooks           bool
 		zapOpts                                = zap.Options{}
 	)
@@ -61,6 +64,7 @@ func newManagerCommand() *cobra.Command {
 			if err := setup.All(cmd.Context(), mgr, setup.Options{
 				Image: image, Webhooks: !disableWebhooks,
 				PipelineMetrics: &pipeline.LiveSource{Client: mgr.GetClient()},
+				TopicResync:     topicResync,
 			}); err != nil {
 				return err
 			}
@@ -84,6 +88,7 @@ func newManagerCommand() *cobra.Command {
 	f.IntVar(&webhookPort, "webhook-port", 9443, "port of the admission webhook server")
 	f.StringVar(&certDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory holding tls.crt and tls.key for the webhook server")
 	f.BoolVar(&disableWebhooks, "disable-webhooks", false, "do not serve admission webhooks (the controllers still validate and mark invalid objects Stalled)")
+	f.DurationVar(&topicResync, "retention-topic-resync", retentionpolicy.DefaultTopicResync, "how often RetentionPolicies re-check their Kafka topic configs and correct drift")
 	f.StringVar(&image, "runtime-image", os.Getenv("ECAP_IMAGE"), "image of `ecap runtime` pods and `ecap retention` jobs")
 	goFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	zapOpts.BindFlags(goFlags)

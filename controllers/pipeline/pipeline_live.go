@@ -169,19 +169,29 @@ func (r RuntimePods) Get(ctx context.Context, pod *corev1.Pod, into any) error {
 	return nil
 }
 
-// kafkaConfig builds the client configuration the runtime uses, reading
-// SASL credentials from the referenced Secret. Vault-sourced credentials are
-// read by the runtime only; for those the lag query goes without SASL and
-// reports the broker's refusal.
 func (s *LiveSource) kafkaConfig(ctx context.Context, p *v1alpha1.Pipeline) (kafkaio.Config, error) {
+	return KafkaConfig(ctx, s.Client, p)
+}
+
+// KafkaConfig builds the client configuration the operator uses to reach a
+// Pipeline's brokers (client ID "ecap-manager"), reading the TLS material
+// and SASL credentials from the referenced Secrets. Vault-sourced credentials are read by the
+// runtime only; for those the operator's queries go without SASL and report
+// the broker's refusal.
+func KafkaConfig(ctx context.Context, c client.Client, p *v1alpha1.Pipeline) (kafkaio.Config, error) {
 	cfg := kafkaio.Config{Brokers: p.Spec.Kafka.Brokers, ClientID: "ecap-manager"}
+	tlsConfig, err := kafkaTLS(ctx, c, p)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.TLS = tlsConfig
 	sasl := p.Spec.Kafka.SASL
 	if sasl == nil || sasl.Credentials.SecretRef == nil {
 		return cfg, nil
 	}
 	ref := sasl.Credentials.SecretRef
 	secret := &corev1.Secret{}
-	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, secret); err != nil {
+	if err := c.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, secret); err != nil {
 		return cfg, fmt.Errorf("failed to read Kafka credentials from Secret %s: %w", ref.Name, err)
 	}
 	user, pass := secret.Data[defaulted(ref.UsernameKey, "username")], secret.Data[defaulted(ref.PasswordKey, "password")]

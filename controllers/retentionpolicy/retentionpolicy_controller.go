@@ -3,11 +3,13 @@ package retentionpolicy
 import (
 	"context"
 	"fmt"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,8 +21,10 @@ import (
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/controllers/attachment"
 	"github.com/ecap-dev/ecap/controllers/children"
+	"github.com/ecap-dev/ecap/controllers/pipeline"
 	"github.com/ecap-dev/ecap/controllers/schedule"
 	"github.com/ecap-dev/ecap/controllers/status"
+	"github.com/ecap-dev/ecap/runtime/kafkaio"
 )
 
 // Reconciler reconciles RetentionPolicies.
@@ -30,11 +34,33 @@ type Reconciler struct {
 	Clock    clock.PassiveClock
 	// Image runs `ecap retention` in the CronJob.
 	Image string
+	// TopicResync is how often spec.topics are re-checked to correct
+	// drift; 0 means DefaultTopicResync. It also caps the retry back-off
+	// when the brokers do not answer.
+	TopicResync time.Duration
+	// KafkaConfig builds the client configuration for a Pipeline's brokers;
+	// nil means pipeline.KafkaConfig with the Reconciler's client.
+	KafkaConfig func(ctx context.Context, p *v1alpha1.Pipeline) (kafkaio.Config, error)
+
+	failures failureCounter
+}
+
+func (r *Reconciler) defaultKafkaConfig(ctx context.Context, p *v1alpha1.Pipeline) (kafkaio.Config, error) {
+	return pipeline.KafkaConfig(ctx, r.Client, p)
+}
+
+func (r *Reconciler) topicResync() time.Duration {
+	if r.TopicResync > 0 {
+		return r.TopicResync
+	}
+	return DefaultTopicResync
 }
 
 // +kubebuilder:rbac:groups=analytics.ecap.dev,resources=retentionpolicies,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=analytics.ecap.dev,resources=retentionpolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the controller. index.Setup must have run.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -109,12 +135,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	status.Set(rp, now, v1alpha1.ConditionScheduled, metav1.ConditionTrue, v1alpha1.ReasonCronJobReady,
 		fmt.Sprintf("CronJob %s runs %q (UTC)", ChildName(rp), defaultSchedule(rp)))
+	if ok, err := r.reconcileTopics(ctx, rp, p, now); err != nil || !ok {
+		key := types.NamespacedName{Namespace: rp.Namespace, Name: rp.Name}
+		return ctrl.Result{RequeueAfter: r.failures.backoff(key, r.topicResync())}, err
+	}
 	mode := "enforcing"
 	if rp.Spec.DryRun {
 		mode = "dry run"
 	}
 	status.MarkReady(rp, now, v1alpha1.ReasonSucceeded, fmt.Sprintf("scheduled (%s) for pipeline %q", mode, p.Name))
-	return ctrl.Result{RequeueAfter: rp.Status.NextRunTime.Sub(now)}, nil
+	after := rp.Status.NextRunTime.Sub(now)
+	if len(rp.Spec.Topics) > 0 {
+		after = min(after, r.topicResync())
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
 func defaultSchedule(rp *v1alpha1.RetentionPolicy) v1alpha1.Schedule {

@@ -34,6 +34,9 @@ type Options struct {
 	// RuntimeRefresh is how often attached objects re-read the runtime's
 	// figures; 0 means 30 seconds.
 	RuntimeRefresh time.Duration
+	// TopicResync is how often RetentionPolicies re-check their Kafka topic
+	// configs to correct drift; 0 means retentionpolicy.DefaultTopicResync.
+	TopicResync time.Duration
 }
 
 // All registers the indexes, the manager metrics, the four controllers and,
@@ -55,7 +58,7 @@ func All(ctx context.Context, mgr ctrl.Manager, o Options) error {
 			Runtime: fraudruleset.PodSource{Pods: pipeline.RuntimePods{Client: c, Port: o.RuntimeAdminPort}}, Refresh: o.RuntimeRefresh}).SetupWithManager},
 		{"segmentation controller", (&segmentation.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-segmentation"), Clock: o.Clock,
 			Runtime: &segmentation.PodSource{Client: c, Port: o.RuntimeAdminPort}}).SetupWithManager},
-		{"retentionpolicy controller", (&retentionpolicy.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-retentionpolicy"), Clock: o.Clock, Image: o.Image}).SetupWithManager},
+		{"retentionpolicy controller", (&retentionpolicy.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("ecap-retentionpolicy"), Clock: o.Clock, Image: o.Image, TopicResync: o.TopicResync}).SetupWithManager},
 	}
 	if o.Webhooks {
 		steps = append(steps,

@@ -48,6 +48,10 @@ const Image = "ecap:test"
 // RuntimeRefresh is how often the test manager re-reads runtime figures.
 const RuntimeRefresh = time.Second
 
+// TopicResync is how often the test manager re-checks RetentionPolicy topic
+// configs (and the cap of its retry back-off when Kafka does not answer).
+const TopicResync = 2 * time.Second
+
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -187,7 +191,7 @@ func (e *Env) start() error {
 		return err
 	}
 	if err := setup.All(ctx, mgr, setup.Options{Image: Image, Webhooks: true, Clock: e.Clock, PipelineMetrics: e.Metrics,
-		RuntimeAdminPort: e.RuntimeAdminPort, RuntimeRefresh: RuntimeRefresh}); err != nil {
+		RuntimeAdminPort: e.RuntimeAdminPort, RuntimeRefresh: RuntimeRefresh, TopicResync: TopicResync}); err != nil {
 		cancel()
 		return err
 	}
