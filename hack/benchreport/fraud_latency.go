@@ -41,13 +41,17 @@ const (
 // a kube-apiserver (envtest) with the ECAP manager and its admission
 // webhooks, an in-process Kafka (kfake), and an engine fed by the same
 // FraudRuleSet watch `ecap runtime` uses. It offers 10,000 transactions per
-// second and measures, per transaction, the time from handing it to the
-// producer to reading its alert back from the alerts topic; every
-// transaction alerts because the sample rule set gets one extra shadow-mode
-// rule that is always true (shadow hits are published and never change the
-// outcome). While the load runs it edits the FraudRuleSet several times
-// and measures each time from the update call to the first alert scored by
-// the new generation.
+// second and measures, per alerted transaction, the time from handing it to
+// the producer to reading its alert back from the alerts topic. Every tenth
+// transaction alerts (those whose ID ends in 0): the sample rule set gets
+// one extra shadow-mode rule that says so (shadow hits are published and
+// never change the outcome). One in ten is already far above a real alert
+// rate; alerting on every transaction would instead measure an alert log
+// (the state feedback is matched against) ten times too large. Every
+// transaction takes the same path through the engine whether it alerts or
+// not. While the load runs it edits the FraudRuleSet several times and
+// measures each time from the update call to the first alert scored by the
+// new generation.
 func fraudLatency() ([]figure, error) {
 	obj, err := loadSampleRuleSet()
 	if err != nil {
@@ -86,7 +90,7 @@ func fraudLatency() ([]figure, error) {
 	rs.Namespace, rs.Name = ns, obj.Name
 	rs.Spec = *obj.Spec.DeepCopy()
 	rs.Spec.PipelineRef.Name = p.Name
-	rs.Spec.Rules = append(rs.Spec.Rules, v1alpha1.FraudRule{Name: "every-transaction", Expression: "true", Score: 1,
+	rs.Spec.Rules = append(rs.Spec.Rules, v1alpha1.FraudRule{Name: "every-tenth-transaction", Expression: `txn.id.endsWith("0")`, Score: 1,
 		Mode: v1alpha1.RuleModeShadow, Description: "reload 0"})
 	if err := env.Client.Create(ctx, rs); err != nil {
 		return nil, fmt.Errorf("create FraudRuleSet: %w", err)
@@ -167,7 +171,7 @@ func fraudLatency() ([]figure, error) {
 		return nil, err
 	}
 	if len(lat) < offered*9/10 {
-		return nil, fmt.Errorf("only %d of %d measured transactions got their alert back", len(lat), offered)
+		return nil, fmt.Errorf("only %d of %d alerting transactions got their alert back", len(lat), offered)
 	}
 	slices.Sort(lat)
 	pct := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
@@ -175,7 +179,7 @@ func fraudLatency() ([]figure, error) {
 	return []figure{
 		{"fraud_decision_p50_ms", pct(0.50), "ms"},
 		{"fraud_decision_p99_ms", pct(0.99), "ms"},
-		{"fraud_decision_offered_per_sec", float64(offered) / window, "events/s"},
+		{"fraud_decision_offered_per_sec", 10 * float64(offered) / window, "events/s"},
 		{"rule_hot_reload_ms", float64(median(reloads).Microseconds()) / 1000, "ms"},
 		{"rule_hot_reload_max_ms", float64(slices.Max(reloads).Microseconds()) / 1000, "ms"},
 		// The partition pauses while its checkpoint is written: the tail.
@@ -248,6 +252,9 @@ func (m *latencyRecorder) produce(ctx context.Context, cl *kafkaio.Client, recs 
 			r := &batch[i]
 			copy(r.value[r.stampAt:], stamp)
 			msgs[i] = kafka.Message{Topic: "txns", Key: r.key, Value: r.value}
+			if !strings.HasSuffix(r.id, "0") {
+				continue // scored, no alert expected
+			}
 			m.sent[r.id] = now
 			if m.measuring {
 				m.measured[r.id] = true
