@@ -49,8 +49,8 @@ func TestDevRunsEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatalf("summary %s: %v", raw, err)
 	}
-	if s.Events == 0 || s.DLQ == 0 || s.KPIWindows == 0 {
-		t.Fatalf("summary %s: want events, dead-lettered events and KPI windows", raw)
+	if s.Events == 0 || s.DLQ == 0 || s.KPIWindows == 0 || s.Alerts == 0 {
+		t.Fatalf("summary %s: want events, dead-lettered events, KPI windows and fraud alerts", raw)
 	}
 	segmented := 0
 	for _, n := range s.Segments {
