@@ -145,7 +145,9 @@ func TestRuntimeCrash(t *testing.T) {
 	var produced int64
 	var mu sync.Mutex
 	loadDone := make(chan struct{})
-	rng := rand.New(rand.NewPCG(42, 43))
+	// One generator per goroutine: the producer's retries and the kill
+	// timing each draw from their own.
+	retryRNG, killRNG := rand.New(rand.NewPCG(42, 43)), rand.New(rand.NewPCG(44, 45))
 	var txns []enginetest.Txn
 	go func() {
 		defer close(loadDone)
@@ -156,7 +158,7 @@ func TestRuntimeCrash(t *testing.T) {
 				ref.Add(x)
 				txns = append(txns, x)
 				recs = append(recs, kafkatest.Record{Key: x.Key, Value: x.Value})
-				if rng.IntN(20) == 0 { // a producer retry
+				if retryRNG.IntN(20) == 0 { // a producer retry
 					recs = append(recs, kafkatest.Record{Key: x.Key, Value: x.Value})
 				}
 			}
@@ -176,7 +178,7 @@ func TestRuntimeCrash(t *testing.T) {
 		// restored: a member killed while joining stays in kfake's group
 		// (it is never expired), which stalls the next generation.
 		waitReady(t, addr, c)
-		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		time.Sleep(time.Duration(killRNG.IntN(1500)) * time.Millisecond)
 		select {
 		case err := <-c.done:
 			t.Fatalf("runtime exited early: %v", err)
