@@ -139,8 +139,13 @@ func TestChartServerSideDryRun(t *testing.T) {
 			"--set", "rbac.aggregateToDefaultRoles=false",
 			"--set", "priorityClassName=system-cluster-critical",
 			"--set", "logLevel=debug",
+			"--set", "retention.topicResync=90s",
 		},
 		check: func(g Gomega, ns string, objs []*unstructured.Unstructured) {
+			dep := find(t, objs, "Deployment", "ecap-controller-manager")
+			args, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+			g.Expect(args).NotTo(BeEmpty())
+			g.Expect(args[0].(map[string]any)["args"]).To(ContainElement("--retention-topic-resync=90s"))
 			g.Expect(kinds(objs)).To(ContainElements("NetworkPolicy", "ServiceMonitor", "PodMonitor", "Secret"))
 			g.Expect(kinds(objs)).NotTo(ContainElements("Certificate", "Issuer"))
 			// The chart's runtime PodMonitor selects what the kustomize one does.

@@ -27,6 +27,7 @@ func TestChartValuesSchemaRejectsBadValues(t *testing.T) {
 		{"misspelt key", []string{"--set", "networkPolicy.enable=true"}, "/networkPolicy"},
 		{"unknown top-level key", []string{"--set", "replicas=2"}, "replicas"},
 		{"bad scrape interval", []string{"--set", "metrics.serviceMonitor.interval=30 seconds"}, "/metrics/serviceMonitor/interval"},
+		{"bad topic resync", []string{"--set", "retention.topicResync=hourly"}, "/retention/topicResync"},
 		{"bad log level", []string{"--set", "logLevel=loud"}, "/logLevel"},
 		{"bad quantity", []string{"--set", "resources.limits.memory=lots"}, "/resources/limits/memory"},
 		{"toleration operator outside its enum", []string{"--set-json", `tolerations=[{"key":"a","operator":"Maybe"}]`}, "/tolerations/0/operator"},
