@@ -411,6 +411,9 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 		return nil
 	}
 	t0 := time.Now()
+	if n := p.expireFraud(); n > 0 {
+		e.metrics.fraudExpired.Add(float64(n))
+	}
 	recs := p.store.Checkpoint()
 	blob, err := encodeSnapshot(p)
 	if err != nil {

@@ -45,8 +45,9 @@ type FeedbackRecord struct {
 const ReasonUnknownAlert = "unknown_alert"
 
 type feedbackMetrics struct {
-	feedback  *prometheus.CounterVec // label
-	precision *prometheus.GaugeVec   // rule_set, rule
+	feedback     *prometheus.CounterVec // label
+	precision    *prometheus.GaugeVec   // rule_set, rule
+	fraudExpired prometheus.Counter     // fraud state entries expired
 }
 
 func (m *feedbackMetrics) register(f func(prometheus.Collector)) {
@@ -54,8 +55,11 @@ func (m *feedbackMetrics) register(f func(prometheus.Collector)) {
 		Help: "Analyst labels applied to alerts, by label (fraud, legit)."}, []string{"label"})
 	m.precision = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ecap_fraud_rule_precision",
 		Help: "Confirmed fraud over labelled alerts per rule, over the partitions this replica owns; absent before the first label."}, []string{"rule_set", "rule"})
+	m.fraudExpired = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_fraud_state_expired_total",
+		Help: "Fraud state entries (velocity windows, alerts, idle customers and merchants) dropped as expired."})
 	f(m.feedback)
 	f(m.precision)
+	f(m.fraudExpired)
 }
 
 // decodeFeedback parses one feedback record strictly; errors are

@@ -47,6 +47,10 @@ type partition struct {
 
 	// status
 	hwmTxn, hwmUE, hwmFB int64
+
+	// latest is the latest transaction event time seen; fraud state older
+	// than the rules can still read is dropped against it (expireFraud).
+	latest time.Time
 }
 
 func newPartition(s *Settings, id int32) (*partition, error) {
@@ -204,6 +208,10 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 
 		pr.metrics.kpi.countSale(&pr.kpiC, txn, units, pr.enr.Margin)
 
+		if txn.EventTime.After(p.latest) {
+			p.latest = txn.EventTime
+		}
+
 		// customer state
 		if _, err := p.store.Apply(state.Purchase{Offset: m.Offset, CustomerID: txn.CustomerID, EventTime: txn.EventTime,
 			Amount: txn.Amount, DeviceID: txn.Device.ID, Country: txn.Geo.Country}); err != nil {
@@ -352,4 +360,25 @@ func appendEnriched(dst []byte, t *events.Transaction, e *catalog.Enrichment) ([
 	b = append(b, `,"unknown_products":`...)
 	b = strconv.AppendInt(b, int64(e.UnknownProducts), 10)
 	return append(b, '}'), nil
+}
+
+// fraudExpiryLag is how far behind the latest event time fraud state is
+// expired: late transactions within it still find their velocity windows.
+const fraudExpiryLag = 10 * time.Minute
+
+// expireFraud drops, from every fraud state of p, the velocity windows no
+// rule can read any more, alerts past their feedback TTL, and customers and
+// merchants idle past their TTLs (fraud.State.Expire), measured against the
+// latest event time less fraudExpiryLag. Without it the state, and with it
+// every checkpoint's snapshot, would grow with every card, device and IP
+// ever seen. It returns the entries removed.
+func (p *partition) expireFraud() int {
+	if p.latest.IsZero() {
+		return 0
+	}
+	removed := 0
+	for _, st := range p.fraud {
+		removed += st.Expire(p.latest.Add(-fraudExpiryLag))
+	}
+	return removed
 }
