@@ -1,6 +1,7 @@
-// Package argocd holds ECAP's Argo CD resource health checks: one Lua script
-// per kind in health/, and argocd-cm.yaml, the argocd-cm snippet that embeds
-// them (a test keeps the two equal). Evaluate runs a script the way Argo CD
+// Package argocd holds ECAP's Argo CD resource health check: one Lua script,
+// health/ecap.lua, that serves every ECAP kind (they report the same
+// conditions), and argocd-cm.yaml, the argocd-cm snippet that carries it
+// under each kind's key (a test keeps the two equal). Evaluate runs a script the way Argo CD
 // does, so tests can check the scripts with the interpreter Argo CD uses
 // (gopher-lua). Nothing in the ECAP binary imports this package.
 package argocd
@@ -9,7 +10,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -41,16 +42,20 @@ type Health struct {
 	Message string `json:"message,omitempty"`
 }
 
-// ScriptPath is the path, relative to this directory, of kind's script.
+// ScriptPath is the path, relative to this directory, of kind's script:
+// the same one for every ECAP kind.
 func ScriptPath(kind string) string {
-	return "health/" + strings.ToLower(kind) + ".lua"
+	return "health/ecap.lua"
 }
 
 // Script returns the health script of kind.
 func Script(kind string) (string, error) {
+	if !slices.Contains(Kinds, kind) {
+		return "", fmt.Errorf("no health script for kind %q: ECAP's kinds are %v", kind, Kinds)
+	}
 	b, err := scripts.ReadFile(ScriptPath(kind))
 	if err != nil {
-		return "", fmt.Errorf("no health script for kind %q: %w", kind, err)
+		return "", err
 	}
 	return string(b), nil
 }

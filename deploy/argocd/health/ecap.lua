@@ -1,4 +1,7 @@
--- Argo CD health check for analytics.ecap.dev/v1alpha1 Pipeline.
+-- Argo CD health check for the analytics.ecap.dev/v1alpha1 kinds: Pipeline,
+-- FraudRuleSet, Segmentation and RetentionPolicy. All four report the same
+-- conditions, so one script serves them; argocd-cm carries it under each
+-- kind's key (Argo CD runs every script on its own, without modules).
 -- It reads what the ECAP controller writes: status.observedGeneration and
 -- the kstatus conditions Ready, Reconciling and Stalled (reasons in
 -- api/v1alpha1/conditions.go). See deploy/argocd/README.md.
@@ -95,7 +98,8 @@ if generation ~= nil and ready.observedGeneration ~= nil and ready.observedGener
   return hs
 end
 
--- spec.suspend: the controller reached the idle state it was asked for.
+-- spec.suspend (Pipeline, RetentionPolicy): the controller reached the idle
+-- state it was asked for.
 if obj.spec ~= nil and obj.spec.suspend == true and ready.reason == "Suspended" then
   hs.status = "Suspended"
   hs.message = messageOf(ready, "Suspended")
