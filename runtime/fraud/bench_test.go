@@ -184,3 +184,22 @@ func benchProgram(b *testing.B, env *cel.Env, expr string) cel.Program {
 	}
 	return prg
 }
+
+// BenchmarkStateMarshalBinary encodes a partition's fraud state as the
+// engine's checkpoint snapshot does; the partition's events wait while it
+// runs, so its time is the tail of the fraud decision latency.
+func BenchmarkStateMarshalBinary(b *testing.B) {
+	st := benchState(b, mustCompile(b, sampleSpec()))
+	var size int
+	b.ResetTimer()
+	for b.Loop() {
+		out, err := st.MarshalBinary()
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(out)
+	}
+	b.ReportMetric(float64(size), "bytes")
+	z := st.Size()
+	b.ReportMetric(float64(z.Customers+z.Merchants+z.Entities+z.Alerts+z.Rules), "entries")
+}

@@ -144,6 +144,7 @@ type State struct {
 	entities  [numKinds]map[string]*entity
 	alerts    alertLog
 	rules     map[string]*ruleTally
+	snapHint  int // capacity for the next MarshalBinary
 
 	// dirty lists what changed since the last FlushChanges, in order;
 	// duplicates are dropped at flush time.
@@ -466,42 +467,65 @@ func (s *State) Restore(key string, value []byte) error {
 // records of every entry, sorted by key so that equal states encode
 // equally. Pending changes are not affected.
 func (s *State) MarshalBinary() ([]byte, error) {
-	type rec struct {
-		key string
-		val []byte
+	type item struct {
+		ref dirtyRef
+		m   interface{ marshal(*encoder) }
 	}
-	var recs []rec
-	add := func(r dirtyRef, marshal func(*encoder)) {
-		var e encoder
-		marshal(&e)
-		recs = append(recs, rec{r.key(), e.b})
-	}
+	items := make([]item, 0, len(s.customers)+len(s.merchants)+len(s.alerts.entries)+len(s.rules)+s.Size().Entities)
 	for id, c := range s.customers {
-		add(dirtyRef{rec: recCustomer, id: id}, c.marshal)
+		items = append(items, item{dirtyRef{rec: recCustomer, id: id}, c})
 	}
 	for id, m := range s.merchants {
-		add(dirtyRef{rec: recMerchant, id: id}, m.marshal)
+		items = append(items, item{dirtyRef{rec: recMerchant, id: id}, m})
 	}
 	for k := range s.entities {
 		for id, en := range s.entities[k] {
-			add(dirtyRef{rec: recEntity, kind: entityKind(k), id: id}, en.marshal)
+			items = append(items, item{dirtyRef{rec: recEntity, kind: entityKind(k), id: id}, en})
 		}
 	}
 	for id, a := range s.alerts.entries {
-		add(dirtyRef{rec: recAlert, id: id}, a.marshal)
+		items = append(items, item{dirtyRef{rec: recAlert, id: id}, a})
 	}
 	for name, t := range s.rules {
-		add(dirtyRef{rec: recRule, id: name}, t.marshal)
+		items = append(items, item{dirtyRef{rec: recRule, id: name}, t})
 	}
-	slices.SortFunc(recs, func(a, b rec) int { return cmp.Compare(a.key, b.key) })
-	e := encoder{}
-	e.byte1(recordVersion)
-	e.uvarint(uint64(len(recs)))
-	for _, r := range recs {
-		e.str(r.key)
-		e.str(string(r.val))
+	// The order of the keys as strings, without building them: the record
+	// kind, then (entities) the kind's single decimal digit, then the ID.
+	slices.SortFunc(items, func(a, b item) int {
+		if c := cmp.Compare(a.ref.rec, b.ref.rec); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.ref.kind, b.ref.kind); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ref.id, b.ref.id)
+	})
+	// One output buffer sized from the previous snapshot, one scratch
+	// buffer for the values (which are length-prefixed): no allocation per
+	// entry.
+	out := encoder{b: make([]byte, 0, s.snapHint)}
+	out.byte1(recordVersion)
+	out.uvarint(uint64(len(items)))
+	var val encoder
+	for i := range items {
+		r := &items[i].ref
+		keyLen := 2 + len(r.id)
+		if r.rec == recEntity {
+			keyLen += 2
+		}
+		out.uvarint(uint64(keyLen))
+		out.b = append(out.b, r.rec, '/')
+		if r.rec == recEntity {
+			out.b = append(out.b, '0'+byte(r.kind), '/')
+		}
+		out.b = append(out.b, r.id...)
+		val.b = val.b[:0]
+		items[i].m.marshal(&val)
+		out.uvarint(uint64(len(val.b)))
+		out.b = append(out.b, val.b...)
 	}
-	return e.b, nil
+	s.snapHint = len(out.b) + len(out.b)/8
+	return out.b, nil
 }
 
 // UnmarshalBinary replaces the state with a snapshot written by

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -196,5 +198,37 @@ func TestCorruptRecordsAreRejected(t *testing.T) {
 	}
 	if err := st.Restore("c/x", []byte{2, 0}); err == nil {
 		t.Error("unknown record version accepted")
+	}
+}
+
+// The snapshot is every entry's changelog record, sorted by key: the same
+// bytes as the records FlushChanges writes, put in key order.
+func TestMarshalBinaryIsTheSortedChangelog(t *testing.T) {
+	_, st := busyState(t)
+	got, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct{ k, v string }
+	var recs []rec
+	if err := st.FlushChanges(func(k string, v []byte) error { recs = append(recs, rec{k, string(v)}); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) < 100 {
+		t.Fatalf("only %d records", len(recs))
+	}
+	slices.SortFunc(recs, func(a, b rec) int { return strings.Compare(a.k, b.k) })
+	want := encoder{}
+	want.byte1(recordVersion)
+	want.uvarint(uint64(len(recs)))
+	for _, r := range recs {
+		want.str(r.k)
+		want.str(r.v)
+	}
+	if !bytes.Equal(got, want.b) {
+		t.Fatalf("MarshalBinary (%d bytes) differs from the sorted changelog records (%d bytes)", len(got), len(want.b))
+	}
+	if numKinds > 10 {
+		t.Fatal("entity kinds must stay single digits: MarshalBinary orders keys by the kind's value")
 	}
 }
