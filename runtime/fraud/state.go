@@ -1,9 +1,9 @@
 package fraud
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -467,62 +467,49 @@ func (s *State) Restore(key string, value []byte) error {
 // records of every entry, sorted by key so that equal states encode
 // equally. Pending changes are not affected.
 func (s *State) MarshalBinary() ([]byte, error) {
-	type item struct {
-		ref dirtyRef
-		m   interface{ marshal(*encoder) }
-	}
-	items := make([]item, 0, len(s.customers)+len(s.merchants)+len(s.alerts.entries)+len(s.rules)+s.Size().Entities)
-	for id, c := range s.customers {
-		items = append(items, item{dirtyRef{rec: recCustomer, id: id}, c})
-	}
-	for id, m := range s.merchants {
-		items = append(items, item{dirtyRef{rec: recMerchant, id: id}, m})
-	}
-	for k := range s.entities {
-		for id, en := range s.entities[k] {
-			items = append(items, item{dirtyRef{rec: recEntity, kind: entityKind(k), id: id}, en})
-		}
-	}
-	for id, a := range s.alerts.entries {
-		items = append(items, item{dirtyRef{rec: recAlert, id: id}, a})
-	}
-	for name, t := range s.rules {
-		items = append(items, item{dirtyRef{rec: recRule, id: name}, t})
-	}
-	// The order of the keys as strings, without building them: the record
-	// kind, then (entities) the kind's single decimal digit, then the ID.
-	slices.SortFunc(items, func(a, b item) int {
-		if c := cmp.Compare(a.ref.rec, b.ref.rec); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.ref.kind, b.ref.kind); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ref.id, b.ref.id)
-	})
+	n := len(s.customers) + len(s.merchants) + len(s.alerts.entries) + len(s.rules) + s.Size().Entities
 	// One output buffer sized from the previous snapshot, one scratch
 	// buffer for the values (which are length-prefixed): no allocation per
 	// entry.
 	out := encoder{b: make([]byte, 0, s.snapHint)}
 	out.byte1(recordVersion)
-	out.uvarint(uint64(len(items)))
+	out.uvarint(uint64(n))
 	var val encoder
-	for i := range items {
-		r := &items[i].ref
-		keyLen := 2 + len(r.id)
-		if r.rec == recEntity {
+	emit := func(rec byte, kind entityKind, id string, m interface{ marshal(*encoder) }) {
+		keyLen := 2 + len(id)
+		if rec == recEntity {
 			keyLen += 2
 		}
 		out.uvarint(uint64(keyLen))
-		out.b = append(out.b, r.rec, '/')
-		if r.rec == recEntity {
-			out.b = append(out.b, '0'+byte(r.kind), '/')
+		out.b = append(out.b, rec, '/')
+		if rec == recEntity {
+			out.b = append(out.b, '0'+byte(kind), '/')
 		}
-		out.b = append(out.b, r.id...)
+		out.b = append(out.b, id...)
 		val.b = val.b[:0]
-		items[i].m.marshal(&val)
+		m.marshal(&val)
 		out.uvarint(uint64(len(val.b)))
 		out.b = append(out.b, val.b...)
+	}
+	// Key order, group by group: the record kinds sort as 'a' < 'c' < 'e' <
+	// 'm' < 'r', entity kinds as their single decimal digit, and within a
+	// group the IDs as strings.
+	for _, id := range slices.Sorted(maps.Keys(s.alerts.entries)) {
+		emit(recAlert, 0, id, s.alerts.entries[id])
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.customers)) {
+		emit(recCustomer, 0, id, s.customers[id])
+	}
+	for k := range s.entities {
+		for _, id := range slices.Sorted(maps.Keys(s.entities[k])) {
+			emit(recEntity, entityKind(k), id, s.entities[k][id])
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.merchants)) {
+		emit(recMerchant, 0, id, s.merchants[id])
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.rules)) {
+		emit(recRule, 0, id, s.rules[id])
 	}
 	s.snapHint = len(out.b) + len(out.b)/8
 	return out.b, nil
