@@ -2,15 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,65 +19,15 @@ import (
 	"github.com/ecap-dev/ecap/runtime/kafkatest"
 )
 
-// testPKI is a CA with a server and a client certificate, made in the test.
-type testPKI struct {
-	caPEM                  []byte
-	server                 tls.Certificate
-	clientCert, clientKey  []byte
-	clientPair             tls.Certificate
-	caPool                 *x509.CertPool
-	serverName, clientName string
-}
-
-func newTestPKI(t *testing.T, serverName string) *testPKI {
-	t.Helper()
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	now := time.Now()
-	caKey := key()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ecap test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	issue := func(serial int64, cn string, dns []string, usage x509.ExtKeyUsage) ([]byte, []byte) {
-		k := key()
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{usage}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kb, _ := x509.MarshalECPrivateKey(k)
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
-	}
-	p := &testPKI{caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), serverName: serverName, clientName: "ecap-runtime"}
-	sc, sk := issue(2, serverName, []string{serverName}, x509.ExtKeyUsageServerAuth)
-	if p.server, err = tls.X509KeyPair(sc, sk); err != nil {
-		t.Fatal(err)
-	}
-	p.clientCert, p.clientKey = issue(3, p.clientName, nil, x509.ExtKeyUsageClientAuth)
-	if p.clientPair, err = tls.X509KeyPair(p.clientCert, p.clientKey); err != nil {
-		t.Fatal(err)
-	}
-	p.caPool = x509.NewCertPool()
-	p.caPool.AppendCertsFromPEM(p.caPEM)
-	return p
+// newTestPKI makes the test's CA, broker and runtime certificates.
+func newTestPKI(t *testing.T, serverName string) *kafkatest.PKI {
+	return kafkatest.NewPKI(t, serverName, "ecap-runtime")
 }
 
 // writeMounted lays the material out as the Pipeline controller mounts it.
-func (p *testPKI) writeMounted(t *testing.T, dir string) {
+func writeMounted(t *testing.T, p *kafkatest.PKI, dir string) {
 	t.Helper()
-	for item, data := range map[string][]byte{tlsItemCA: p.caPEM, tlsItemCert: p.clientCert, tlsItemKey: p.clientKey} {
+	for item, data := range map[string][]byte{tlsItemCA: p.CAPEM, tlsItemCert: p.ClientCert, tlsItemKey: p.ClientKey} {
 		if err := os.MkdirAll(filepath.Join(dir, item), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -112,10 +55,10 @@ func TestRuntimeKafkaTLS(t *testing.T) {
 	const partitions = 2
 	pki := newTestPKI(t, "kafka.test")
 	cluster := kafkatest.Start(t, kafkatest.KfakeOptions(kfake.TLS(&tls.Config{
-		Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.caPool, ClientAuth: tls.RequireAndVerifyClientCert,
+		Certificates: []tls.Certificate{pki.Server}, ClientCAs: pki.CAPool, ClientAuth: tls.RequireAndVerifyClientCert,
 		MinVersion: tls.VersionTLS12,
 	})))
-	clientTLS := &tls.Config{RootCAs: pki.caPool, Certificates: []tls.Certificate{pki.clientPair}, ServerName: pki.serverName}
+	clientTLS := &tls.Config{RootCAs: pki.CAPool, Certificates: []tls.Certificate{pki.Client}, ServerName: pki.ServerName}
 	admin := &kafka.Client{Addr: kafka.TCP(cluster.Addrs()...), Timeout: 10 * time.Second, Transport: &kafka.Transport{TLS: clientTLS}}
 	resp, err := admin.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: "txns", NumPartitions: partitions, ReplicationFactor: 1}}})
 	if err != nil || resp.Errors["txns"] != nil {
@@ -124,11 +67,11 @@ func TestRuntimeKafkaTLS(t *testing.T) {
 
 	dir := t.TempDir()
 	tlsDir := filepath.Join(dir, "tls")
-	pki.writeMounted(t, tlsDir)
+	writeMounted(t, pki, tlsDir)
 	rc := v1alpha1.RuntimeConfig{
 		TypeMeta: metavOf(),
 		Pipeline: v1alpha1.PipelineConfig{Name: "tls", Namespace: "test", Generation: 1, Spec: v1alpha1.PipelineSpec{
-			Kafka:  v1alpha1.KafkaSpec{Brokers: cluster.Addrs(), TLS: tlsSpec(pki.serverName)},
+			Kafka:  v1alpha1.KafkaSpec{Brokers: cluster.Addrs(), TLS: tlsSpec(pki.ServerName)},
 			Topics: v1alpha1.PipelineTopics{Transactions: "txns", DeadLetter: "dlq"},
 			State:  v1alpha1.StateSpec{CheckpointInterval: "300ms"},
 		}},
@@ -213,15 +156,15 @@ func TestRuntimeKafkaTLS(t *testing.T) {
 func TestKafkaTLSConfigErrorsNameTheField(t *testing.T) {
 	pki := newTestPKI(t, "kafka.test")
 	good := t.TempDir()
-	pki.writeMounted(t, good)
+	writeMounted(t, pki, good)
 	badCA := t.TempDir()
-	pki.writeMounted(t, badCA)
+	writeMounted(t, pki, badCA)
 	if err := os.WriteFile(tlsItemPath(badCA, tlsItemCA), []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	badKey := t.TempDir()
-	pki.writeMounted(t, badKey)
-	if err := os.WriteFile(tlsItemPath(badKey, tlsItemKey), pki.caPEM, 0o600); err != nil {
+	writeMounted(t, pki, badKey)
+	if err := os.WriteFile(tlsItemPath(badKey, tlsItemKey), pki.CAPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	certOnly := tlsSpec("")

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/pbkdf2"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -222,7 +219,7 @@ func TestRuntimeVaultCredentials(t *testing.T) {
 	caughtUp("first batch processed")
 
 	// 3. Rotation: on the cluster, then in Vault.
-	setKafkaSCRAMPassword(t, adminClient, "ecap", "second-kafka-password")
+	kafkatest.SetSCRAMPassword(t, adminClient, "ecap", "second-kafka-password")
 	v.Put("secret", "ecap/kafka", map[string]any{"username": "ecap", "password": "second-kafka-password"})
 	status("version 2 in force", func(st runtimeStatus) bool { return kafkaCreds(st).Version == 2 })
 
@@ -272,30 +269,6 @@ func TestRuntimeVaultCredentials(t *testing.T) {
 		}
 		if strings.Contains(rawStatus, s) {
 			t.Errorf("/v1/status contains a secret (%d chars)", len(s))
-		}
-	}
-}
-
-// setKafkaSCRAMPassword changes user's SCRAM-SHA-256 password on the cluster
-// (AlterUserScramCredentials carries the salted password).
-func setKafkaSCRAMPassword(t *testing.T, admin *kafka.Client, user, pass string) {
-	t.Helper()
-	salt := make([]byte, 16)
-	_, _ = rand.Read(salt)
-	const iterations = 4096
-	salted, err := pbkdf2.Key(sha256.New, pass, salt, iterations, sha256.Size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := admin.AlterUserScramCredentials(context.Background(), &kafka.AlterUserScramCredentialsRequest{
-		Upsertions: []kafka.UserScramCredentialsUpsertion{{Name: user, Mechanism: kafka.ScramMechanismSha256, Iterations: iterations, Salt: salt, SaltedPassword: salted}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range resp.Results {
-		if r.Error != nil {
-			t.Fatalf("AlterUserScramCredentials %s: %v", r.User, r.Error)
 		}
 	}
 }

@@ -2,9 +2,6 @@ package kafkaio_test
 
 import (
 	"context"
-	"crypto/pbkdf2"
-	"crypto/rand"
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,33 +20,6 @@ import (
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
 	"github.com/ecap-dev/ecap/runtime/kafkatest"
 )
-
-// setSCRAMPassword changes user's SCRAM-SHA-256 password on the cluster,
-// as an operator rotating a Kafka credential does (AlterUserScramCredentials
-// carries the salted password, computed client-side).
-func setSCRAMPassword(t *testing.T, admin *kafka.Client, user, pass string) {
-	t.Helper()
-	salt := make([]byte, 16)
-	_, _ = rand.Read(salt)
-	const iterations = 4096
-	salted, err := pbkdf2.Key(sha256.New, pass, salt, iterations, sha256.Size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := admin.AlterUserScramCredentials(context.Background(), &kafka.AlterUserScramCredentialsRequest{
-		Upsertions: []kafka.UserScramCredentialsUpsertion{{
-			Name: user, Mechanism: kafka.ScramMechanismSha256, Iterations: iterations, Salt: salt, SaltedPassword: salted,
-		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range resp.Results {
-		if r.Error != nil {
-			t.Fatalf("AlterUserScramCredentials %s: %v", r.User, r.Error)
-		}
-	}
-}
 
 // TestSASLCredentialsRotateFromVault connects with SCRAM credentials read
 // from (fake) Vault, rotates the password on the cluster and in Vault while
@@ -132,7 +102,7 @@ func TestSASLCredentialsRotateFromVault(t *testing.T) {
 
 	// Rotate on the cluster first: the old password stops working for new
 	// connections, established ones stay authenticated.
-	setSCRAMPassword(t, admin, "ecap", "pass-v2")
+	kafkatest.SetSCRAMPassword(t, admin, "ecap", "pass-v2")
 	old, _ := kafkaio.NewSASL("SCRAM-SHA-256", "ecap", "pass-v1")
 	if err := newClient(t, kafkaio.Config{Brokers: c.Addrs(), SASL: old}).Ping(ctx); err == nil || !strings.Contains(err.Error(), "SASL") {
 		t.Fatalf("the old password still authenticates new connections (%v): the rotation did not happen", err)
