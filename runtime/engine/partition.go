@@ -161,7 +161,6 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 
 		// KPIs
 		if p.agg != nil {
-			before := p.agg.Stats()
 			pr.shares = pr.shares[:0]
 			for _, sh := range pr.enr.Shares {
 				pr.shares = append(pr.shares, kpi.CategoryShare{Category: sh.Category, Revenue: sh.Revenue, Units: sh.Units, Margin: sh.Margin})
@@ -172,8 +171,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			base.Dims[kpi.DimCountry] = txn.Geo.Country
 			base.Dims[kpi.DimChannel] = string(txn.Channel)
 			base.Dims[kpi.DimPaymentMethod] = string(txn.Payment.Method)
-			p.agg.AddTransaction(base, pr.shares)
-			if lateDelta(before, p.agg.Stats()) {
+			if p.agg.AddTransaction(base, pr.shares) {
 				pr.metrics.late.Inc()
 			}
 		}
@@ -220,7 +218,9 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		p.store.Advance(m.Offset + 1)
 
 		if s.EnrichedTopic != "" {
-			if b, err := appendEnriched(nil, txn, &pr.enr); err == nil {
+			// Sized for the input plus the enrichment, so that encoding does
+			// not grow the buffer.
+			if b, err := appendEnriched(make([]byte, 0, len(m.Value)+256), txn, &pr.enr); err == nil {
 				out.add(s.EnrichedTopic, []byte(txn.EventID), b, nil)
 			}
 		}
@@ -284,15 +284,6 @@ func (pr *processor) reject(topic string, part int32, m *kafka.Message, err erro
 	pr.metrics.rejects.WithLabelValues(rej.Reason).Inc()
 }
 
-func lateDelta(before, after kpi.Stats) bool {
-	for i := range after.Windows {
-		if i < len(before.Windows) && after.Windows[i].Late > before.Windows[i].Late {
-			return true
-		}
-	}
-	return false
-}
-
 // FraudTransaction maps a validated transaction, its unit count and its
 // catalog enrichment (nil when there is none) onto what fraud rules read.
 // The engine and the backtests share it, so both score the same values.
@@ -342,12 +333,14 @@ func appendEnriched(dst []byte, t *events.Transaction, e *catalog.Enrichment) ([
 	appendList := func(name string, vals []string) {
 		b = append(b, `,"`...)
 		b = append(b, name...)
-		b = append(b, `":`...)
-		enc, _ := json.Marshal(vals)
-		if vals == nil {
-			enc = []byte("[]")
+		b = append(b, `":[`...)
+		for i, v := range vals {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = events.AppendJSONString(b, v)
 		}
-		b = append(b, enc...)
+		b = append(b, ']')
 	}
 	appendList("categories", e.Categories)
 	appendList("brands", e.Brands)
@@ -356,7 +349,7 @@ func appendEnriched(dst []byte, t *events.Transaction, e *catalog.Enrichment) ([
 	if math.IsNaN(margin) || math.IsInf(margin, 0) {
 		margin = 0
 	}
-	b = strconv.AppendFloat(b, margin, 'g', -1, 64)
+	b = events.AppendJSONFloat(b, margin)
 	b = append(b, `,"unknown_products":`...)
 	b = strconv.AppendInt(b, int64(e.UnknownProducts), 10)
 	return append(b, '}'), nil

@@ -284,6 +284,22 @@ var safeInString = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// AppendJSONString appends s as a JSON string, escaped exactly as
+// encoding/json.Marshal escapes it.
+func AppendJSONString(dst []byte, s string) []byte {
+	w := jsonWriter{b: dst}
+	w.string(s)
+	return w.b
+}
+
+// AppendJSONFloat appends f as encoding/json.Marshal writes a float64; f
+// must be finite.
+func AppendJSONFloat(dst []byte, f float64) []byte {
+	w := jsonWriter{b: dst}
+	w.float(f)
+	return w.b
+}
+
 // string writes s as a JSON string, escaped exactly as encoding/json does:
 // invalid UTF-8 becomes U+FFFD, and U+2028 and U+2029 are escaped.
 func (w *jsonWriter) string(s string) {

@@ -40,17 +40,40 @@ type Aggregator struct {
 	maxEvent int64
 	seen     bool
 
-	slots   []int32
-	closing []closingWindow
+	slots []int32
+	// closed holds the windows the watermark closed, built from their panes
+	// when it passed their close time, until Emit hands them out.
+	closed []closedWindow
 }
 
+// windowSet keeps one window definition's data as panes: the slices
+// [start, start+advance) of event time. A window of size/advance panes is
+// their union, built once when the watermark closes it, so an event updates
+// one pane instead of every window it belongs to (12 for a 1h window
+// advancing by 5m). Sums add and customer sets unite exactly (see
+// customerSet.union), so the results are those of per-window aggregation.
 type windowSet struct {
 	name          string
 	size, advance int64
-	open          map[int64]*windowState
-	// nextClose is the earliest watermark at which an open window closes.
+	panes         map[int64]*windowState
+	// closedEnd: every window ending at or before it has been closed. Ends
+	// are multiples of advance.
+	closedEnd int64
+	// lateOrders holds the late orders per window and series: they depend on
+	// the window an event was admitted into, not only on its pane. Only
+	// events admitted after the watermark passed a window's end have entries.
+	lateOrders map[lateKey]int64
+	// nextClose is the earliest watermark at which a window holding data
+	// closes.
 	nextClose     int64
 	late, partial uint64
+}
+
+// lateKey names one series of one window; dim -1 is the overall series.
+type lateKey struct {
+	start int64
+	dim   int32
+	slot  int32
 }
 
 type windowState struct {
@@ -74,10 +97,9 @@ type valueRegistry struct {
 	folded uint64
 }
 
-type closingWindow struct {
-	closeAt int64
-	set     int
-	st      *windowState
+type closedWindow struct {
+	set int
+	st  *windowState
 }
 
 // NewAggregator returns an empty Aggregator for cfg.
@@ -100,11 +122,13 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 	}
 	for _, w := range cfg.Windows {
 		a.sets = append(a.sets, windowSet{
-			name:      w.Name,
-			size:      int64(w.Size),
-			advance:   int64(w.Advance),
-			open:      make(map[int64]*windowState),
-			nextClose: math.MaxInt64,
+			name:       w.Name,
+			size:       int64(w.Size),
+			advance:    int64(w.Advance),
+			panes:      make(map[int64]*windowState),
+			closedEnd:  math.MinInt64,
+			lateOrders: make(map[lateKey]int64),
+			nextClose:  math.MaxInt64,
 		})
 	}
 	return a, nil
@@ -119,10 +143,13 @@ func (a *Aggregator) Config() Config {
 }
 
 // Add aggregates o into every window of o.EventTime that is still open and
-// advances the watermark. Closed windows are collected by Emit.
-func (a *Aggregator) Add(o Observation) {
+// advances the watermark. Closed windows are collected by Emit. It reports
+// whether o was late for some window name: all its windows of that name had
+// closed, so it is aggregated nowhere in them.
+func (a *Aggregator) Add(o Observation) (late bool) {
 	t := o.EventTime.UnixNano()
 	wm := a.watermark()
+	a.closeWindows(wm)
 	admitted := false
 	for i := range a.sets {
 		ws := &a.sets[i]
@@ -137,7 +164,7 @@ func (a *Aggregator) Add(o Observation) {
 				a.sets[i].late++
 			}
 		}
-		return
+		return !o.Continuation
 	}
 
 	for i, d := range a.dimIdx {
@@ -162,59 +189,190 @@ func (a *Aggregator) Add(o Observation) {
 
 	for i := range a.sets {
 		ws := &a.sets[i]
-		newest := floorDiv(t, ws.advance) * ws.advance
-		admittedHere := int64(0)
-		for s := newest; s > t-ws.size; s -= ws.advance {
-			end := s + ws.size
-			closeAt := addSat(end, a.lateness)
-			if wm >= closeAt {
-				// Older windows of this set close earlier still.
-				break
-			}
-			st := ws.open[s]
-			if st == nil {
-				st = &windowState{start: s}
-				ws.open[s] = st
-				ws.nextClose = min(ws.nextClose, closeAt)
-			}
-			late := wm >= end
-			u.orders = txnOrders
-			st.all.add(&u, late)
-			for j, slot := range a.slots {
-				if st.groups == nil {
-					st.groups = make([][]*measures, len(a.slots))
-				}
-				g := st.groups[j]
-				if g == nil {
-					g = make([]*measures, a.maxValues+1)
-					st.groups[j] = g
-				}
-				m := g[slot]
-				if m == nil {
-					m = new(measures)
-					g[slot] = m
-				}
-				u.orders = txnOrders
-				if a.dimIdx[j] == DimCategory {
-					u.orders = o.Orders
-				}
-				m.add(&u, late)
-			}
-			admittedHere++
+		pane := floorDiv(t, ws.advance) * ws.advance
+		// The windows of t start at pane, pane-advance, ... (size/advance
+		// of them); the newest closes last. Count the open ones.
+		windows := ws.size / ws.advance
+		open := int64(0)
+		for open < windows && wm < addSat(pane-open*ws.advance+ws.size, a.lateness) {
+			open++
 		}
 		switch {
-		case admittedHere == 0:
+		case open == 0:
 			if !o.Continuation {
 				ws.late++
+				late = true
 			}
-		case admittedHere < ws.size/ws.advance:
+			continue
+		case open < windows:
 			if !o.Continuation {
 				ws.partial++
 			}
 		}
+		st := ws.panes[pane]
+		if st == nil {
+			st = &windowState{start: pane}
+			ws.panes[pane] = st
+		}
+		oldest := pane - (open-1)*ws.advance
+		ws.nextClose = min(ws.nextClose, addSat(oldest+ws.size, a.lateness))
+		u.orders = txnOrders
+		st.all.add(&u)
+		if st.groups == nil && len(a.slots) > 0 {
+			st.groups = make([][]*measures, len(a.slots))
+		}
+		for j, slot := range a.slots {
+			g := st.groups[j]
+			if g == nil {
+				g = make([]*measures, a.maxValues+1)
+				st.groups[j] = g
+			}
+			m := g[slot]
+			if m == nil {
+				m = new(measures)
+				g[slot] = m
+			}
+			u.orders = a.seriesOrders(j, &o, txnOrders)
+			m.add(&u)
+		}
+		// Windows whose end the watermark already passed count the event
+		// as a late order; they are the oldest of the open ones.
+		for s := oldest; s <= pane && wm >= s+ws.size; s += ws.advance {
+			a.addLateOrders(ws, s, &o, txnOrders)
+		}
 	}
 	if !a.seen || t > a.maxEvent {
 		a.maxEvent, a.seen = t, true
+	}
+	return late
+}
+
+// seriesOrders is the orders an observation counts in configured dimension
+// j: category splits count in their category, the rest once per transaction.
+func (a *Aggregator) seriesOrders(j int, o *Observation, txnOrders int64) int64 {
+	if a.dimIdx[j] == DimCategory {
+		return o.Orders
+	}
+	return txnOrders
+}
+
+func (a *Aggregator) addLateOrders(ws *windowSet, start int64, o *Observation, txnOrders int64) {
+	if txnOrders != 0 {
+		ws.lateOrders[lateKey{start: start, dim: -1}] += txnOrders
+	}
+	for j, slot := range a.slots {
+		if n := a.seriesOrders(j, o, txnOrders); n != 0 {
+			ws.lateOrders[lateKey{start: start, dim: int32(j), slot: slot}] += n
+		}
+	}
+}
+
+// closeWindows builds every window whose close time the watermark wm has
+// reached from its panes, queues it for Emit, and drops the panes no open
+// window needs. It runs before an event is admitted, so a closed window
+// holds exactly the events admitted while it was open.
+func (a *Aggregator) closeWindows(wm int64) {
+	if !a.seen {
+		return
+	}
+	for i := range a.sets {
+		ws := &a.sets[i]
+		// Windows end on multiples of advance; those with end+lateness <= wm
+		// close.
+		closedEnd := floorDiv(subSat(wm, a.lateness), ws.advance) * ws.advance
+		if closedEnd <= ws.closedEnd {
+			continue
+		}
+		if wm < ws.nextClose {
+			// No window holding data closes: only move the boundary, so
+			// that panes filled later never reach the windows passed here.
+			ws.closedEnd = closedEnd
+			continue
+		}
+		var starts []int64
+		for p := range ws.panes {
+			for s := p - ws.size + ws.advance; s <= p; s += ws.advance {
+				if end := s + ws.size; end > ws.closedEnd && end <= closedEnd {
+					starts = append(starts, s)
+				}
+			}
+		}
+		slices.Sort(starts)
+		starts = slices.Compact(starts)
+		for _, s := range starts {
+			a.closed = append(a.closed, closedWindow{set: i, st: a.buildWindow(ws, s)})
+		}
+		ws.closedEnd = closedEnd
+		next := int64(math.MaxInt64)
+		for p := range ws.panes {
+			if p+ws.size <= closedEnd {
+				delete(ws.panes, p)
+				continue
+			}
+			oldest := max(p-ws.size+ws.advance, closedEnd-ws.size+ws.advance)
+			next = min(next, addSat(oldest+ws.size, a.lateness))
+		}
+		ws.nextClose = next
+		for k := range ws.lateOrders {
+			if k.start+ws.size <= closedEnd {
+				delete(ws.lateOrders, k)
+			}
+		}
+	}
+}
+
+// buildWindow unites the panes of the window starting at start.
+func (a *Aggregator) buildWindow(ws *windowSet, start int64) *windowState {
+	if ws.size == ws.advance {
+		// A tumbling window is its one pane.
+		st := ws.panes[start]
+		delete(ws.panes, start)
+		a.applyLateOrders(ws, st)
+		return st
+	}
+	st := &windowState{start: start}
+	for p := start; p < start+ws.size; p += ws.advance {
+		pane := ws.panes[p]
+		if pane == nil {
+			continue
+		}
+		st.all.merge(&pane.all)
+		for j, g := range pane.groups {
+			if g == nil {
+				continue
+			}
+			if st.groups == nil {
+				st.groups = make([][]*measures, len(pane.groups))
+			}
+			if st.groups[j] == nil {
+				st.groups[j] = make([]*measures, len(g))
+			}
+			for slot, m := range g {
+				if m == nil {
+					continue
+				}
+				if st.groups[j][slot] == nil {
+					st.groups[j][slot] = new(measures)
+				}
+				st.groups[j][slot].merge(m)
+			}
+		}
+	}
+	a.applyLateOrders(ws, st)
+	return st
+}
+
+func (a *Aggregator) applyLateOrders(ws *windowSet, st *windowState) {
+	if len(ws.lateOrders) == 0 {
+		return
+	}
+	st.all.lateOrders = ws.lateOrders[lateKey{start: st.start, dim: -1}]
+	for j, g := range st.groups {
+		for slot, m := range g {
+			if m != nil {
+				m.lateOrders = ws.lateOrders[lateKey{start: st.start, dim: int32(j), slot: int32(slot)}]
+			}
+		}
 	}
 }
 
@@ -225,17 +383,24 @@ type update struct {
 	customer        bool
 }
 
-func (m *measures) add(u *update, late bool) {
+func (m *measures) add(u *update) {
 	m.revenue += u.revenue
 	m.margin += u.margin
 	m.units += u.units
 	m.orders += u.orders
-	if late {
-		m.lateOrders += u.orders
-	}
 	if u.customer {
 		m.customers.insert(u.hash)
 	}
+}
+
+// merge adds o's sums and customers to m. Late orders are per window and
+// set by applyLateOrders.
+func (m *measures) merge(o *measures) {
+	m.revenue += o.revenue
+	m.margin += o.margin
+	m.units += o.units
+	m.orders += o.orders
+	m.customers.union(&o.customers)
 }
 
 // slot returns the series slot of value v, admitting v if there is room.
@@ -286,36 +451,18 @@ func (a *Aggregator) watermark() int64 {
 // then the dimensions in configuration order, each dimension's values in
 // byte order with "other" last.
 func (a *Aggregator) Emit(dst []WindowResult) []WindowResult {
-	wm := a.watermark()
-	a.closing = a.closing[:0]
-	for i := range a.sets {
-		ws := &a.sets[i]
-		if wm < ws.nextClose {
-			continue
-		}
-		next := int64(math.MaxInt64)
-		for s, st := range ws.open {
-			closeAt := addSat(s+ws.size, a.lateness)
-			if wm >= closeAt {
-				a.closing = append(a.closing, closingWindow{closeAt: closeAt, set: i, st: st})
-				delete(ws.open, s)
-			} else {
-				next = min(next, closeAt)
-			}
-		}
-		ws.nextClose = next
-	}
-	slices.SortFunc(a.closing, func(x, y closingWindow) int {
+	a.closeWindows(a.watermark())
+	slices.SortFunc(a.closed, func(x, y closedWindow) int {
 		return cmp.Or(
 			cmp.Compare(x.st.start+a.sets[x.set].size, y.st.start+a.sets[y.set].size),
 			cmp.Compare(x.set, y.set),
 			cmp.Compare(x.st.start, y.st.start))
 	})
-	for _, c := range a.closing {
+	for _, c := range a.closed {
 		dst = a.appendResults(dst, c.set, c.st)
 	}
-	clear(a.closing)
-	a.closing = a.closing[:0]
+	clear(a.closed)
+	a.closed = a.closed[:0]
 	return dst
 }
 
@@ -406,13 +553,34 @@ func (a *Aggregator) Stats() Stats {
 	var s Stats
 	for i := range a.sets {
 		ws := &a.sets[i]
-		s.Windows = append(s.Windows, WindowStats{Window: ws.name, Open: len(ws.open), Late: ws.late, PartiallyLate: ws.partial})
+		s.Windows = append(s.Windows, WindowStats{Window: ws.name, Open: a.openWindows(i), Late: ws.late, PartiallyLate: ws.partial})
 	}
 	for i := range a.registry {
 		r := &a.registry[i]
 		s.Dimensions = append(s.Dimensions, DimensionStats{Dimension: string(a.cfg.Dimensions[i]), Values: len(r.values), Folded: r.folded})
 	}
 	return s
+}
+
+// openWindows counts the windows of set i that hold data and have not been
+// emitted.
+func (a *Aggregator) openWindows(i int) int {
+	ws := &a.sets[i]
+	starts := map[int64]struct{}{}
+	for p := range ws.panes {
+		for s := p - ws.size + ws.advance; s <= p; s += ws.advance {
+			if s+ws.size > ws.closedEnd {
+				starts[s] = struct{}{}
+			}
+		}
+	}
+	n := len(starts)
+	for _, c := range a.closed {
+		if c.set == i {
+			n++
+		}
+	}
+	return n
 }
 
 // toMillionths converts an amount to integer millionths of the currency

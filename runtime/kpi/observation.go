@@ -57,19 +57,22 @@ type CategoryShare struct {
 // share. base carries the transaction-level fields (time, customer, country,
 // channel, payment method); with shares, its Revenue, Units, Margin and
 // category are replaced by each share's. With no shares, base is added as it
-// is. Either way the transaction counts as one order.
-func (a *Aggregator) AddTransaction(base Observation, shares []CategoryShare) {
+// is. Either way the transaction counts as one order. It reports whether the
+// transaction was late for some window name (see Add).
+func (a *Aggregator) AddTransaction(base Observation, shares []CategoryShare) (late bool) {
 	base.Orders = 1
 	base.Continuation = false
 	if len(shares) == 0 {
-		a.Add(base)
-		return
+		return a.Add(base)
 	}
 	for i, s := range shares {
 		o := base
 		o.Revenue, o.Units, o.Margin = s.Revenue, s.Units, s.Margin
 		o.Dims[DimCategory] = s.Category
 		o.Continuation = i > 0
-		a.Add(o)
+		if a.Add(o) {
+			late = true
+		}
 	}
+	return late
 }

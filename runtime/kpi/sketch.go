@@ -87,6 +87,26 @@ func (c *customerSet) toDense() {
 	c.dense, c.slots, c.n = sk, nil, 0
 }
 
+// union adds o's customers to c. The result is what inserting both sets'
+// hashes into one set gives: exact while at most exactLimit distinct, else
+// dense registers, which hold the maximum per register however the hashes
+// arrive.
+func (c *customerSet) union(o *customerSet) {
+	if o.dense != nil {
+		if c.dense == nil {
+			c.toDense()
+		}
+		// Both are dense sketches of one precision: Merge cannot fail.
+		_ = c.dense.Merge(o.dense)
+		return
+	}
+	for _, h := range o.slots {
+		if h != 0 {
+			c.insert(h)
+		}
+	}
+}
+
 // estimate returns the exact count below the limit, else the HyperLogLog
 // estimate.
 func (c *customerSet) estimate() uint64 {
