@@ -818,3 +818,31 @@ func FuzzAggregatorUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// TestCustomerSetUnionEqualsInsertion: a window built from panes must count
+// customers exactly as one set fed every hash would, on both sides of the
+// exact limit: same count while exact, same dense registers beyond.
+func TestCustomerSetUnionEqualsInsertion(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, perPane := range []int{10, 200, 700, 3000} {
+		var direct, united customerSet
+		for range 12 {
+			var pane customerSet
+			for range perPane {
+				h := rng.Uint64() % 5000 // repeats across panes
+				if rng.IntN(4) == 0 {
+					h = rng.Uint64()
+				}
+				pane.insert(h)
+				direct.insert(h)
+			}
+			united.union(&pane)
+		}
+		if direct.estimate() != united.estimate() {
+			t.Fatalf("%d per pane: union estimates %d, direct insertion %d", perPane, united.estimate(), direct.estimate())
+		}
+		if !reflect.DeepEqual(direct.sketch(), united.sketch()) {
+			t.Fatalf("%d per pane: union and direct insertion give different sketches", perPane)
+		}
+	}
+}
