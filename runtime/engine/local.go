@@ -45,6 +45,10 @@ func NewLocal(s Settings, ruleSets []v1alpha1.FraudRuleSetConfig) (*Local, error
 	return l, nil
 }
 
+// DiscardOutput drops the records processing produced and has not handed
+// out, as writing them would.
+func (l *Local) DiscardOutput() { l.out.msgs = nil }
+
 // Catalog is the Local's product catalog.
 func (l *Local) Catalog() *catalog.Catalog { return l.proc.catalog }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/cel-go/common/types"
@@ -171,6 +172,9 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 	if id := txn.CustomerID; id != "" {
 		c := st.customers[id]
 		if c == nil {
+			// IDs of a decoded event share one copy of its whole record:
+			// keys the state keeps are cloned so that they do not hold it.
+			id = strings.Clone(id)
 			c = new(CustomerState)
 			st.customers[id] = c
 		}
@@ -181,6 +185,7 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 	if id := txn.MerchantID; id != "" {
 		m := st.merchants[id]
 		if m == nil {
+			id = strings.Clone(id)
 			m = &MerchantState{Last: at}
 			st.merchants[id] = m
 		}
@@ -202,6 +207,7 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 		}
 		e := st.entities[k][id]
 		if e == nil {
+			id = strings.Clone(id)
 			e = &entity{windows: make([]keyedWindow, 0, len(ws))}
 			st.entities[k][id] = e
 		}
@@ -235,7 +241,7 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 		for i, h := range d.Hits {
 			rules[i] = h.Rule
 		}
-		st.alerts.put(st, d.AlertID, &alertEntry{rules: rules, merchant: txn.MerchantID, at: at}, false)
+		st.alerts.put(st, d.AlertID, &alertEntry{rules: rules, merchant: strings.Clone(txn.MerchantID), at: at}, false)
 	}
 }
 

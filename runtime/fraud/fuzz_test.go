@@ -46,7 +46,7 @@ func FuzzCompile(f *testing.F) {
 			}
 			return
 		}
-		st := NewState(StateConfig{})
+		st := NewState(StateConfig{TrackChanges: true})
 		txn := baseTxn("t", t0)
 		d := rs.Evaluate(&txn, st)
 		rs.Observe(&txn, st, &d)
@@ -69,7 +69,7 @@ func FuzzObserve(f *testing.F) {
 	rs := mustCompile(f, sampleSpec())
 	f.Fuzz(func(t *testing.T, amount1, lat1, lon1 float64, geo1 bool, dt1 int64, device, country, card string,
 		amount2, lat2, lon2 float64, geo2 bool, dt2 int64) {
-		st := NewState(StateConfig{})
+		st := NewState(StateConfig{TrackChanges: true})
 		history(rs, st, 6, 10, 20, 30)
 		at := t0
 		for i, in := range []struct {
@@ -101,7 +101,7 @@ func FuzzObserve(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := NewState(StateConfig{}).UnmarshalBinary(snap); err != nil {
+		if err := NewState(StateConfig{TrackChanges: true}).UnmarshalBinary(snap); err != nil {
 			t.Fatalf("state does not survive a checkpoint: %v", err)
 		}
 	})
@@ -119,7 +119,7 @@ func FuzzRestore(f *testing.F) {
 		return nil
 	})
 	f.Fuzz(func(t *testing.T, key string, value []byte) {
-		s := NewState(StateConfig{})
+		s := NewState(StateConfig{TrackChanges: true})
 		if err := s.Restore(key, value); err != nil {
 			return
 		}

@@ -117,6 +117,11 @@ type StateConfig struct {
 	CustomerTTL time.Duration
 	// MerchantTTL forgets merchants idle for longer. Zero keeps them.
 	MerchantTTL time.Duration
+	// TrackChanges keeps the list of entries changed since the last
+	// FlushChanges. Without it FlushChanges has nothing to flush and the
+	// state keeps no list that grows with every entry ever touched: the
+	// engine checkpoints fraud state with MarshalBinary.
+	TrackChanges bool
 }
 
 const (
@@ -219,31 +224,40 @@ func (s *State) Size() StateSize {
 	return z
 }
 
+// track notes a changed or removed entry for FlushChanges.
+func (s *State) track(r dirtyRef) {
+	if s.cfg.TrackChanges {
+		// IDs of a decoded event share its whole record: keep a copy.
+		r.id = strings.Clone(r.id)
+		s.dirty = append(s.dirty, r)
+	}
+}
+
 func (s *State) markCustomer(id string, c *CustomerState) {
 	if !c.dirty {
 		c.dirty = true
-		s.dirty = append(s.dirty, dirtyRef{rec: recCustomer, id: id})
+		s.track(dirtyRef{rec: recCustomer, id: id})
 	}
 }
 
 func (s *State) markMerchant(id string, m *MerchantState) {
 	if !m.dirty {
 		m.dirty = true
-		s.dirty = append(s.dirty, dirtyRef{rec: recMerchant, id: id})
+		s.track(dirtyRef{rec: recMerchant, id: id})
 	}
 }
 
 func (s *State) markEntity(k entityKind, id string, e *entity) {
 	if !e.dirty {
 		e.dirty = true
-		s.dirty = append(s.dirty, dirtyRef{rec: recEntity, kind: k, id: id})
+		s.track(dirtyRef{rec: recEntity, kind: k, id: id})
 	}
 }
 
 func (s *State) markAlert(id string, a *alertEntry) {
 	if !a.dirty {
 		a.dirty = true
-		s.dirty = append(s.dirty, dirtyRef{rec: recAlert, id: id})
+		s.track(dirtyRef{rec: recAlert, id: id})
 	}
 }
 
@@ -271,7 +285,7 @@ func (s *State) Expire(now time.Time) int {
 			e.windows = kept
 			if len(kept) == 0 {
 				delete(s.entities[k], id)
-				s.dirty = append(s.dirty, dirtyRef{rec: recEntity, kind: entityKind(k), id: id})
+				s.track(dirtyRef{rec: recEntity, kind: entityKind(k), id: id})
 				removed++
 			} else {
 				s.markEntity(entityKind(k), id, e)
@@ -282,7 +296,7 @@ func (s *State) Expire(now time.Time) int {
 		for id, c := range s.customers {
 			if idleSince(c.Last, at) > ttl {
 				delete(s.customers, id)
-				s.dirty = append(s.dirty, dirtyRef{rec: recCustomer, id: id})
+				s.track(dirtyRef{rec: recCustomer, id: id})
 				removed++
 			}
 		}
@@ -291,7 +305,7 @@ func (s *State) Expire(now time.Time) int {
 		for id, m := range s.merchants {
 			if idleSince(m.Last, at) > ttl {
 				delete(s.merchants, id)
-				s.dirty = append(s.dirty, dirtyRef{rec: recMerchant, id: id})
+				s.track(dirtyRef{rec: recMerchant, id: id})
 				removed++
 			}
 		}
@@ -317,11 +331,11 @@ func (s *State) ForgetCustomer(id string) bool {
 	_, hadE := s.entities[kindCustomer][id]
 	if hadC {
 		delete(s.customers, id)
-		s.dirty = append(s.dirty, dirtyRef{rec: recCustomer, id: id})
+		s.track(dirtyRef{rec: recCustomer, id: id})
 	}
 	if hadE {
 		delete(s.entities[kindCustomer], id)
-		s.dirty = append(s.dirty, dirtyRef{rec: recEntity, kind: kindCustomer, id: id})
+		s.track(dirtyRef{rec: recEntity, kind: kindCustomer, id: id})
 	}
 	return hadC || hadE
 }

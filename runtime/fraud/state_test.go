@@ -14,7 +14,7 @@ import (
 // busyState scores a mixed stream so that every kind of entry exists.
 func busyState(t testing.TB) (*RuleSet, *State) {
 	rs := mustCompile(t, sampleSpec())
-	st := NewState(StateConfig{})
+	st := NewState(StateConfig{TrackChanges: true})
 	for i := range 300 {
 		txn := baseTxn(fmt.Sprint("b", i), t0.Add(time.Duration(i)*37*time.Second))
 		txn.CustomerID = fmt.Sprint("c", i%7)
@@ -66,7 +66,7 @@ func TestStateSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back := NewState(StateConfig{})
+	back := NewState(StateConfig{TrackChanges: true})
 	if err := back.UnmarshalBinary(snap); err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +87,8 @@ func TestStateSnapshotRoundTrip(t *testing.T) {
 
 func TestChangelogRebuildsState(t *testing.T) {
 	rs := mustCompile(t, sampleSpec())
-	st := NewState(StateConfig{})
-	replica := NewState(StateConfig{})
+	st := NewState(StateConfig{TrackChanges: true})
+	replica := NewState(StateConfig{TrackChanges: true})
 	records := 0
 	apply := func() {
 		err := st.FlushChanges(func(key string, value []byte) error {
@@ -143,7 +143,7 @@ func TestFlushChangesRetriesAfterFailure(t *testing.T) {
 	if !errors.Is(err, fail) {
 		t.Fatalf("err = %v", err)
 	}
-	replica := NewState(StateConfig{})
+	replica := NewState(StateConfig{TrackChanges: true})
 	// The records accepted before the failure are not offered again, the rest are.
 	n := 0
 	if err := st.FlushChanges(func(k string, v []byte) error { n++; return replica.Restore(k, v) }); err != nil {
@@ -157,7 +157,7 @@ func TestFlushChangesRetriesAfterFailure(t *testing.T) {
 
 func TestExpireAndTTLs(t *testing.T) {
 	rs := mustCompile(t, sampleSpec())
-	st := NewState(StateConfig{CustomerTTL: 30 * 24 * time.Hour, MerchantTTL: 60 * 24 * time.Hour, AlertTTL: 7 * 24 * time.Hour})
+	st := NewState(StateConfig{TrackChanges: true, CustomerTTL: 30 * 24 * time.Hour, MerchantTTL: 60 * 24 * time.Hour, AlertTTL: 7 * 24 * time.Hour})
 	txn := baseTxn("a", t0)
 	d := rs.Evaluate(&txn, st)
 	d.AlertID, d.Hits = "alert-1", []Hit{{Rule: "card-testing"}}
@@ -187,7 +187,7 @@ func TestCorruptRecordsAreRejected(t *testing.T) {
 	_, st := busyState(t)
 	snap, _ := st.MarshalBinary()
 	for cut := 0; cut < len(snap); cut += max(1, len(snap)/200) {
-		if err := NewState(StateConfig{}).UnmarshalBinary(snap[:cut]); err == nil {
+		if err := NewState(StateConfig{TrackChanges: true}).UnmarshalBinary(snap[:cut]); err == nil {
 			t.Fatalf("truncated snapshot (%d of %d bytes) accepted", cut, len(snap))
 		}
 	}
@@ -230,5 +230,32 @@ func TestMarshalBinaryIsTheSortedChangelog(t *testing.T) {
 	}
 	if numKinds > 10 {
 		t.Fatal("entity kinds must stay single digits: MarshalBinary orders keys by the kind's value")
+	}
+}
+
+// TestUntrackedStateKeepsNoChangeList: the engine's states (TrackChanges
+// off) must not accumulate a change list, which would grow with every
+// entry ever touched; with tracking on the same stream flushes records.
+func TestUntrackedStateKeepsNoChangeList(t *testing.T) {
+	rs := mustCompile(t, sampleSpec())
+	for _, track := range []bool{false, true} {
+		st := NewState(StateConfig{TrackChanges: track})
+		for i := range 500 {
+			txn := baseTxn(fmt.Sprint("u", i), t0.Add(time.Duration(i)*time.Minute))
+			txn.CustomerID = fmt.Sprint("c", i)
+			d := rs.Evaluate(&txn, st)
+			rs.Observe(&txn, st, &d)
+		}
+		st.Expire(t0.Add(30 * 24 * time.Hour))
+		flushed := 0
+		if err := st.FlushChanges(func(string, []byte) error { flushed++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if track && flushed < 500 {
+			t.Fatalf("tracked state flushed %d records, want at least one per customer", flushed)
+		}
+		if !track && (flushed != 0 || cap(st.dirty) != 0) {
+			t.Fatalf("untracked state flushed %d records and holds a change list of capacity %d", flushed, cap(st.dirty))
+		}
 	}
 }

@@ -48,7 +48,7 @@ func (s *State) tally(rule string) *ruleTally {
 	}
 	if !t.dirty {
 		t.dirty = true
-		s.dirty = append(s.dirty, dirtyRef{rec: recRule, id: rule})
+		s.track(dirtyRef{rec: recRule, id: rule})
 	}
 	return t
 }

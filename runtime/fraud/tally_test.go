@@ -12,7 +12,7 @@ import (
 // by summing.
 func TestRuleTallies(t *testing.T) {
 	rs := mustCompile(t, sampleSpec())
-	st := NewState(StateConfig{})
+	st := NewState(StateConfig{TrackChanges: true})
 	want := map[string]*RuleStats{}
 	var alerts []string
 	for i := range 300 {
@@ -80,14 +80,14 @@ func TestRuleTallies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back := NewState(StateConfig{})
+	back := NewState(StateConfig{TrackChanges: true})
 	if err := back.UnmarshalBinary(snap); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(back.RuleTallies(), got) {
 		t.Errorf("after a snapshot round trip: %+v, want %+v", back.RuleTallies(), got)
 	}
-	replica := NewState(StateConfig{})
+	replica := NewState(StateConfig{TrackChanges: true})
 	if err := st.FlushChanges(replica.Restore); err != nil {
 		t.Fatal(err)
 	}

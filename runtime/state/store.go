@@ -187,7 +187,8 @@ func (s *Store) Advance(nextOffset int64) {
 func (s *Store) markDirty(id string, c *Customer) {
 	if !c.dirty {
 		c.dirty = true
-		s.dirty = append(s.dirty, id)
+		// id may share its bytes with a whole decoded event: keep a copy.
+		s.dirty = append(s.dirty, strings.Clone(id))
 	}
 }
 
