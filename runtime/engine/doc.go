@@ -14,10 +14,11 @@
 //     enriched transactions) with acks=all. If that fails, the partition is
 //     marked failed and never checkpointed again in this process.
 //  3. Every State.CheckpointInterval, on revoke and on shutdown: encode, at
-//     a batch boundary, the changed customers and a full snapshot of the
-//     dedup filters, KPI aggregator, fraud states and user-events and
-//     feedback offsets (chunks under 900 KB, in one of two alternating key
-//     slots); append them to changelog partition n and only after those are
+//     a batch boundary, the changed customers, the fraud entries changed
+//     since the checkpoint slot's previous use (fraudlog.go) and a full
+//     snapshot of the dedup filters, KPI aggregator and user-events and
+//     feedback offsets (chunks under 900 KB); fraud records and snapshot
+//     go to one of two alternating key slots. Append them to changelog partition n and only after those are
 //     acknowledged, in a second append, the Store's offset marker. The
 //     appends run in the background while the partition goes on
 //     processing (the encoded state is that of the batch boundary, whose
@@ -35,13 +36,14 @@
 // Kill before 2 completes: nothing of the batch is in the changelog; the
 // batch is replayed from the last marker, outputs are rewritten with the same
 // keys and values. Kill between 2 and the marker in 3: customer records and
-// a snapshot slot may be written without their marker. The restore takes the
-// marker that is durable (older), the snapshot slot whose offset equals it
-// (the alternating slots guarantee it was not overwritten), and customer
+// a snapshot slot and fraud records may be written without their marker.
+// The restore takes the marker that is durable (older), the snapshot slot
+// whose offset equals it and the fraud records of the same slot (the
+// alternating slots guarantee they were not overwritten), and customer
 // records that may be newer than the marker; replay from the marker then
 // re-applies purchases only to customers whose recorded last offset is below
-// them (state.Store.Apply skips the rest), while dedup and KPI state, restored
-// at exactly the marker, see the replayed records once. Kill after the marker
+// them (state.Store.Apply skips the rest), while dedup, KPI and fraud
+// state, restored at exactly the marker, see the replayed records once. Kill after the marker
 // but before 4: the committed offset lags, and the engine starts at the
 // marker instead. State is therefore effectively-once; outputs are
 // at-least-once with identical keys and values (alerts pin evaluated_at to

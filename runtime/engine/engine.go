@@ -257,12 +257,14 @@ func finishRestore(s *Settings, p *partition, rc *restoreCollector, log *slog.Lo
 	}
 	next := p.store.Meta().NextOffset
 	blob, slot, seq, ok := rc.snapshot(next)
+	fraudSlot := -1
 	switch {
 	case ok:
 		if err := decodeSnapshot(p, blob); err != nil {
 			return nil, fmt.Errorf("failed to restore the snapshot of partition %d: %w", p.id, err)
 		}
 		p.snapSlot, p.snapSeq = 1-slot, seq+1
+		fraudSlot = slot
 	case next > 0:
 		// Only possible if the snapshot format or the changelog was
 		// tampered with: customer state is exact, dedup and KPIs restart.
@@ -274,9 +276,12 @@ func finishRestore(s *Settings, p *partition, rc *restoreCollector, log *slog.Lo
 			p.snapCount[s] = max(p.snapCount[s], i+1)
 		}
 	}
+	// A snapshot that carried fraud states (the layout before fraud
+	// records) filled p.fraud already.
+	rc.fraud.install(p, fraudSlot, len(p.fraud) > 0)
 	p.ckptTxn, p.ckptUE, p.ckptFB, p.lastCkpt = next, p.nextUE, p.nextFB, time.Now()
-	if rc.errors > 0 {
-		log.Warn("changelog records could not be decoded and were ignored", "partition", p.id, "records", rc.errors)
+	if rc.errors+rc.fraud.errors > 0 {
+		log.Warn("changelog records could not be decoded and were ignored", "partition", p.id, "records", rc.errors+rc.fraud.errors)
 	}
 	return p, nil
 }
@@ -414,25 +419,16 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	if n := p.expireFraud(); n > 0 {
 		e.metrics.fraudExpired.Add(float64(n))
 	}
-	recs := p.store.Checkpoint()
-	blob, err := encodeSnapshot(p)
+	body, marker, recs, live, err := encodeCheckpoint(e.s.Transactions, p)
 	if err != nil {
-		p.store.Requeue(recs)
 		return err
 	}
-	body := make([]kafka.Message, 0, len(recs)+2)
-	for _, r := range recs[:len(recs)-1] {
-		body = append(body, kafka.Message{Key: r.Key, Value: r.Value})
-	}
-	chunks := snapshotChunks(e.s.Transactions, p, blob)
-	body = append(body, chunks...)
-	marker := recs[len(recs)-1]
 	size := len(marker.Key) + len(marker.Value)
 	for _, m := range body {
 		size += len(m.Key) + len(m.Value)
 	}
 	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, next: next, nextUE: p.nextUE, nextFB: p.nextFB,
-		slot: p.snapSlot, live: countLive(chunks), started: t0}
+		slot: p.snapSlot, live: live, started: t0}
 	p.inflight = c
 	p.lastCkpt = t0
 	offsets := map[kafkaio.TopicPartition]int64{}
@@ -475,6 +471,34 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	return nil
 }
 
+// encodeCheckpoint encodes p's checkpoint into the changelog slot
+// p.snapSlot: the body (changed customers, fraud records, snapshot chunks)
+// and the offset marker, to be appended in that order, the marker only once
+// the body is durable. It also returns the customer records (to requeue if
+// the write fails) and the number of snapshot chunks with a value.
+func encodeCheckpoint(topic string, p *partition) (body []kafka.Message, marker kafka.Message, recs []state.Record, live int, err error) {
+	recs = p.store.Checkpoint()
+	blob, err := encodeSnapshot(p)
+	if err != nil {
+		p.store.Requeue(recs)
+		return nil, marker, nil, 0, err
+	}
+	fraudRecs, err := p.fraudRecords(topic, p.snapSlot)
+	if err != nil {
+		p.store.Requeue(recs)
+		return nil, marker, nil, 0, err
+	}
+	body = make([]kafka.Message, 0, len(recs)+len(fraudRecs)+2)
+	for _, r := range recs[:len(recs)-1] {
+		body = append(body, kafka.Message{Key: r.Key, Value: r.Value})
+	}
+	body = append(body, fraudRecs...)
+	chunks := snapshotChunks(topic, p, blob)
+	body = append(body, chunks...)
+	m := recs[len(recs)-1]
+	return body, kafka.Message{Key: m.Key, Value: m.Value}, recs, countLive(chunks), nil
+}
+
 // harvest applies the outcome of p's checkpoint in flight, if it finished
 // (or, with wait, once it finishes). A failed checkpoint puts its customer
 // records back to be written by the next one and is returned. The caller
@@ -499,6 +523,7 @@ func (e *Engine) harvest(p *partition, wait bool) error {
 		return c.err
 	}
 	p.snapCount[c.slot] = c.live
+	p.fraudWritten(c.slot)
 	p.snapSlot, p.snapSeq = 1-c.slot, p.snapSeq+1
 	p.ckptTxn, p.ckptUE, p.ckptFB = c.next, c.nextUE, c.nextFB
 	return nil

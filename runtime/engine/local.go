@@ -74,17 +74,21 @@ func (l *Local) Metrics() *Metrics { return l.proc.metrics }
 // Customers is the number of customers in the state.
 func (l *Local) Customers() int { return l.p.store.Len() }
 
-// CheckpointBytes encodes a full checkpoint (changed customers, snapshot and
-// marker) and returns its size in bytes.
+// CheckpointBytes encodes a checkpoint (changed customers, changed fraud
+// entries, snapshot and marker) as if it were written, and returns its size
+// in bytes. The first one after processing from empty state holds every
+// customer and fraud entry.
 func (l *Local) CheckpointBytes() (int, error) {
-	recs := l.p.store.Checkpoint()
-	blob, err := encodeSnapshot(l.p)
+	body, marker, _, live, err := encodeCheckpoint(l.s.Transactions, l.p)
 	if err != nil {
 		return 0, err
 	}
-	n := len(blob)
-	for _, r := range recs {
-		n += len(r.Key) + len(r.Value)
+	l.p.snapCount[l.p.snapSlot] = live
+	l.p.fraudWritten(l.p.snapSlot)
+	l.p.snapSlot, l.p.snapSeq = 1-l.p.snapSlot, l.p.snapSeq+1
+	n := len(marker.Key) + len(marker.Value)
+	for _, m := range body {
+		n += len(m.Key) + len(m.Value)
 	}
 	return n, nil
 }

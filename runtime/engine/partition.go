@@ -36,6 +36,9 @@ type partition struct {
 	snapSlot  int   // slot the next snapshot goes to
 	snapSeq   uint64
 	snapCount [2]int // chunks last written to each slot
+	// fraudPending: fraud entries each changelog slot has yet to receive
+	// (see fraudlog.go).
+	fraudPending fraudPending
 
 	// checkpointed: offsets of the last successful checkpoint, to skip
 	// checkpoints without progress.
@@ -79,7 +82,7 @@ func newPartition(s *Settings, id int32) (*partition, error) {
 func (p *partition) fraudState(name string) *fraud.State {
 	st := p.fraud[name]
 	if st == nil {
-		st = fraud.NewState(fraud.StateConfig{})
+		st = newFraudState()
 		p.fraud[name] = st
 	}
 	return st

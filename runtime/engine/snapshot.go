@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"sort"
 	"strconv"
 
 	"github.com/segmentio/kafka-go"
@@ -15,10 +14,10 @@ import (
 	"github.com/ecap-dev/ecap/runtime/state"
 )
 
-// Snapshot records hold what the customer Store does not: the dedup filters,
-// the KPI aggregator, the fraud states and the user-events and feedback offsets. They are
-// written in full at every checkpoint, before the Store's offset marker,
-// under keys
+// Snapshot records hold what neither the customer Store nor the fraud
+// records (fraudlog.go) hold: the dedup filters, the KPI aggregator and the
+// user-events and feedback offsets. They are written in full at every
+// checkpoint, before the Store's offset marker, under keys
 //
 //	"\x00snap/<transactions topic>/<partition>/<slot>/<chunk>"
 //
@@ -82,20 +81,9 @@ func encodeSnapshot(p *partition) ([]byte, error) {
 		}
 	}
 	appendBlob(aggData)
-	names := make([]string, 0, len(p.fraud))
-	for n := range p.fraud {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	b = binary.AppendUvarint(b, uint64(len(names)))
-	for _, n := range names {
-		data, err := p.fraud[n].MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("failed to snapshot fraud state %q: %w", n, err)
-		}
-		appendBlob([]byte(n))
-		appendBlob(data)
-	}
+	// Fraud states are changelog records of their own (fraudlog.go); the
+	// count stays in the layout for snapshots that still carry them.
+	b = binary.AppendUvarint(b, 0)
 	// Added after the first release of the format: a snapshot that ends
 	// here was written before feedback was consumed (offset 0).
 	b = binary.AppendVarint(b, p.nextFB)
@@ -235,6 +223,7 @@ type restoreCollector struct {
 	restorer *state.Restorer
 	slots    [2]map[int]snapChunk
 	seq      [2]uint64
+	fraud    fraudRestore
 	bytes    int64
 	records  int
 	errors   int
@@ -269,6 +258,13 @@ func (rc *restoreCollector) add(key, value []byte) error {
 	}
 	if bytes.HasPrefix(key, []byte(snapPrefix)) {
 		return nil // another partition's snapshot
+	}
+	if slot, set, entry, ok := parseFraudKey(key, rc.topic, rc.part); ok {
+		rc.fraud.add(slot, set, entry, value)
+		return nil
+	}
+	if bytes.HasPrefix(key, []byte(fraudPrefix)) {
+		return nil // another partition's fraud state
 	}
 	if err := rc.restorer.Add(key, value); err != nil {
 		if errors.Is(err, state.ErrForeignMarker) {

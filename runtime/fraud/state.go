@@ -401,6 +401,71 @@ func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
 	return nil
 }
 
+// Keys calls fn with the changelog key of every entry, in no particular
+// order.
+func (s *State) Keys(fn func(key string)) {
+	for id := range s.customers {
+		fn(dirtyRef{rec: recCustomer, id: id}.key())
+	}
+	for id := range s.merchants {
+		fn(dirtyRef{rec: recMerchant, id: id}.key())
+	}
+	for k := range s.entities {
+		for id := range s.entities[k] {
+			fn(dirtyRef{rec: recEntity, kind: entityKind(k), id: id}.key())
+		}
+	}
+	for id := range s.alerts.entries {
+		fn(dirtyRef{rec: recAlert, id: id}.key())
+	}
+	for id := range s.rules {
+		fn(dirtyRef{rec: recRule, id: id}.key())
+	}
+}
+
+// Record returns the current changelog value of the entry with the given
+// key, as FlushChanges would write it, or nil and false when the state has
+// no such entry (its record is a tombstone).
+func (s *State) Record(key string) ([]byte, bool) {
+	rec, rest, ok := strings.Cut(key, "/")
+	if !ok || len(rec) != 1 {
+		return nil, false
+	}
+	var m interface{ marshal(*encoder) }
+	switch rec[0] {
+	case recCustomer:
+		if c := s.customers[rest]; c != nil {
+			m = c
+		}
+	case recMerchant:
+		if x := s.merchants[rest]; x != nil {
+			m = x
+		}
+	case recEntity:
+		ks, id, ok := strings.Cut(rest, "/")
+		k, err := strconv.Atoi(ks)
+		if ok && err == nil && k >= 0 && k < int(numKinds) {
+			if en := s.entities[k][id]; en != nil {
+				m = en
+			}
+		}
+	case recAlert:
+		if a := s.alerts.entries[rest]; a != nil {
+			m = a
+		}
+	case recRule:
+		if t := s.rules[rest]; t != nil {
+			m = t
+		}
+	}
+	if m == nil {
+		return nil, false
+	}
+	var e encoder
+	m.marshal(&e)
+	return e.b, true
+}
+
 // Restore applies one changelog record written by FlushChanges; a nil or
 // empty value removes the entry. Restored entries are not flushed again.
 func (s *State) Restore(key string, value []byte) error {

@@ -259,3 +259,35 @@ func TestUntrackedStateKeepsNoChangeList(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordAndKeysMatchFlush: Keys lists exactly the entries a first
+// flush writes, and Record returns the value flushed for each (and a
+// tombstone for an entry that is gone).
+func TestRecordAndKeysMatchFlush(t *testing.T) {
+	_, st := busyState(t)
+	flushed := map[string][]byte{}
+	if err := st.FlushChanges(func(k string, v []byte) error { flushed[k] = v; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	st.Keys(func(k string) { keys[k] = true })
+	if len(keys) != len(flushed) || len(keys) < 20 {
+		t.Fatalf("Keys lists %d entries, the flush wrote %d", len(keys), len(flushed))
+	}
+	for k, v := range flushed {
+		if !keys[k] {
+			t.Fatalf("Keys misses %s", k)
+		}
+		got, ok := st.Record(k)
+		if !ok || !bytes.Equal(got, v) {
+			t.Fatalf("Record(%s) = %x, %v; flushed %x", k, got, ok, v)
+		}
+	}
+	st.ForgetCustomer("c3")
+	if v, ok := st.Record("c/c3"); ok || v != nil {
+		t.Fatalf("Record of a forgotten customer = %x, %v", v, ok)
+	}
+	if _, ok := st.Record("x/bogus"); ok {
+		t.Fatal("Record of an invalid key succeeded")
+	}
+}

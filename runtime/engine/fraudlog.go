@@ -1,0 +1,164 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/ecap-dev/ecap/runtime/fraud"
+)
+
+// Fraud state is checkpointed incrementally: each entry (customer history,
+// merchant counters, one entity's velocity windows, an alert awaiting
+// feedback, a rule tally) is one changelog record under
+//
+//	"\x00fraud/<transactions topic>/<partition>/<slot>/<rule set>/<entry key>"
+//
+// so a checkpoint writes what changed, not the whole state (which a
+// snapshot did before: its size grew with every card, device and IP in the
+// retention window, and its encoding held up the partition at every
+// checkpoint).
+//
+// The records of a checkpoint must become visible together with its offset
+// marker: a checkpoint cut short by a crash must not leave state that
+// includes input the restarted owner replays. Like the snapshot chunks,
+// the records alternate between two slots, and each slot is kept a complete
+// image of the state as of its own latest checkpoint: a checkpoint writes to
+// its slot every entry changed since that slot's previous checkpoint (the
+// changes of the last two intervals), tombstones included. A restore takes
+// the image of the slot whose snapshot matches the marker and ignores the
+// other one, which a crash may have left half rewritten. compaction keeps
+// the latest record per key, which in the chosen slot is its value at that
+// checkpoint: nothing the marker does not cover is ever read.
+//
+// After a restore the other slot may hold records of a checkpoint that
+// never completed, so the first checkpoint into it rewrites every entry of
+// the state and tombstones every other key the slot holds; the same goes
+// for both slots after restoring a snapshot that still carried fraud state
+// in full (the layout before this one).
+const fraudPrefix = "\x00fraud/"
+
+// fraudPending holds, per slot, the entries changed since that slot's last
+// complete checkpoint: rule set -> entry keys.
+type fraudPending [2]map[string]map[string]struct{}
+
+func (f *fraudPending) add(slot int, set, key string) {
+	if f[slot] == nil {
+		f[slot] = map[string]map[string]struct{}{}
+	}
+	keys := f[slot][set]
+	if keys == nil {
+		keys = map[string]struct{}{}
+		f[slot][set] = keys
+	}
+	keys[key] = struct{}{}
+}
+
+func fraudKeyPrefix(topic string, part int32) string {
+	return fraudPrefix + topic + "/" + strconv.Itoa(int(part)) + "/"
+}
+
+func fraudKey(topic string, part int32, slot int, set, key string) []byte {
+	return []byte(fraudKeyPrefix(topic, part) + strconv.Itoa(slot) + "/" + set + "/" + key)
+}
+
+// parseFraudKey splits a fraud record key of topic/part.
+func parseFraudKey(key []byte, topic string, part int32) (slot int, set, entry string, ok bool) {
+	rest, found := bytes.CutPrefix(key, []byte(fraudKeyPrefix(topic, part)))
+	if !found || len(rest) < 2 || (rest[0] != '0' && rest[0] != '1') || rest[1] != '/' {
+		return 0, "", "", false
+	}
+	set, entry, found = strings.Cut(string(rest[2:]), "/")
+	if !found || set == "" || entry == "" {
+		return 0, "", "", false
+	}
+	return int(rest[0] - '0'), set, entry, true
+}
+
+// fraudRecords flushes the fraud states' changes and returns the records
+// that bring slot up to date: every entry changed since the slot's last
+// complete checkpoint, with its current value or a tombstone. The changes
+// also become pending for the other slot. A successful write clears the
+// slot's pending set (fraudWritten); after a failed one it stays, so the
+// next checkpoint into the slot rewrites whatever the failed one may have
+// left half done.
+func (p *partition) fraudRecords(topic string, slot int) ([]kafka.Message, error) {
+	names := slices.Sorted(maps.Keys(p.fraud))
+	for _, n := range names {
+		err := p.fraud[n].FlushChanges(func(key string, _ []byte) error {
+			p.fraudPending.add(0, n, key)
+			p.fraudPending.add(1, n, key)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("failed to flush fraud state %q: %w", n, err)
+		}
+	}
+	var msgs []kafka.Message
+	for _, n := range slices.Sorted(maps.Keys(p.fraudPending[slot])) {
+		st := p.fraud[n]
+		for _, key := range slices.Sorted(maps.Keys(p.fraudPending[slot][n])) {
+			var value []byte
+			if st != nil {
+				value, _ = st.Record(key)
+			}
+			msgs = append(msgs, kafka.Message{Key: fraudKey(topic, p.id, slot, n, key), Value: value})
+		}
+	}
+	return msgs, nil
+}
+
+// fraudWritten records that slot's checkpoint is durable.
+func (p *partition) fraudWritten(slot int) { p.fraudPending[slot] = nil }
+
+// fraudRestore gathers one changelog partition's fraud records per slot.
+type fraudRestore struct {
+	images [2]map[string]*fraud.State
+	errors int
+}
+
+func (r *fraudRestore) add(slot int, set, entry string, value []byte) {
+	if r.images[slot] == nil {
+		r.images[slot] = map[string]*fraud.State{}
+	}
+	st := r.images[slot][set]
+	if st == nil {
+		st = newFraudState()
+		r.images[slot][set] = st
+	}
+	if err := st.Restore(entry, value); err != nil {
+		r.errors++
+	}
+}
+
+// install puts the image of slot (the slot of the snapshot that matches the
+// marker; -1 when none does) into p, unless legacy: the snapshot carried
+// the fraud states in full, which p already holds. It sets what the next
+// checkpoint into each slot must rewrite.
+func (r *fraudRestore) install(p *partition, slot int, legacy bool) {
+	if slot >= 0 && !legacy {
+		for n, st := range r.images[slot] {
+			p.fraud[n] = st
+		}
+	}
+	for s := range 2 {
+		if s == slot && !legacy {
+			continue // complete as of the marker
+		}
+		for n, st := range p.fraud {
+			st.Keys(func(key string) { p.fraudPending.add(s, n, key) })
+		}
+		for n, st := range r.images[s] {
+			st.Keys(func(key string) { p.fraudPending.add(s, n, key) })
+		}
+	}
+}
+
+func newFraudState() *fraud.State {
+	return fraud.NewState(fraud.StateConfig{TrackChanges: true})
+}

@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
+	"github.com/ecap-dev/ecap/runtime/fraud"
+)
+
+// fraudLogLocal is a partition worker whose rule set keeps every kind of
+// fraud entry: customer and card windows, merchants, alerts and tallies.
+func fraudLogLocal(t *testing.T) *Local {
+	t.Helper()
+	rc := testRuntimeConfig([]string{"unused:9092"})
+	rc.FraudRuleSets[0].Spec.Features = []v1alpha1.VelocityFeature{
+		{Name: "card_txns_10m", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCard, Window: "10m"},
+		{Name: "customer_spend_1h", Aggregation: v1alpha1.AggregationSum, KeyBy: v1alpha1.KeyCustomer, Field: "amount", Window: "1h"},
+	}
+	rc.FraudRuleSets[0].Spec.Rules = append(rc.FraudRuleSets[0].Spec.Rules,
+		v1alpha1.FraudRule{Name: "card-burst", Expression: "features.card_txns_10m >= 2", Score: 100})
+	s, err := Resolve(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLocal(s, rc.FraudRuleSets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// fraudImage is every fraud state of p in its snapshot encoding.
+func fraudImage(t *testing.T, p *partition) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for n, st := range p.fraud {
+		b, err := st.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() != (fraud.StateSize{}) {
+			out[n] = b
+		}
+	}
+	return out
+}
+
+// TestFraudRecordsRestoreExactlyTheMarkersState: fraud entries are
+// changelog records in two alternating slots. A checkpoint cut short by a
+// crash (part of its records written, no offset marker) must not leak into
+// the restored state, even after the restarted owner goes another way (it
+// replays less input before its next checkpoint than the crashed one had
+// processed), and the next restore must see exactly that next checkpoint.
+func TestFraudRecordsRestoreExactlyTheMarkersState(t *testing.T) {
+	gen := enginetest.NewGenerator(5, 300, 40, time.Now().Add(-2*time.Hour), 200*time.Millisecond)
+	msgs := make([]kafka.Message, 4000)
+	for i := range msgs {
+		x := gen.Next()
+		msgs[i] = kafka.Message{Offset: int64(i), Key: x.Key, Value: x.Value}
+	}
+	const c1, c2, crash, replayed = 1000, 2000, 3500, 2600
+	ref := fraudLogLocal(t)
+	ref.ProcessTransactions(msgs[:c2])
+	atC2 := fraudImage(t, ref.p)
+	ref.ProcessTransactions(msgs[c2:replayed])
+	atReplayed := fraudImage(t, ref.p)
+	if len(atC2) == 0 {
+		t.Fatal("the rule set kept no fraud state")
+	}
+
+	var log []kafka.Message
+	checkpoint := func(l *Local, bodyPrefix int) {
+		body, marker, _, live, err := encodeCheckpoint(l.s.Transactions, l.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bodyPrefix >= 0 { // crash part way through the body
+			log = append(log, body[:min(bodyPrefix, len(body))]...)
+			return
+		}
+		log = append(log, body...)
+		log = append(log, marker)
+		l.p.snapCount[l.p.snapSlot] = live
+		l.p.fraudWritten(l.p.snapSlot)
+		l.p.snapSlot, l.p.snapSeq = 1-l.p.snapSlot, l.p.snapSeq+1
+	}
+	restore := func() *Local {
+		l := fraudLogLocal(t)
+		rc := newRestoreCollector(l.s.Transactions, 0)
+		for _, m := range log {
+			if err := rc.add(m.Key, m.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := finishRestore(&l.s, l.p, rc, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.p = p
+		return l
+	}
+	same := func(what string, got, want map[string][]byte) {
+		t.Helper()
+		if !maps.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("%s: restored fraud state differs from the reference (%d vs %d rule sets)", what, len(got), len(want))
+		}
+	}
+
+	l := fraudLogLocal(t)
+	l.ProcessTransactions(msgs[:c1])
+	checkpoint(l, -1) // slot 0
+	l.ProcessTransactions(msgs[c1:c2])
+	checkpoint(l, -1) // slot 1, marker at c2
+	l.ProcessTransactions(msgs[c2:crash])
+	before := len(log)
+	checkpoint(l, 40000) // slot 0, cut short
+	partial := 0
+	for _, m := range log[before:] {
+		if bytes.HasPrefix(m.Key, []byte(fraudPrefix)) {
+			partial++
+		}
+	}
+	if partial == 0 {
+		t.Fatal("the cut checkpoint wrote no fraud records")
+	}
+
+	r := restore()
+	if got := r.p.store.Meta().NextOffset; got != c2 {
+		t.Fatalf("restored marker at %d, want %d", got, c2)
+	}
+	same("after the crash", fraudImage(t, r.p), atC2)
+
+	// The new owner replays less than the crashed one had processed, so
+	// some of slot 0's leftover records describe a future that never
+	// happens; its next checkpoint into slot 0 must overwrite them all.
+	r.ProcessTransactions(msgs[:replayed]) // offsets below the marker are skipped
+	checkpoint(r, -1)
+	log = append(log[:0:0], log...)
+	r2 := restore()
+	same("after the next checkpoint", fraudImage(t, r2.p), atReplayed)
+
+	// And the slot after that (1) stays exact too.
+	r2.ProcessTransactions(msgs)
+	checkpoint(r2, -1)
+	ref.ProcessTransactions(msgs[replayed:])
+	same("two checkpoints later", fraudImage(t, restore().p), fraudImage(t, ref.p))
+
+	keys := map[string]bool{}
+	for _, m := range log {
+		if slot, set, entry, ok := parseFraudKey(m.Key, "txns", 0); ok {
+			keys[fmt.Sprint(slot, set, entry)] = true
+		}
+	}
+	if n := len(slices.Collect(maps.Keys(keys))); n < 100 {
+		t.Fatalf("only %d distinct fraud records", n)
+	}
+}
