@@ -398,6 +398,11 @@ func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
 	}
 	clear(s.dirty)
 	s.dirty = s.dirty[:0]
+	if cap(s.dirty) > 4096 {
+		// A burst of changes (a first checkpoint, a restore) must not pin
+		// its list until the next one.
+		s.dirty = nil
+	}
 	return nil
 }
 
