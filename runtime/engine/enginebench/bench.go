@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/runtime/cputime"
 	"github.com/ecap-dev/ecap/runtime/engine"
 	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
 	"github.com/ecap-dev/ecap/runtime/events"
@@ -89,7 +90,7 @@ func newLocal(customers, products int) (*engine.Local, *enginetest.Generator, er
 }
 
 // EngineChain measures the whole chain on one core (GOMAXPROCS=1): events
-// per second, and the per-event latency quantiles of a second pass that
+// per CPU second and per wall-clock second, and the per-event latency quantiles of a second pass that
 // processes events one at a time.
 func EngineChain(n int) ([]Figure, error) {
 	l, gen, err := newLocal(20_000, 500)
@@ -100,11 +101,18 @@ func EngineChain(n int) ([]Figure, error) {
 	prev := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(prev)
 	runtime.GC()
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cputime.Process()
 	for i := 0; i < len(msgs); i += 1000 {
 		l.ProcessTransactions(msgs[i:min(i+1000, len(msgs))])
 	}
-	rate := float64(n) / time.Since(t0).Seconds()
+	wall := float64(n) / time.Since(t0).Seconds()
+	// Per core: events per second of the CPU time the process used (one P,
+	// so the chain and its garbage collection), which a busy neighbour on
+	// a shared machine does not inflate the way it inflates wall time.
+	rate := wall
+	if cpu := (cputime.Process() - cpu0).Seconds(); cpu > 0 {
+		rate = float64(n) / cpu
+	}
 
 	more := messages(gen, min(n, 20_000))
 	lat := make([]float64, len(more))
@@ -117,6 +125,7 @@ func EngineChain(n int) ([]Figure, error) {
 	slices.Sort(lat)
 	return []Figure{
 		{"engine_events_per_sec_per_core", rate, "events/s"},
+		{"engine_events_per_sec_wall", wall, "events/s"},
 		{"process_latency_p50_us", lat[len(lat)/2], "us"},
 		{"process_latency_p99_us", lat[len(lat)*99/100], "us"},
 	}, nil
