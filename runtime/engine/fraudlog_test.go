@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -162,5 +163,104 @@ func TestFraudRecordsRestoreExactlyTheMarkersState(t *testing.T) {
 	}
 	if n := len(slices.Collect(maps.Keys(keys))); n < 100 {
 		t.Fatalf("only %d distinct fraud records", n)
+	}
+}
+
+// legacySnapshot encodes p's snapshot as the layout before fraud records
+// did: the fraud states in full, in the blob.
+func legacySnapshot(t *testing.T, p *partition) []byte {
+	t.Helper()
+	blob, err := encodeSnapshot(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The new layout ends with a fraud-state count of 0 and the feedback
+	// offset; splice the states in before the offset.
+	tail := binary.AppendUvarint(nil, 0)
+	tail = binary.AppendVarint(tail, p.nextFB)
+	if !bytes.HasSuffix(blob, tail) {
+		t.Fatal("unexpected snapshot layout")
+	}
+	out := slices.Clone(blob[:len(blob)-len(tail)])
+	names := slices.Sorted(maps.Keys(p.fraud))
+	out = binary.AppendUvarint(out, uint64(len(names)))
+	for _, n := range names {
+		data, err := p.fraud[n].MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = binary.AppendUvarint(out, uint64(len(n)))
+		out = append(out, n...)
+		out = binary.AppendUvarint(out, uint64(len(data)))
+		out = append(out, data...)
+	}
+	return binary.AppendVarint(out, p.nextFB)
+}
+
+// TestFraudStateFromLegacySnapshotMovesToRecords: a partition checkpointed
+// by a runtime that kept fraud state in the snapshot restores it from
+// there, and the next two checkpoints write it as records into both slots,
+// so that later restores, which no longer find it in any snapshot, are
+// exact.
+func TestFraudStateFromLegacySnapshotMovesToRecords(t *testing.T) {
+	gen := enginetest.NewGenerator(9, 200, 30, time.Now().Add(-time.Hour), 300*time.Millisecond)
+	msgs := make([]kafka.Message, 1500)
+	for i := range msgs {
+		x := gen.Next()
+		msgs[i] = kafka.Message{Offset: int64(i), Key: x.Key, Value: x.Value}
+	}
+	old := fraudLogLocal(t)
+	old.ProcessTransactions(msgs[:1000])
+	want := fraudImage(t, old.p)
+	recs := old.p.store.Checkpoint()
+	var log []kafka.Message
+	for _, r := range recs {
+		log = append(log, kafka.Message{Key: r.Key, Value: r.Value})
+	}
+	marker := log[len(log)-1]
+	log = append(log[:len(log)-1], snapshotChunks("txns", old.p, legacySnapshot(t, old.p))...)
+	log = append(log, marker)
+
+	restore := func() *Local {
+		l := fraudLogLocal(t)
+		rc := newRestoreCollector(l.s.Transactions, 0)
+		for _, m := range log {
+			if err := rc.add(m.Key, m.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := finishRestore(&l.s, l.p, rc, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.p = p
+		return l
+	}
+	l := restore()
+	if got := fraudImage(t, l.p); !maps.EqualFunc(got, want, bytes.Equal) {
+		t.Fatal("fraud state from the legacy snapshot differs")
+	}
+	for range 2 {
+		body, marker, _, live, err := encodeCheckpoint(l.s.Transactions, l.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = append(append(log, body...), marker)
+		l.p.snapCount[l.p.snapSlot] = live
+		l.p.fraudWritten(l.p.snapSlot)
+		l.p.snapSlot, l.p.snapSeq = 1-l.p.snapSlot, l.p.snapSeq+1
+		if got := fraudImage(t, restore().p); !maps.EqualFunc(got, want, bytes.Equal) {
+			t.Fatal("fraud state restored from records differs")
+		}
+	}
+	l.ProcessTransactions(msgs)
+	old.ProcessTransactions(msgs)
+	body, marker, _, _, err := encodeCheckpoint(l.s.Transactions, l.p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log = append(append(log, body...), marker)
+	if got := fraudImage(t, restore().p); !maps.EqualFunc(got, fraudImage(t, old.p), bytes.Equal) {
+		t.Fatal("fraud state after more input differs")
 	}
 }
