@@ -2,9 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -43,28 +40,21 @@ import (
 // in full (the layout before this one).
 const fraudPrefix = "\x00fraud/"
 
-// fraudPending holds, per slot, the entries changed since that slot's last
-// complete checkpoint: rule set -> entry keys.
-type fraudPending [2]map[string]map[string]struct{}
+// fraudPending holds the fraud entries each changelog slot has yet to
+// receive: (rule set, entry key) -> bit 1<<slot for each slot missing it.
+type fraudPending map[fraudEntry]uint8
 
-func (f *fraudPending) add(slot int, set, key string) {
-	if f[slot] == nil {
-		f[slot] = map[string]map[string]struct{}{}
+type fraudEntry struct{ set, key string }
+
+func (f *fraudPending) add(slots uint8, set, key string) {
+	if *f == nil {
+		*f = fraudPending{}
 	}
-	keys := f[slot][set]
-	if keys == nil {
-		keys = map[string]struct{}{}
-		f[slot][set] = keys
-	}
-	keys[key] = struct{}{}
+	(*f)[fraudEntry{set, key}] |= slots
 }
 
 func fraudKeyPrefix(topic string, part int32) string {
 	return fraudPrefix + topic + "/" + strconv.Itoa(int(part)) + "/"
-}
-
-func fraudKey(topic string, part int32, slot int, set, key string) []byte {
-	return []byte(fraudKeyPrefix(topic, part) + strconv.Itoa(slot) + "/" + set + "/" + key)
 }
 
 // parseFraudKey splits a fraud record key of topic/part.
@@ -80,41 +70,46 @@ func parseFraudKey(key []byte, topic string, part int32) (slot int, set, entry s
 	return int(rest[0] - '0'), set, entry, true
 }
 
-// fraudRecords flushes the fraud states' changes and returns the records
+// fraudRecords takes the fraud states' changes and returns the records
 // that bring slot up to date: every entry changed since the slot's last
 // complete checkpoint, with its current value or a tombstone. The changes
 // also become pending for the other slot. A successful write clears the
-// slot's pending set (fraudWritten); after a failed one it stays, so the
-// next checkpoint into the slot rewrites whatever the failed one may have
-// left half done.
+// slot's pending entries (fraudWritten); after a failed one they stay, so
+// the next checkpoint into the slot rewrites whatever the failed one may
+// have left half done. Record order does not matter: each key appears once.
 func (p *partition) fraudRecords(topic string, slot int) ([]kafka.Message, error) {
-	names := slices.Sorted(maps.Keys(p.fraud))
-	for _, n := range names {
-		err := p.fraud[n].FlushChanges(func(key string, _ []byte) error {
-			p.fraudPending.add(0, n, key)
-			p.fraudPending.add(1, n, key)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("failed to flush fraud state %q: %w", n, err)
-		}
+	for n, st := range p.fraud {
+		st.TakeChanges(func(key string) { p.fraudPending.add(3, n, key) })
 	}
-	var msgs []kafka.Message
-	for _, n := range slices.Sorted(maps.Keys(p.fraudPending[slot])) {
-		st := p.fraud[n]
-		for _, key := range slices.Sorted(maps.Keys(p.fraudPending[slot][n])) {
-			var value []byte
-			if st != nil {
-				value, _ = st.Record(key)
-			}
-			msgs = append(msgs, kafka.Message{Key: fraudKey(topic, p.id, slot, n, key), Value: value})
+	prefix := fraudKeyPrefix(topic, p.id) + strconv.Itoa(slot) + "/"
+	bit := uint8(1) << slot
+	msgs := make([]kafka.Message, 0, len(p.fraudPending))
+	for e, slots := range p.fraudPending {
+		if slots&bit == 0 {
+			continue
 		}
+		var value []byte
+		if st := p.fraud[e.set]; st != nil {
+			value, _ = st.Record(e.key)
+		}
+		key := make([]byte, 0, len(prefix)+len(e.set)+1+len(e.key))
+		key = append(append(append(append(key, prefix...), e.set...), '/'), e.key...)
+		msgs = append(msgs, kafka.Message{Key: key, Value: value})
 	}
 	return msgs, nil
 }
 
 // fraudWritten records that slot's checkpoint is durable.
-func (p *partition) fraudWritten(slot int) { p.fraudPending[slot] = nil }
+func (p *partition) fraudWritten(slot int) {
+	bit := uint8(1) << slot
+	for e, slots := range p.fraudPending {
+		if slots &^= bit; slots == 0 {
+			delete(p.fraudPending, e)
+		} else {
+			p.fraudPending[e] = slots
+		}
+	}
+}
 
 // fraudRestore gathers one changelog partition's fraud records per slot.
 type fraudRestore struct {
@@ -150,11 +145,12 @@ func (r *fraudRestore) install(p *partition, slot int, legacy bool) {
 		if s == slot && !legacy {
 			continue // complete as of the marker
 		}
+		bit := uint8(1) << s
 		for n, st := range p.fraud {
-			st.Keys(func(key string) { p.fraudPending.add(s, n, key) })
+			st.Keys(func(key string) { p.fraudPending.add(bit, n, key) })
 		}
 		for n, st := range r.images[s] {
-			st.Keys(func(key string) { p.fraudPending.add(s, n, key) })
+			st.Keys(func(key string) { p.fraudPending.add(bit, n, key) })
 		}
 	}
 }

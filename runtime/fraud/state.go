@@ -406,6 +406,43 @@ func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
 	return nil
 }
 
+// TakeChanges passes the key of every entry changed since the previous
+// flush to fn (possibly more than once) and forgets the changes, without
+// encoding anything: for a caller that writes the entries' current values
+// itself with Record.
+func (s *State) TakeChanges(fn func(key string)) {
+	for _, r := range s.dirty {
+		switch r.rec {
+		case recCustomer:
+			if c := s.customers[r.id]; c != nil {
+				c.dirty = false
+			}
+		case recMerchant:
+			if m := s.merchants[r.id]; m != nil {
+				m.dirty = false
+			}
+		case recEntity:
+			if en := s.entities[r.kind][r.id]; en != nil {
+				en.dirty = false
+			}
+		case recAlert:
+			if a := s.alerts.entries[r.id]; a != nil {
+				a.dirty = false
+			}
+		case recRule:
+			if t := s.rules[r.id]; t != nil {
+				t.dirty = false
+			}
+		}
+		fn(r.key())
+	}
+	clear(s.dirty)
+	s.dirty = s.dirty[:0]
+	if cap(s.dirty) > 4096 {
+		s.dirty = nil
+	}
+}
+
 // Keys calls fn with the changelog key of every entry, in no particular
 // order.
 func (s *State) Keys(fn func(key string)) {

@@ -291,3 +291,24 @@ func TestRecordAndKeysMatchFlush(t *testing.T) {
 		t.Fatal("Record of an invalid key succeeded")
 	}
 }
+
+// TestTakeChangesYieldsTheFlushKeys: TakeChanges reports the keys a flush
+// would write and leaves nothing for the next flush.
+func TestTakeChangesYieldsTheFlushKeys(t *testing.T) {
+	_, a := busyState(t)
+	_, b := busyState(t)
+	flushed := map[string]bool{}
+	if err := a.FlushChanges(func(k string, _ []byte) error { flushed[k] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	taken := map[string]bool{}
+	b.TakeChanges(func(k string) { taken[k] = true })
+	if !reflect.DeepEqual(flushed, taken) || len(taken) == 0 {
+		t.Fatalf("TakeChanges gave %d keys, FlushChanges wrote %d", len(taken), len(flushed))
+	}
+	n := 0
+	_ = b.FlushChanges(func(string, []byte) error { n++; return nil })
+	if n != 0 {
+		t.Fatalf("%d changes left after TakeChanges", n)
+	}
+}
