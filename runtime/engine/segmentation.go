@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -40,6 +41,9 @@ type segJob struct {
 	config segmentation.Config
 	parts  segmentation.Parts
 	topic  string // profile topic; empty: not published
+	// cohortMonths is how many acquisition months the cohort matrix
+	// shows; 0 when cohorts are disabled.
+	cohortMonths int
 
 	next time.Time // next scheduled slot
 
@@ -79,6 +83,9 @@ type segmenter struct {
 	now func() time.Time
 	// followCtx ends the exchange reader with the engine.
 	followCtx context.Context
+	// calDays is the calibration end days the partitions' stores keep
+	// frozen summaries for (see segmentation_calibration.go).
+	calDays atomic.Pointer[[]int32]
 }
 
 func newSegmenter(e *Engine) *segmenter {
@@ -129,6 +136,7 @@ func (e *Engine) SetSegmentations(segs []v1alpha1.SegmentationConfig) []error {
 			delete(sg.errs, name)
 		}
 	}
+	sg.setCalibrationDays()
 	select {
 	case sg.wake <- struct{}{}:
 	default:
@@ -203,6 +211,9 @@ func newSegJob(c v1alpha1.SegmentationConfig, defaultTopic string, now time.Time
 	}
 	j.parts = segmentation.Parts{Churn: !spec.Churn.Disabled, Value: !spec.CLV.Disabled && !spec.Churn.Disabled,
 		MinCustomers: int(orDefault(spec.Churn.MinCustomers, 100))}
+	if !spec.Cohorts.Disabled {
+		j.cohortMonths = int(orDefault(spec.Cohorts.Months, 12))
+	}
 	j.topic = string(spec.OutputTopic)
 	if j.topic == "" {
 		j.topic = defaultTopic
@@ -334,20 +345,28 @@ func (sg *segmenter) runJob(ctx context.Context, d dueRun) {
 	sg.e.publishSegmentCounts(j.name, res.run.Segments)
 }
 
-// ownedSnapshot is the customer summaries of one owned partition, copied
-// under the partition's lock.
+// ownedSnapshot is the customer summaries of one owned partition at a
+// calibration end, copied under the partition's lock.
 type ownedSnapshot struct {
 	partition  int32
 	nextOffset int64
 	ids        []string
 	sums       []segmentation.Summary
+	// notYet counts customers first seen after the end; unknown those
+	// whose summary at the end the state cannot tell (see
+	// state.Customer.AsOf); after counts the purchases of the copied
+	// customers after the end (the holdout period).
+	notYet, unknown, after int
+	// cohorts tallies the activity months of the copied customers; nil
+	// when the job has no cohorts.
+	cohorts *segmentation.CohortCounter
 }
 
-// snapshot copies the summaries of every owned partition. Each partition is
-// locked only while its summaries are copied (40 bytes and a string header
-// per customer); that copy is the only pause event processing sees. It
-// returns the longest pause.
-func (sg *segmenter) snapshot() ([]ownedSnapshot, time.Duration) {
+// snapshot copies the summaries at the calibration end day endDay of every
+// owned partition. Each partition is locked only while its summaries are
+// copied (40 bytes and a string header per customer); that copy is the
+// only pause event processing sees. It returns the longest pause.
+func (sg *segmenter) snapshot(endDay int32, newCohorts func() *segmentation.CohortCounter) ([]ownedSnapshot, time.Duration) {
 	var longest time.Duration
 	var out []ownedSnapshot
 	for _, o := range sg.e.owned() {
@@ -355,10 +374,23 @@ func (sg *segmenter) snapshot() ([]ownedSnapshot, time.Duration) {
 		t0 := time.Now()
 		p := o.p
 		snap := ownedSnapshot{partition: p.id, nextOffset: p.store.Meta().NextOffset,
-			ids: make([]string, 0, p.store.Len()), sums: make([]segmentation.Summary, 0, p.store.Len())}
+			ids: make([]string, 0, p.store.Len()), sums: make([]segmentation.Summary, 0, p.store.Len()), cohorts: newCohorts()}
 		p.store.Range(func(id string, c *state.Customer) bool {
+			ps, known := c.AsOf(endDay)
+			if !known {
+				snap.unknown++
+				return true
+			}
+			if ps.PurchaseDays == 0 {
+				snap.notYet++
+				return true
+			}
+			snap.after += c.Transactions() - ps.Transactions
 			snap.ids = append(snap.ids, id)
-			snap.sums = append(snap.sums, summaryOf(c))
+			snap.sums = append(snap.sums, summaryOf(&ps))
+			if snap.cohorts != nil {
+				snap.cohorts.Add(ps.FirstMonth(), ps.ActiveMonth)
+			}
 			return true
 		})
 		pause := time.Since(t0)
@@ -370,12 +402,13 @@ func (sg *segmenter) snapshot() ([]ownedSnapshot, time.Duration) {
 	return out, longest
 }
 
-// summaryOf maps a customer's state onto the segmentation summary: the state
-// keeps the same per-day purchase summary (first and last purchase day, the
-// 64-day bitmap, distinct purchase days, first-day and repeat value).
-func summaryOf(c *state.Customer) segmentation.Summary {
-	return segmentation.Summary{RecentDays: c.RecentDays(), FirstDayValue: c.FirstDayValue(), RepeatValue: c.RepeatValue(),
-		FirstDay: c.FirstDay(), LastDay: c.LastDay(), PurchaseDays: uint32(c.PurchaseDays())}
+// summaryOf maps a customer's summary at a calibration end onto the
+// segmentation summary: the state keeps the same per-day purchase summary
+// (first and last purchase day, the 64-day bitmap, distinct purchase days,
+// first-day and repeat value).
+func summaryOf(s *state.PeriodSummary) segmentation.Summary {
+	return segmentation.Summary{RecentDays: s.RecentDays, FirstDayValue: s.FirstDayValue, RepeatValue: s.RepeatValue,
+		FirstDay: s.FirstDay, LastDay: s.LastDay, PurchaseDays: uint32(s.PurchaseDays)}
 }
 
 // score does one run: snapshot, fit inputs, exchange, fit, score, publish.
@@ -386,7 +419,11 @@ func (sg *segmenter) score(ctx context.Context, d dueRun) (*segResult, error) {
 	if j.spec.CalibrationEnd != nil {
 		end = j.spec.CalibrationEnd.Time
 	}
-	snaps, pause := sg.snapshot()
+	newCohorts := func() *segmentation.CohortCounter { return nil }
+	if j.cohortMonths > 0 {
+		newCohorts = func() *segmentation.CohortCounter { return segmentation.NewCohortCounter(end, j.cohortMonths) }
+	}
+	snaps, pause := sg.snapshot(state.DayOf(end), newCohorts)
 
 	run := SegmentationRun{RunID: d.runID, Generation: j.generation, RunTime: d.runTime.UTC(), CalibrationEnd: end.UTC().Format(time.DateOnly),
 		RunNow: d.runNow, Segments: map[string]int{}, SnapshotPause: pause.String(), SnapshotPauseSeconds: pause.Seconds()}
@@ -394,18 +431,21 @@ func (sg *segmenter) score(ctx context.Context, d dueRun) (*segResult, error) {
 	own := map[int32]*segmentation.FitInput{}
 	for _, s := range snaps {
 		in := &segmentation.FitInput{Unit: j.unit}
+		run.NotYetAcquired += s.notYet
+		run.CalibrationUnknown += s.unknown
+		run.TransactionsAfterCalibration += s.after
 		for i := range s.ids {
 			c, standing := segmentation.CustomerOf(s.ids[i], &s.sums[i], end, j.unit)
-			switch standing {
-			case segmentation.NotYetAcquired:
-				run.NotYetAcquired++
-				continue
-			case segmentation.PurchasedAfterEnd:
-				run.PurchasedAfterCalibration++
+			if standing != segmentation.Calibrated {
+				// Not possible for a summary at the end; counted all the same.
+				run.CalibrationUnknown++
 				continue
 			}
 			in.Add(&c)
 			customers = append(customers, c)
+		}
+		if s.cohorts != nil {
+			in.Cohorts = s.cohorts.Counts()
 		}
 		in.Canonicalize()
 		own[s.partition] = in
@@ -424,6 +464,11 @@ func (sg *segmenter) score(ctx context.Context, d dueRun) (*segResult, error) {
 		return nil, fmt.Errorf("failed to fit: %w", err)
 	}
 	run.CustomersFitted = model.Customers
+	if j.cohortMonths > 0 {
+		all.Canonicalize()
+		m := segmentation.CohortMatrixOf(all.Cohorts, end, j.cohortMonths)
+		run.Cohorts = m.Cohorts
+	}
 	run.Notes = notes
 	if !model.NoChurn {
 		b := model.BGNBD

@@ -54,12 +54,23 @@ type SegmentationRun struct {
 	CustomersScored int `json:"customersScored"`
 	// CustomersFitted counts the customers of all replicas in the fit.
 	CustomersFitted int `json:"customersFitted"`
-	// NotYetAcquired counts customers whose first purchase is after the
-	// calibration end; PurchasedAfterCalibration those with purchases on
-	// both sides of it, whose calibration summary the state cannot tell
-	// (both are left out of the fit and not scored).
-	NotYetAcquired            int `json:"notYetAcquired,omitempty"`
-	PurchasedAfterCalibration int `json:"purchasedAfterCalibration,omitempty"`
+	// NotYetAcquired counts this replica's customers whose first purchase
+	// is after the calibration end (left out of the fit, not scored).
+	NotYetAcquired int `json:"notYetAcquired,omitempty"`
+	// CalibrationUnknown counts this replica's customers with purchases
+	// on both sides of the calibration end whose summary at the end the
+	// state does not have: they crossed the end before it was configured
+	// (see runtime/segmentation/doc.go, "Calibration end in the past").
+	// They are left out of the fit and not scored.
+	CalibrationUnknown int `json:"calibrationUnknown,omitempty"`
+	// TransactionsAfterCalibration counts the purchases after the
+	// calibration end of this replica's scored customers (the holdout
+	// period).
+	TransactionsAfterCalibration int `json:"transactionsAfterCalibration,omitempty"`
+	// Cohorts is the retention matrix of all replicas' customers by
+	// acquisition month, over spec.cohorts.months months ending with the
+	// calibration end's month; absent when cohorts are disabled.
+	Cohorts []segmentation.CohortRow `json:"cohorts,omitempty"`
 	// Segments counts this replica's customers per segment.
 	Segments map[string]int `json:"segments"`
 	// BGNBD and GammaGamma are the fitted models; nil when left out (Notes).

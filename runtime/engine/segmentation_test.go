@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -31,19 +32,56 @@ var cdnowDir = filepath.Join("..", "..", "..", "shared", "datasets", "cdnow")
 
 var cdnowCalibrationEnd = enginetest.CDNOWCalibrationEnd
 
-// cdnowCalibrationRecords returns the transaction events of the CDNOW
-// calibration period (to 1997-09-30 inclusive): a backfill of the history
-// the model is fitted on.
-func cdnowCalibrationRecords(t testing.TB) []kafkatest.Record {
-	txns, err := enginetest.CDNOWEvents(cdnowDir, cdnowCalibrationEnd)
+// cdnowRecords returns the transaction events of the whole CDNOW sample
+// (6,919 rows, to 1998-06-30): a backfill of the calibration period and
+// the holdout period after it, in the file's order (by customer).
+func cdnowRecords(t testing.TB) []kafkatest.Record {
+	txns, err := enginetest.CDNOWEvents(cdnowDir, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(txns) != cdnowRows {
+		t.Fatalf("%d CDNOW rows, want %d", len(txns), cdnowRows)
 	}
 	out := make([]kafkatest.Record, len(txns))
 	for i, x := range txns {
 		out[i] = kafkatest.Record{Key: x.Key, Value: x.Value}
 	}
 	return out
+}
+
+// cdnowRows and cdnowHoldoutRows count the CDNOW sample's rows and those
+// after the calibration end.
+const (
+	cdnowRows        = 6919
+	cdnowHoldoutRows = 6919 - 4960
+)
+
+// cdnowCohorts is the cohort matrix `ecap segment --cohorts` computes from
+// the raw CDNOW calibration transactions (segmentation.CohortBuilder),
+// computed here the same way from CDNOW_sample.txt.
+func cdnowCohorts(t *testing.T) []segmentation.CohortRow {
+	f, err := os.Open(filepath.Join(cdnowDir, "CDNOW_sample.txt"))
+	if err != nil {
+		t.Fatalf("CDNOW dataset missing: %v", err)
+	}
+	defer f.Close()
+	b := segmentation.NewCohortBuilder()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) != 5 {
+			continue
+		}
+		d, err := time.Parse("20060102", fs[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.After(cdnowCalibrationEnd) {
+			b.Add(strings.TrimLeft(fs[1], "0"), d)
+		}
+	}
+	return b.Matrix().Cohorts
 }
 
 // newBackfillEnv is a test environment whose Pipeline accepts events from
@@ -109,8 +147,19 @@ func round(v float64, places int) float64 {
 // customer's (x, t_x, T) as in the published summary.
 func TestSegmentationReproducesCDNOWThroughKafka(t *testing.T) {
 	env := newBackfillEnv(t)
-	recs := cdnowCalibrationRecords(t)
-	env.cluster.Produce(t, "txns", recs...)
+	// The Segmentation is known before the first event, so the customers'
+	// summaries are frozen at the calibration end as the holdout period's
+	// purchases arrive.
+	env.rc.Segmentations = []v1alpha1.SegmentationConfig{cdnowSegmentation("")}
+	recs := cdnowRecords(t)
+	// Half the sample, a restart (the state comes back from the
+	// changelog), then the rest.
+	half := len(recs) / 2
+	env.cluster.Produce(t, "txns", recs[:half]...)
+	e1, stop1 := env.run()
+	waitCaughtUp(t, e1, int64(half))
+	stop1()
+	env.cluster.Produce(t, "txns", recs[half:]...)
 
 	e, stop := env.run()
 	defer stop()
@@ -140,6 +189,16 @@ func TestSegmentationReproducesCDNOWThroughKafka(t *testing.T) {
 	}
 	if run.CustomersScored != 2357 || run.CustomersFitted != 2357 || run.ProfilesWritten != 2357 {
 		t.Errorf("scored %d, fitted %d, profiles %d; want 2357 each", run.CustomersScored, run.CustomersFitted, run.ProfilesWritten)
+	}
+	if run.CalibrationUnknown != 0 || run.NotYetAcquired != 0 || run.TransactionsAfterCalibration != cdnowHoldoutRows {
+		t.Errorf("calibration unknown %d, not yet acquired %d, holdout transactions %d; want 0, 0, %d",
+			run.CalibrationUnknown, run.NotYetAcquired, run.TransactionsAfterCalibration, cdnowHoldoutRows)
+	}
+	// The cohort matrix equals the one computed from the raw transactions.
+	gotCohorts, _ := json.Marshal(run.Cohorts)
+	wantCohorts, _ := json.Marshal(cdnowCohorts(t))
+	if string(gotCohorts) != string(wantCohorts) {
+		t.Errorf("cohorts\n%s\nwant (from the raw transactions)\n%s", gotCohorts, wantCohorts)
 	}
 	if run.GammaGamma == nil || run.Notes != (segmentation.FitNotes{}) {
 		t.Errorf("gamma-gamma %+v, notes %+v: want a full model", run.GammaGamma, run.Notes)
@@ -286,9 +345,10 @@ func getJSON(t *testing.T, url string, into any) int {
 // the fit-input exchange both fit the model a single replica fits over all
 // partitions, bit for bit, and between them score every customer once.
 func TestSegmentationReplicasFitTheSingleReplicaModel(t *testing.T) {
-	recs := cdnowCalibrationRecords(t)
+	recs := cdnowRecords(t)
 
 	single := newBackfillEnv(t)
+	single.rc.Segmentations = []v1alpha1.SegmentationConfig{cdnowSegmentation("")}
 	single.cluster.Produce(t, "txns", recs...)
 	e, stop := single.run()
 	waitCaughtUp(t, e, int64(len(recs)))
@@ -297,6 +357,7 @@ func TestSegmentationReplicasFitTheSingleReplicaModel(t *testing.T) {
 	stop()
 
 	env := newBackfillEnv(t)
+	env.rc.Segmentations = []v1alpha1.SegmentationConfig{cdnowSegmentation("")}
 	env.cluster.Produce(t, "txns", recs...)
 	e1, stop1 := env.run()
 	defer stop1()
@@ -333,6 +394,9 @@ func TestSegmentationReplicasFitTheSingleReplicaModel(t *testing.T) {
 		}
 		if run.GammaGamma == nil || *run.GammaGamma != *want.GammaGamma {
 			t.Errorf("replica %d: gamma-gamma %+v, single replica %+v", i+1, run.GammaGamma, want.GammaGamma)
+		}
+		if g, w := fmt.Sprint(run.Cohorts), fmt.Sprint(want.Cohorts); g != w || len(run.Cohorts) == 0 {
+			t.Errorf("replica %d: cohorts %s, single replica %s", i+1, g, w)
 		}
 		if run.CustomersFitted != want.CustomersFitted {
 			t.Errorf("replica %d fitted %d customers, single replica %d", i+1, run.CustomersFitted, want.CustomersFitted)
