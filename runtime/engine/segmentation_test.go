@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -56,33 +55,6 @@ const (
 	cdnowRows        = 6919
 	cdnowHoldoutRows = 6919 - 4960
 )
-
-// cdnowCohorts is the cohort matrix `ecap segment --cohorts` computes from
-// the raw CDNOW calibration transactions (segmentation.CohortBuilder),
-// computed here the same way from CDNOW_sample.txt.
-func cdnowCohorts(t *testing.T) []segmentation.CohortRow {
-	f, err := os.Open(filepath.Join(cdnowDir, "CDNOW_sample.txt"))
-	if err != nil {
-		t.Fatalf("CDNOW dataset missing: %v", err)
-	}
-	defer f.Close()
-	b := segmentation.NewCohortBuilder()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) != 5 {
-			continue
-		}
-		d, err := time.Parse("20060102", fs[2])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !d.After(cdnowCalibrationEnd) {
-			b.Add(strings.TrimLeft(fs[1], "0"), d)
-		}
-	}
-	return b.Matrix().Cohorts
-}
 
 // newBackfillEnv is a test environment whose Pipeline accepts events from
 // 1997: validation.maxEventAge is the Pipeline's setting for backfills.
@@ -196,7 +168,11 @@ func TestSegmentationReproducesCDNOWThroughKafka(t *testing.T) {
 	}
 	// The cohort matrix equals the one computed from the raw transactions.
 	gotCohorts, _ := json.Marshal(run.Cohorts)
-	wantCohorts, _ := json.Marshal(cdnowCohorts(t))
+	cohorts, err := enginetest.CDNOWCohorts(cdnowDir, cdnowCalibrationEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCohorts, _ := json.Marshal(cohorts)
 	if string(gotCohorts) != string(wantCohorts) {
 		t.Errorf("cohorts\n%s\nwant (from the raw transactions)\n%s", gotCohorts, wantCohorts)
 	}
