@@ -84,11 +84,11 @@ type runtimeStatus struct {
 		LastError         string     `json:"lastError"`
 		NextRunTime       *time.Time `json:"nextRunTime"`
 		LastRun           *struct {
-			RunID           string         `json:"runID"`
-			Generation      int64          `json:"generation"`
-			FinishedAt      time.Time      `json:"finishedAt"`
-			DurationSeconds float64        `json:"durationSeconds"`
-			RunNow          string         `json:"runNow"`
+			RunID              string         `json:"runID"`
+			Generation         int64          `json:"generation"`
+			FinishedAt         time.Time      `json:"finishedAt"`
+			DurationSeconds    float64        `json:"durationSeconds"`
+			RunNow             string         `json:"runNow"`
 			CustomersScored    int64          `json:"customersScored"`
 			CalibrationUnknown int64          `json:"calibrationUnknown"`
 			Segments           map[string]int `json:"segments"`
@@ -97,7 +97,7 @@ type runtimeStatus struct {
 				Size   int64   `json:"size"`
 				Active []int64 `json:"active"`
 			} `json:"cohorts"`
-			BGNBD           *struct {
+			BGNBD *struct {
 				R             float64 `json:"r"`
 				Alpha         float64 `json:"alpha"`
 				A             float64 `json:"a"`
