@@ -317,6 +317,30 @@ func getJSON(t *testing.T, url string, into any) int {
 	return resp.StatusCode
 }
 
+// A calibration end the runtime learns of after consuming purchases on
+// both sides of it (a Segmentation created, or its calibrationEnd
+// changed, after the fact) cannot be split out of the state: those
+// customers are counted as unknown and left out, and the rest are fitted.
+func TestSegmentationCalibrationEndSetLateIsReported(t *testing.T) {
+	env := newBackfillEnv(t)
+	recs := cdnowRecords(t)
+	env.cluster.Produce(t, "txns", recs...)
+	e, stop := env.run()
+	defer stop()
+	waitCaughtUp(t, e, int64(len(recs)))
+	if errs := e.SetSegmentations([]v1alpha1.SegmentationConfig{cdnowSegmentation("late")}); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	run := waitRun(t, e, "cdnow", "late")
+	// 684 of CDNOW's 2,357 customers purchased in both periods.
+	if run.CalibrationUnknown != 684 || run.CustomersFitted != 2357-684 || run.CustomersScored != 2357-684 {
+		t.Errorf("unknown %d, fitted %d, scored %d; want 684, 1673, 1673", run.CalibrationUnknown, run.CustomersFitted, run.CustomersScored)
+	}
+	if run.BGNBD == nil || round(run.BGNBD.R, 3) == 0.243 {
+		t.Errorf("BG/NBD %+v: want a model of the known customers only", run.BGNBD)
+	}
+}
+
 // Two replicas sharing a consumer group each own some partitions; through
 // the fit-input exchange both fit the model a single replica fits over all
 // partitions, bit for bit, and between them score every customer once.
