@@ -51,12 +51,19 @@ type segJob struct {
 	answeredRunNow string
 	last           *segResult
 	lastError      string
+
+	// published is the result whose profiles this replica wrote last, nil
+	// after a failed run; only the run goroutine uses it.
+	published *segResult
 }
 
 // segResult is the outcome of one completed run.
 type segResult struct {
 	run  SegmentationRun
 	rows []segmentation.Row // sorted by CustomerID
+	// modelRunTime[i] is the run time (unix ns) of the run that last
+	// changed rows[i]'s profile: its model_run_time.
+	modelRunTime []int64
 }
 
 // segmenter runs the Segmentations of the engine's RuntimeConfig off the hot
@@ -334,12 +341,16 @@ func (sg *segmenter) runJob(ctx context.Context, d dueRun) {
 		j.answeredRunNow = d.runNow
 	}
 	if err != nil {
+		// What reached the profile topic is uncertain: the next run writes
+		// every profile.
+		j.published = nil
 		j.lastError = fmt.Sprintf("run %s: %v", d.runID, err)
 		sg.e.log.Warn("segmentation run failed", "segmentation", j.name, "run", d.runID, "err", err)
 		return
 	}
 	j.lastError = ""
 	j.last = res
+	j.published = res
 	sg.e.log.Info("segmentation run finished", "segmentation", j.name, "generation", j.generation, "run", d.runID,
 		"customers", res.run.CustomersScored, "duration", res.run.Duration)
 	sg.e.publishSegmentCounts(j.name, res.run.Segments)
@@ -486,11 +497,11 @@ func (sg *segmenter) score(ctx context.Context, d dueRun) (*segResult, error) {
 	run.CustomersScored = len(rows)
 	res := &segResult{run: run, rows: rows}
 	if j.topic != "" {
-		n, err := sg.publishProfiles(ctx, j, res)
+		n, same, err := sg.publishProfiles(ctx, j, res)
 		if err != nil {
 			return nil, err
 		}
-		res.run.ProfilesWritten = n
+		res.run.ProfilesWritten, res.run.ProfilesUnchanged = n, same
 		res.run.ProfileTopic = j.topic
 	}
 	took := time.Since(t0)

@@ -224,36 +224,46 @@ func TestSegmentationReproducesCDNOWThroughKafka(t *testing.T) {
 		}
 	}
 
-	// Same state, second run: the same profile records but for the run
-	// time they carry (an on-demand run's is when it started; a scheduled
-	// run's is its slot, so a repeated slot writes identical records).
+	// Same state, second run: every profile is unchanged, none is
+	// written again.
 	if errs := e.SetSegmentations([]v1alpha1.SegmentationConfig{cdnowSegmentation("2")}); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	run2 := waitRun(t, e, "cdnow", "2")
-	all := env.cluster.ReadAll(t, "profiles")
-	if len(all) != 2*len(want) {
-		t.Fatalf("%d profile records after two runs, want %d", len(all), 2*len(want))
+	if run2.ProfilesWritten != 0 || run2.ProfilesUnchanged != len(want) {
+		t.Errorf("second run wrote %d profiles, %d unchanged; want 0, %d", run2.ProfilesWritten, run2.ProfilesUnchanged, len(want))
 	}
-	first := map[string]Profile{}
-	for _, r := range all {
-		var p Profile
-		if err := json.Unmarshal(r.Value, &p); err != nil {
-			t.Fatal(err)
+	if n := len(env.cluster.ReadAll(t, "profiles")); n != len(want) {
+		t.Errorf("%d profile records after two runs, want %d", n, len(want))
+	}
+	// The lookup still serves the profile as written, with the run time
+	// of the run that wrote it.
+	got = Profile{}
+	if code := getJSON(t, srv+"/v1/segmentations/cdnow/customers/1", &got); code != http.StatusOK {
+		t.Fatalf("lookup of customer 1: HTTP %d", code)
+	}
+	if gotJSON, _ := json.Marshal(got); string(gotJSON) != string(wantJSON) {
+		t.Errorf("lookup after the second run %s, topic %s", gotJSON, wantJSON)
+	}
+
+	// A purchase after the calibration end changes no calibration summary:
+	// nothing is written. One inside the period changes that customer's
+	// summary and so the model: profiles are written again.
+	holdout := enginetest.CustomerTxn("extra-1", "1", time.Date(1998, 1, 5, 12, 0, 0, 0, time.UTC), 10, 1)
+	inPeriod := enginetest.CustomerTxn("extra-2", "1", time.Date(1997, 9, 15, 12, 0, 0, 0, time.UTC), 10, 1)
+	for k, x := range []enginetest.Txn{holdout, inPeriod} {
+		env.cluster.Produce(t, "txns", kafkatest.Record{Key: x.Key, Value: x.Value})
+		waitCaughtUp(t, e, int64(len(recs)+k+1))
+		runNow := fmt.Sprint("extra-", k)
+		if errs := e.SetSegmentations([]v1alpha1.SegmentationConfig{cdnowSegmentation(runNow)}); len(errs) > 0 {
+			t.Fatal(errs)
 		}
-		prev, ok := first[p.CustomerID]
-		if !ok {
-			first[p.CustomerID] = p
-			continue
-		}
-		if !p.ModelRunTime.Equal(run2.RunTime) {
-			t.Errorf("customer %s: model_run_time %s, run time %s", p.CustomerID, p.ModelRunTime, run2.RunTime)
-		}
-		p.ModelRunTime = prev.ModelRunTime
-		a, _ := json.Marshal(p)
-		b, _ := json.Marshal(prev)
-		if string(a) != string(b) {
-			t.Errorf("customer %s: second run wrote %s, first %s", p.CustomerID, a, b)
+		r := waitRun(t, e, "cdnow", runNow)
+		switch {
+		case k == 0 && (r.ProfilesWritten != 0 || r.TransactionsAfterCalibration != cdnowHoldoutRows+1):
+			t.Errorf("after a holdout purchase: %d profiles written, %d holdout transactions; want 0, %d", r.ProfilesWritten, r.TransactionsAfterCalibration, cdnowHoldoutRows+1)
+		case k == 1 && (r.ProfilesWritten == 0 || r.ProfilesWritten+r.ProfilesUnchanged != len(want)):
+			t.Errorf("after a calibration-period purchase: %d profiles written, %d unchanged", r.ProfilesWritten, r.ProfilesUnchanged)
 		}
 	}
 }
