@@ -375,8 +375,10 @@ type ownedSnapshot struct {
 
 // snapshot copies the summaries at the calibration end day endDay of every
 // owned partition. Each partition is locked only while its summaries are
-// copied (40 bytes and a string header per customer); that copy is the
-// only pause event processing sees. It returns the longest pause.
+// copied (80 bytes and a string header per customer); that copy is the
+// only pause event processing sees. Mapping them to segmentation
+// summaries and counting cohorts happen after the lock is released. It
+// returns the longest pause.
 func (sg *segmenter) snapshot(endDay int32, newCohorts func() *segmentation.CohortCounter) ([]ownedSnapshot, time.Duration) {
 	var longest time.Duration
 	var out []ownedSnapshot
@@ -384,29 +386,36 @@ func (sg *segmenter) snapshot(endDay int32, newCohorts func() *segmentation.Coho
 		o.mu.Lock()
 		t0 := time.Now()
 		p := o.p
-		snap := ownedSnapshot{partition: p.id, nextOffset: p.store.Meta().NextOffset,
-			ids: make([]string, 0, p.store.Len()), sums: make([]segmentation.Summary, 0, p.store.Len()), cohorts: newCohorts()}
+		snap := ownedSnapshot{partition: p.id, nextOffset: p.store.Meta().NextOffset, ids: make([]string, 0, p.store.Len())}
+		period := make([]state.PeriodSummary, 0, p.store.Len())
+		after := make([]int32, 0, p.store.Len())
 		p.store.Range(func(id string, c *state.Customer) bool {
 			ps, known := c.AsOf(endDay)
-			if !known {
+			switch {
+			case !known:
 				snap.unknown++
-				return true
-			}
-			if ps.PurchaseDays == 0 {
+			case ps.PurchaseDays == 0:
 				snap.notYet++
-				return true
-			}
-			snap.after += c.Transactions() - ps.Transactions
-			snap.ids = append(snap.ids, id)
-			snap.sums = append(snap.sums, summaryOf(&ps))
-			if snap.cohorts != nil {
-				snap.cohorts.Add(ps.FirstMonth(), ps.ActiveMonth)
+			default:
+				snap.ids = append(snap.ids, id)
+				period = append(period, ps)
+				after = append(after, int32(c.Transactions()-ps.Transactions))
 			}
 			return true
 		})
 		pause := time.Since(t0)
 		o.mu.Unlock()
 		longest = max(longest, pause)
+
+		snap.sums = make([]segmentation.Summary, len(period))
+		snap.cohorts = newCohorts()
+		for i := range period {
+			snap.sums[i] = summaryOf(&period[i])
+			snap.after += int(after[i])
+			if snap.cohorts != nil {
+				snap.cohorts.Add(period[i].FirstMonth(), period[i].ActiveMonth)
+			}
+		}
 		out = append(out, snap)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
