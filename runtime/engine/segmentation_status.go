@@ -82,7 +82,7 @@ type SegmentationRun struct {
 	// this replica wrote in its previous run (see publishProfiles).
 	ProfilesWritten   int    `json:"profilesWritten"`
 	ProfilesUnchanged int    `json:"profilesUnchanged"`
-	ProfileTopic    string `json:"profileTopic,omitempty"`
+	ProfileTopic      string `json:"profileTopic,omitempty"`
 	// SnapshotPause is the longest time one partition's event processing
 	// waited while its summaries were copied.
 	SnapshotPause        string  `json:"snapshotPause"`
