@@ -143,7 +143,7 @@ func (e *Engine) SetSegmentations(segs []v1alpha1.SegmentationConfig) []error {
 			delete(sg.errs, name)
 		}
 	}
-	sg.setCalibrationDays()
+	errs = append(errs, sg.setCalibrationDays()...)
 	select {
 	case sg.wake <- struct{}{}:
 	default:

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/ecap-dev/ecap/runtime/state"
@@ -14,21 +15,49 @@ import (
 // installed.
 
 // setCalibrationDays publishes the calibration end days of the current
-// jobs: distinct, sorted, at most state.MaxCalibrationDays (the earliest).
-// sg.mu is held.
-func (sg *segmenter) setCalibrationDays() {
-	var days []int32
+// jobs: distinct, sorted, at most state.MaxCalibrationDays. Days already
+// tracked keep their place; a job that would need a day beyond the limit
+// is refused like an invalid configuration (its frozen summaries could not
+// be kept), in name order. sg.mu is held.
+func (sg *segmenter) setCalibrationDays() []error {
+	used := map[int32]bool{}
 	for _, j := range sg.jobs {
 		if j.spec.CalibrationEnd != nil {
-			days = append(days, state.DayOf(j.spec.CalibrationEnd.Time))
+			used[state.DayOf(j.spec.CalibrationEnd.Time)] = true
+		}
+	}
+	var days []int32
+	for _, d := range sg.calibrationDays() {
+		if used[d] {
+			days = append(days, d)
+		}
+	}
+	names := make([]string, 0, len(sg.jobs))
+	for n := range sg.jobs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var errs []error
+	for _, n := range names {
+		j := sg.jobs[n]
+		if j.spec.CalibrationEnd == nil {
+			continue
+		}
+		d := state.DayOf(j.spec.CalibrationEnd.Time)
+		switch {
+		case slices.Contains(days, d):
+		case len(days) < state.MaxCalibrationDays:
+			days = append(days, d)
+		default:
+			err := fmt.Errorf("spec.calibrationEnd: the Pipeline's Segmentations already use %d distinct calibration ends, the most the runtime keeps summaries for", state.MaxCalibrationDays)
+			sg.errs[n] = fmt.Sprintf("generation %d: %v", j.generation, err)
+			errs = append(errs, fmt.Errorf("segmentations[%s]: %w", n, err))
+			delete(sg.jobs, n)
 		}
 	}
 	slices.Sort(days)
-	days = slices.Compact(days)
-	if len(days) > state.MaxCalibrationDays {
-		days = days[:state.MaxCalibrationDays]
-	}
 	sg.calDays.Store(&days)
+	return errs
 }
 
 // calibrationDays returns the days of setCalibrationDays.

@@ -24,6 +24,7 @@ import (
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
 	"github.com/ecap-dev/ecap/runtime/kafkatest"
 	"github.com/ecap-dev/ecap/runtime/segmentation"
+	"github.com/ecap-dev/ecap/runtime/state"
 )
 
 // cdnowDir is the CDNOW sample beside the repository.
@@ -502,6 +503,37 @@ func TestSetSegmentationsNamesTheField(t *testing.T) {
 	st := e.Status().Segmentations
 	if len(st) != 3 || st[2].Name != "cdnow" || st[2].AppliedGeneration != 2 || st[0].LastError == "" || st[1].LastError == "" {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// The runtime keeps frozen summaries for at most four calibration ends; a
+// Segmentation needing a fifth is refused naming the field, and the days
+// in use keep their place.
+func TestSetSegmentationsBoundsCalibrationEnds(t *testing.T) {
+	env := newBackfillEnv(t)
+	e, err := New(env.s, Options{Kafka: env.kcfg, Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var segs []v1alpha1.SegmentationConfig
+	for i := range 5 {
+		c := cdnowSegmentation("")
+		c.Name = fmt.Sprint("s", i)
+		c.Spec.CalibrationEnd = &metav1.Time{Time: cdnowCalibrationEnd.AddDate(0, 0, -i)}
+		segs = append(segs, c)
+	}
+	segs = append(segs, cdnowSegmentation("")) // shares s0's day
+	// s4 first: it was configured before the others.
+	if errs := e.SetSegmentations(segs[4:5]); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	errs := e.SetSegmentations(segs)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "segmentations[s3]") || !strings.Contains(errs[0].Error(), "spec.calibrationEnd") {
+		t.Fatalf("errors %v: want s3 refused, naming spec.calibrationEnd", errs)
+	}
+	end := state.DayOf(cdnowCalibrationEnd)
+	if got, want := e.seg.calibrationDays(), []int32{end - 4, end - 2, end - 1, end}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("tracked days %v, want %v", got, want)
 	}
 }
 
