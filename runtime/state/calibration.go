@@ -50,11 +50,25 @@ func (mm monthMask) has(k int) bool {
 	return k >= 0 && k < monthBits && mm[k/64]&(1<<uint(k%64)) != 0
 }
 
-// monthOfDay returns the UTC calendar month of a day number as months
-// since year 0.
+// monthOfDay returns the UTC calendar month of a day number (days since
+// 1970-01-01) as months since year 0 (proleptic Gregorian), with integer
+// arithmetic only: it runs for every purchase. The algorithm is the
+// civil-from-days one of H. Hinnant, "chrono-Compatible Low-Level Date
+// Algorithms".
 func monthOfDay(d int32) int32 {
-	y, m, _ := time.Unix(int64(d)*86400, 0).UTC().Date()
-	return int32(y)*12 + int32(m) - 1
+	z := int64(d) + 719468
+	era := floorDiv(z, 146097)
+	doe := z - era*146097                                  // [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // [0, 365], from March 1
+	mp := (5*doy + 2) / 153                                // [0, 11], March = 0
+	y := yoe + era*400
+	m := mp + 2 // months since January of year y, 2..13
+	if m >= 12 {
+		m -= 12
+		y++
+	}
+	return int32(y*12 + m)
 }
 
 // frozen is a customer's purchase-day summary over the purchases on or

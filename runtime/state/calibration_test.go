@@ -196,3 +196,18 @@ func TestMonthMask(t *testing.T) {
 		t.Fatalf("shift past the mask: %x", got)
 	}
 }
+
+// monthOfDay agrees with the time package over ±100,000 days around 1970
+// (1696 to 2243) and at the ends of the supported range.
+func TestMonthOfDay(t *testing.T) {
+	days := []int32{-11_574_000, 11_574_000}
+	for d := int32(-100_000); d <= 100_000; d++ {
+		days = append(days, d)
+	}
+	for _, d := range days {
+		y, m, _ := time.Unix(int64(d)*86400, 0).UTC().Date()
+		if want := int32(y)*12 + int32(m) - 1; monthOfDay(d) != want {
+			t.Fatalf("day %d: month %d, want %d", d, monthOfDay(d), want)
+		}
+	}
+}
