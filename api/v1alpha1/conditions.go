@@ -35,6 +35,13 @@ const (
 	// ConditionScheduled reports whether the CronJob that enforces a
 	// RetentionPolicy exists and matches the spec.
 	ConditionScheduled = "Scheduled"
+	// ConditionCalibrationExact reports, for a Segmentation with
+	// spec.calibrationEnd, whether the last run had every customer's
+	// summary at that day. It is False when customers had purchased on
+	// both sides of the day before the runtime tracked it (the day was
+	// set or changed after their purchases were consumed): they are left
+	// out of the fit.
+	ConditionCalibrationExact = "CalibrationExact"
 )
 
 // Condition reasons. Reasons are CamelCase and stable: alerts and scripts may
@@ -89,6 +96,12 @@ const (
 	ReasonReloadFailed = "ReloadFailed"
 	// ReasonRuntimeNotRunning: no runtime replica answered.
 	ReasonRuntimeNotRunning = "RuntimeNotRunning"
+	// ReasonSummariesFrozen: every customer's summary at the calibration
+	// end was kept.
+	ReasonSummariesFrozen = "SummariesFrozen"
+	// ReasonSummariesUnknown: some customers' summaries at the calibration
+	// end are unknown; the message counts them.
+	ReasonSummariesUnknown = "SummariesUnknown"
 )
 
 // Well-known annotations and labels.

@@ -206,12 +206,25 @@ type ModelStatus struct {
 	GammaGamma *GammaGammaParameters `json:"gammaGamma,omitempty"`
 }
 
+// CohortStatus is the retention of the customers acquired in one month.
+type CohortStatus struct {
+	// month of acquisition (the first purchase), YYYY-MM, UTC.
+	Month string `json:"month"`
+	// size is the number of customers acquired that month.
+	Size int64 `json:"size"`
+	// active[k] is how many of them purchased in the k-th month after
+	// acquisition (active[0] = size), up to the calibration end's month.
+	// +listType=atomic
+	Active []int64 `json:"active"`
+}
+
 // SegmentationStatus is the observed state of a Segmentation.
 type SegmentationStatus struct {
 	// observedGeneration is the generation last fully reconciled (or stalled).
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// conditions: Ready, Reconciling, Stalled, PipelineResolved.
+	// conditions: Ready, Reconciling, Stalled, PipelineResolved and, with
+	// spec.calibrationEnd, CalibrationExact.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -230,6 +243,13 @@ type SegmentationStatus struct {
 	// model reports the fitted parameters of the last run.
 	// +optional
 	Model *ModelStatus `json:"model,omitempty"`
+	// cohorts is the retention matrix of the last run: one entry per
+	// acquisition month with customers, among the spec.cohorts.months
+	// months ending with the calibration end's month.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=120
+	Cohorts []CohortStatus `json:"cohorts,omitempty"`
 	// lastRunTime is when the last run finished.
 	// +optional
 	LastRunTime *metav1.Time `json:"lastRunTime,omitempty"`

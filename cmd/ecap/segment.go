@@ -72,7 +72,7 @@ func runSegment(o *segmentOptions, stdout io.Writer) error {
 	acc := segmentation.NewAccumulator(end)
 	cohorts := segmentation.NewCohortBuilder()
 	err = segmentation.ScanTransactions(in, func(t segmentation.Transaction) error {
-		if !t.Time.After(end.AddDate(0, 0, 1)) {
+		if t.Time.Before(end.AddDate(0, 0, 1)) { // the calibration period, its end day included
 			cohorts.Add(t.CustomerID, t.Time)
 		}
 		return acc.Add(t.CustomerID, t.Time, t.Amount)

@@ -12,6 +12,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
+	"github.com/ecap-dev/ecap/runtime/segmentation"
 )
 
 // cdnowCSV converts the raw CDNOW sample (id, customer, YYYYMMDD, CDs,
@@ -47,7 +50,7 @@ func TestSegmentReproducesCDNOW(t *testing.T) {
 	var stdout bytes.Buffer
 	cmd := newRootCommand()
 	cmd.SetOut(&stdout)
-	cmd.SetArgs([]string{"segment", "--transactions", in, "--calibration-end", "1997-09-30", "--unit", "week", "--horizon", "39", "--output", out})
+	cmd.SetArgs([]string{"segment", "--transactions", in, "--calibration-end", "1997-09-30", "--unit", "week", "--horizon", "39", "--output", out, "--cohorts"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("segment: %v", err)
 	}
@@ -56,6 +59,7 @@ func TestSegmentReproducesCDNOW(t *testing.T) {
 		GammaGamma      struct{ P, Q, V float64 } `json:"gammaGamma"`
 		Segments        map[string]int
 		CustomersScored int
+		Cohorts         *segmentation.CohortMatrix
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
@@ -69,6 +73,15 @@ func TestSegmentReproducesCDNOW(t *testing.T) {
 		if math.Abs(c.got-c.want) > c.tol {
 			t.Errorf("%s = %v, want %v", name, c.got, c.want)
 		}
+	}
+	// The cohort matrix covers the calibration period, its end day
+	// included and nothing later.
+	want, err := enginetest.CDNOWCohorts(filepath.Join("..", "..", "..", "shared", "datasets", "cdnow"), enginetest.CDNOWCalibrationEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Cohorts == nil || fmt.Sprint(res.Cohorts.Cohorts) != fmt.Sprint(want) {
+		t.Errorf("cohorts %+v, want %+v", res.Cohorts, want)
 	}
 	if res.CustomersScored != 2357 {
 		t.Errorf("customersScored = %d, want 2357", res.CustomersScored)

@@ -42,8 +42,11 @@ func TestSegmentationStatusShowsCDNOWEstimates(t *testing.T) {
 
 	kafka := kafkatest.Start(t)
 	kafka.CreateTopic(t, "txns", 3, nil)
-	txns, err := enginetest.CDNOWEvents(filepath.Join("..", "..", "..", "shared", "datasets", "cdnow"), enginetest.CDNOWCalibrationEnd)
+	// The whole sample, calibration and holdout periods (6,919 rows).
+	cdnowDir := filepath.Join("..", "..", "..", "shared", "datasets", "cdnow")
+	txns, err := enginetest.CDNOWEvents(cdnowDir, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(txns).To(HaveLen(6919))
 	recs := make([]kafkatest.Record, len(txns))
 	for i, x := range txns {
 		recs[i] = kafkatest.Record{Key: x.Key, Value: x.Value}
@@ -73,15 +76,22 @@ func TestSegmentationStatusShowsCDNOWEstimates(t *testing.T) {
 		g.Expect(rc.Segmentations[0].RunNow).To(Equal("first"))
 	}).Should(Succeed())
 
-	// The runtime: first consume the backfill, then take the Segmentations
-	// (as a hot reload of the same file would), so that the on-demand run
-	// sees every event.
+	// The runtime starts with the previous generation of the Segmentation
+	// (same calibration end, no run-now value): it consumes the backfill
+	// keeping each customer's summary at the calibration end, and answers
+	// without having applied the current generation. Then it takes the
+	// current one (as a hot reload of the same file would), so that the
+	// on-demand run sees every event.
 	settings, err := engine.Resolve(rc)
 	g.Expect(err).NotTo(HaveOccurred())
 	kcfg := kafkaio.Config{Brokers: kafka.Addrs(), SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
 		MaxWait: 100 * time.Millisecond, JoinGroupBackoff: 200 * time.Millisecond}
 	g.Expect(engine.EnsureTopics(ctx, kcfg, &settings)).To(Succeed())
-	eng, err := engine.New(settings, engine.Options{Kafka: kcfg, Group: engine.ConsumerGroup(rc)})
+	previous := rc.Segmentations[0]
+	previous.Generation--
+	previous.RunNow = ""
+	eng, err := engine.New(settings, engine.Options{Kafka: kcfg, Group: engine.ConsumerGroup(rc),
+		Segmentations: []v1alpha1.SegmentationConfig{previous}})
 	g.Expect(err).NotTo(HaveOccurred())
 	srv, err := admin.Listen(adminAddr, admin.Handler(engine.AdminBackend{E: eng}, eng.Metrics().Registry))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -157,6 +167,20 @@ func TestSegmentationStatusShowsCDNOWEstimates(t *testing.T) {
 	g.Expect(s.Status.LastRunDuration).NotTo(BeEmpty())
 	g.Expect(s.Status.LastRunNowValue).To(Equal("first"))
 	g.Expect(s.Status.NextRunTime).NotTo(BeNil())
+	// The cohort matrix equals the brute-force one from the raw rows.
+	want, err := enginetest.CDNOWCohorts(cdnowDir, enginetest.CDNOWCalibrationEnd)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s.Status.Cohorts).To(HaveLen(len(want)))
+	for i, w := range want {
+		active := make([]int64, len(w.Active))
+		for k, a := range w.Active {
+			active[k] = int64(a)
+		}
+		g.Expect(s.Status.Cohorts[i]).To(Equal(v1alpha1.CohortStatus{Month: w.Month, Size: int64(w.Size), Active: active}))
+	}
+	exact := testenv.Condition(s, v1alpha1.ConditionCalibrationExact)
+	g.Expect(exact).NotTo(BeNil())
+	g.Expect(exact.Status).To(Equal(metav1.ConditionTrue), exact.Message)
 	g.Expect(testenv.Condition(s, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	st, err := testenv.KStatus(s)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -146,6 +147,8 @@ func (r *Reconciler) applyReport(s *v1alpha1.Segmentation, p *v1alpha1.Pipeline,
 	s.Status.CustomersScored = run.CustomersScored
 	s.Status.Segments = segmentCounts(run.Segments)
 	s.Status.Model = run.Model
+	s.Status.Cohorts = run.Cohorts
+	markCalibration(s, run, now)
 	finished := metav1.NewTime(run.FinishedAt.Truncate(time.Second))
 	s.Status.LastRunTime = &finished
 	s.Status.LastRunDuration = (time.Duration(run.DurationSeconds * float64(time.Second))).Round(time.Millisecond).String()
@@ -153,6 +156,25 @@ func (r *Reconciler) applyReport(s *v1alpha1.Segmentation, p *v1alpha1.Pipeline,
 		s.Status.LastRunNowValue = run.RunNow
 	}
 	return false, ctrl.Result{}
+}
+
+// markCalibration sets CalibrationExact for a Segmentation with a
+// calibration end from the last run, and removes it otherwise.
+func markCalibration(s *v1alpha1.Segmentation, run *RunReport, now time.Time) {
+	if s.Spec.CalibrationEnd == nil {
+		meta.RemoveStatusCondition(&s.Status.Conditions, v1alpha1.ConditionCalibrationExact)
+		return
+	}
+	end := s.Spec.CalibrationEnd.UTC().Format(time.DateOnly)
+	if run.CalibrationUnknown == 0 {
+		status.Set(s, now, v1alpha1.ConditionCalibrationExact, metav1.ConditionTrue, v1alpha1.ReasonSummariesFrozen,
+			"every customer's summary at the calibration end "+end+" is known")
+		return
+	}
+	status.Set(s, now, v1alpha1.ConditionCalibrationExact, metav1.ConditionFalse, v1alpha1.ReasonSummariesUnknown, fmt.Sprintf(
+		"%d customers had purchased on both sides of the calibration end %s before the runtime tracked that day; "+
+			"they are left out of the fit (a runtime state rebuilt from the transactions with this Segmentation in place includes them)",
+		run.CalibrationUnknown, end))
 }
 
 // runMessage is the Ready message with the runtime's last run.

@@ -55,6 +55,11 @@ type RunReport struct {
 	CustomersScored int64
 	Segments        map[string]int64
 	Model           *v1alpha1.ModelStatus
+	// Cohorts is the retention matrix; every replica reports the same.
+	Cohorts []v1alpha1.CohortStatus
+	// CalibrationUnknown counts customers whose summary at the calibration
+	// end the replicas did not have.
+	CalibrationUnknown int64
 }
 
 // PodSource is the RuntimeSource that reads /v1/status from the running
@@ -79,14 +84,20 @@ type runtimeStatus struct {
 		LastError         string     `json:"lastError"`
 		NextRunTime       *time.Time `json:"nextRunTime"`
 		LastRun           *struct {
-			RunID           string         `json:"runID"`
-			Generation      int64          `json:"generation"`
-			FinishedAt      time.Time      `json:"finishedAt"`
-			DurationSeconds float64        `json:"durationSeconds"`
-			RunNow          string         `json:"runNow"`
-			CustomersScored int64          `json:"customersScored"`
-			Segments        map[string]int `json:"segments"`
-			BGNBD           *struct {
+			RunID              string         `json:"runID"`
+			Generation         int64          `json:"generation"`
+			FinishedAt         time.Time      `json:"finishedAt"`
+			DurationSeconds    float64        `json:"durationSeconds"`
+			RunNow             string         `json:"runNow"`
+			CustomersScored    int64          `json:"customersScored"`
+			CalibrationUnknown int64          `json:"calibrationUnknown"`
+			Segments           map[string]int `json:"segments"`
+			Cohorts            []struct {
+				Month  string  `json:"month"`
+				Size   int64   `json:"size"`
+				Active []int64 `json:"active"`
+			} `json:"cohorts"`
+			BGNBD *struct {
 				R             float64 `json:"r"`
 				Alpha         float64 `json:"alpha"`
 				A             float64 `json:"a"`
@@ -143,6 +154,14 @@ func (s *PodSource) Segmentation(ctx context.Context, p *v1alpha1.Pipeline, name
 			r.FinishedAt = latest(r.FinishedAt, lr.FinishedAt)
 			r.DurationSeconds = max(r.DurationSeconds, lr.DurationSeconds)
 			r.CustomersScored += lr.CustomersScored
+			r.CalibrationUnknown += lr.CalibrationUnknown
+			if r.Cohorts == nil && len(lr.Cohorts) > 0 {
+				// Merged over all replicas: any one will do.
+				r.Cohorts = make([]v1alpha1.CohortStatus, len(lr.Cohorts))
+				for i, c := range lr.Cohorts {
+					r.Cohorts[i] = v1alpha1.CohortStatus{Month: c.Month, Size: c.Size, Active: c.Active}
+				}
+			}
 			for k, v := range lr.Segments {
 				r.Segments[k] += int64(v)
 			}

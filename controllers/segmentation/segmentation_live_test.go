@@ -32,11 +32,12 @@ func TestPodSourceSumsReplicas(t *testing.T) {
 	ln2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.4", strconv.Itoa(port)))
 	g.Expect(err).NotTo(HaveOccurred())
 	finished := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cohorts := []any{map[string]any{"month": "1997-01", "size": 781, "active": []int{781, 124}}}
 	serve := func(l net.Listener, gen int64, scored int, segs map[string]int) {
 		st := map[string]any{"segmentations": []any{map[string]any{
 			"name": "rfm", "appliedGeneration": gen,
 			"lastRun": map[string]any{"runID": "slot-1", "generation": gen, "finishedAt": finished, "durationSeconds": 0.25,
-				"customersScored": scored, "segments": segs,
+				"customersScored": scored, "segments": segs, "calibrationUnknown": scored / 10, "cohorts": cohorts,
 				"bgnbd": map[string]any{"r": 0.2425945, "alpha": 4.413602, "a": 0.792922, "b": 2.425907, "logLikelihood": -9582.429}},
 		}}}
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _ = json.NewEncoder(w).Encode(st) })}
@@ -67,6 +68,9 @@ func TestPodSourceSumsReplicas(t *testing.T) {
 	g.Expect(rep.Run.CustomersScored).To(BeEquivalentTo(150))
 	g.Expect(rep.Run.Segments).To(Equal(map[string]int64{"Champions": 50, "Lost": 60, "New": 40}))
 	g.Expect(rep.Run.FinishedAt).To(BeTemporally("==", finished))
+	g.Expect(rep.Run.CalibrationUnknown).To(BeEquivalentTo(15))
+	// The matrix is merged over all replicas already: taken once.
+	g.Expect(rep.Run.Cohorts).To(Equal([]v1alpha1.CohortStatus{{Month: "1997-01", Size: 781, Active: []int64{781, 124}}}))
 	g.Expect(rep.Run.Model.BGNBD).To(Equal(&v1alpha1.BGNBDParameters{R: "0.2425945", Alpha: "4.413602", A: "0.792922", B: "2.425907", LogLikelihood: "-9582.429"}))
 
 	other, err := src.Segmentation(ctx, p, "other")

@@ -301,6 +301,7 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 	var out output
 	switch b.Topic {
 	case e.s.Transactions:
+		e.trackCalibrationDays(p)
 		o.proc.processTransactions(p, b.Topic, b.Messages, &out)
 		p.hwmTxn = b.HighWaterMark
 		e.metrics.lag.WithLabelValues(b.Topic, strconv.Itoa(b.Partition)).Set(float64(max(0, b.HighWaterMark-b.NextOffset())))

@@ -70,7 +70,7 @@ func newTestEnv(t *testing.T) *testEnv {
 // run starts an engine and returns a stop func that cancels it and waits.
 func (env *testEnv) run() (*Engine, func()) {
 	env.t.Helper()
-	e, err := New(env.s, Options{Kafka: env.kcfg, Group: ConsumerGroup(env.rc), RuleSets: env.rc.FraudRuleSets})
+	e, err := New(env.s, Options{Kafka: env.kcfg, Group: ConsumerGroup(env.rc), RuleSets: env.rc.FraudRuleSets, Segmentations: env.rc.Segmentations})
 	if err != nil {
 		env.t.Fatal(err)
 	}

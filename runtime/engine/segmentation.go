@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -40,6 +41,9 @@ type segJob struct {
 	config segmentation.Config
 	parts  segmentation.Parts
 	topic  string // profile topic; empty: not published
+	// cohortMonths is how many acquisition months the cohort matrix
+	// shows; 0 when cohorts are disabled.
+	cohortMonths int
 
 	next time.Time // next scheduled slot
 
@@ -47,12 +51,19 @@ type segJob struct {
 	answeredRunNow string
 	last           *segResult
 	lastError      string
+
+	// published is the result whose profiles this replica wrote last, nil
+	// after a failed run; only the run goroutine uses it.
+	published *segResult
 }
 
 // segResult is the outcome of one completed run.
 type segResult struct {
 	run  SegmentationRun
 	rows []segmentation.Row // sorted by CustomerID
+	// modelRunTime[i] is the run time (unix ns) of the run that last
+	// changed rows[i]'s profile: its model_run_time.
+	modelRunTime []int64
 }
 
 // segmenter runs the Segmentations of the engine's RuntimeConfig off the hot
@@ -79,6 +90,9 @@ type segmenter struct {
 	now func() time.Time
 	// followCtx ends the exchange reader with the engine.
 	followCtx context.Context
+	// calDays is the calibration end days the partitions' stores keep
+	// frozen summaries for (see segmentation_calibration.go).
+	calDays atomic.Pointer[[]int32]
 }
 
 func newSegmenter(e *Engine) *segmenter {
@@ -129,6 +143,7 @@ func (e *Engine) SetSegmentations(segs []v1alpha1.SegmentationConfig) []error {
 			delete(sg.errs, name)
 		}
 	}
+	errs = append(errs, sg.setCalibrationDays()...)
 	select {
 	case sg.wake <- struct{}{}:
 	default:
@@ -203,6 +218,9 @@ func newSegJob(c v1alpha1.SegmentationConfig, defaultTopic string, now time.Time
 	}
 	j.parts = segmentation.Parts{Churn: !spec.Churn.Disabled, Value: !spec.CLV.Disabled && !spec.Churn.Disabled,
 		MinCustomers: int(orDefault(spec.Churn.MinCustomers, 100))}
+	if !spec.Cohorts.Disabled {
+		j.cohortMonths = int(orDefault(spec.Cohorts.Months, 12))
+	}
 	j.topic = string(spec.OutputTopic)
 	if j.topic == "" {
 		j.topic = defaultTopic
@@ -323,59 +341,94 @@ func (sg *segmenter) runJob(ctx context.Context, d dueRun) {
 		j.answeredRunNow = d.runNow
 	}
 	if err != nil {
+		// What reached the profile topic is uncertain: the next run writes
+		// every profile.
+		j.published = nil
 		j.lastError = fmt.Sprintf("run %s: %v", d.runID, err)
 		sg.e.log.Warn("segmentation run failed", "segmentation", j.name, "run", d.runID, "err", err)
 		return
 	}
 	j.lastError = ""
 	j.last = res
+	j.published = res
 	sg.e.log.Info("segmentation run finished", "segmentation", j.name, "generation", j.generation, "run", d.runID,
 		"customers", res.run.CustomersScored, "duration", res.run.Duration)
 	sg.e.publishSegmentCounts(j.name, res.run.Segments)
 }
 
-// ownedSnapshot is the customer summaries of one owned partition, copied
-// under the partition's lock.
+// ownedSnapshot is the customer summaries of one owned partition at a
+// calibration end, copied under the partition's lock.
 type ownedSnapshot struct {
 	partition  int32
 	nextOffset int64
 	ids        []string
 	sums       []segmentation.Summary
+	// notYet counts customers first seen after the end; unknown those
+	// whose summary at the end the state cannot tell (see
+	// state.Customer.AsOf); after counts the purchases of the copied
+	// customers after the end (the holdout period).
+	notYet, unknown, after int
+	// cohorts tallies the activity months of the copied customers; nil
+	// when the job has no cohorts.
+	cohorts *segmentation.CohortCounter
 }
 
-// snapshot copies the summaries of every owned partition. Each partition is
-// locked only while its summaries are copied (40 bytes and a string header
-// per customer); that copy is the only pause event processing sees. It
+// snapshot copies the summaries at the calibration end day endDay of every
+// owned partition. Each partition is locked only while its summaries are
+// copied (80 bytes and a string header per customer); that copy is the
+// only pause event processing sees. Mapping them to segmentation
+// summaries and counting cohorts happen after the lock is released. It
 // returns the longest pause.
-func (sg *segmenter) snapshot() ([]ownedSnapshot, time.Duration) {
+func (sg *segmenter) snapshot(endDay int32, newCohorts func() *segmentation.CohortCounter) ([]ownedSnapshot, time.Duration) {
 	var longest time.Duration
 	var out []ownedSnapshot
 	for _, o := range sg.e.owned() {
 		o.mu.Lock()
 		t0 := time.Now()
 		p := o.p
-		snap := ownedSnapshot{partition: p.id, nextOffset: p.store.Meta().NextOffset,
-			ids: make([]string, 0, p.store.Len()), sums: make([]segmentation.Summary, 0, p.store.Len())}
+		snap := ownedSnapshot{partition: p.id, nextOffset: p.store.Meta().NextOffset, ids: make([]string, 0, p.store.Len())}
+		period := make([]state.PeriodSummary, 0, p.store.Len())
+		after := make([]int32, 0, p.store.Len())
 		p.store.Range(func(id string, c *state.Customer) bool {
-			snap.ids = append(snap.ids, id)
-			snap.sums = append(snap.sums, summaryOf(c))
+			ps, known := c.AsOf(endDay)
+			switch {
+			case !known:
+				snap.unknown++
+			case ps.PurchaseDays == 0:
+				snap.notYet++
+			default:
+				snap.ids = append(snap.ids, id)
+				period = append(period, ps)
+				after = append(after, int32(c.Transactions()-ps.Transactions))
+			}
 			return true
 		})
 		pause := time.Since(t0)
 		o.mu.Unlock()
 		longest = max(longest, pause)
+
+		snap.sums = make([]segmentation.Summary, len(period))
+		snap.cohorts = newCohorts()
+		for i := range period {
+			snap.sums[i] = summaryOf(&period[i])
+			snap.after += int(after[i])
+			if snap.cohorts != nil {
+				snap.cohorts.Add(period[i].FirstMonth(), period[i].ActiveMonth)
+			}
+		}
 		out = append(out, snap)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
 	return out, longest
 }
 
-// summaryOf maps a customer's state onto the segmentation summary: the state
-// keeps the same per-day purchase summary (first and last purchase day, the
-// 64-day bitmap, distinct purchase days, first-day and repeat value).
-func summaryOf(c *state.Customer) segmentation.Summary {
-	return segmentation.Summary{RecentDays: c.RecentDays(), FirstDayValue: c.FirstDayValue(), RepeatValue: c.RepeatValue(),
-		FirstDay: c.FirstDay(), LastDay: c.LastDay(), PurchaseDays: uint32(c.PurchaseDays())}
+// summaryOf maps a customer's summary at a calibration end onto the
+// segmentation summary: the state keeps the same per-day purchase summary
+// (first and last purchase day, the 64-day bitmap, distinct purchase days,
+// first-day and repeat value).
+func summaryOf(s *state.PeriodSummary) segmentation.Summary {
+	return segmentation.Summary{RecentDays: s.RecentDays, FirstDayValue: s.FirstDayValue, RepeatValue: s.RepeatValue,
+		FirstDay: s.FirstDay, LastDay: s.LastDay, PurchaseDays: uint32(s.PurchaseDays)}
 }
 
 // score does one run: snapshot, fit inputs, exchange, fit, score, publish.
@@ -386,7 +439,11 @@ func (sg *segmenter) score(ctx context.Context, d dueRun) (*segResult, error) {
 	if j.spec.CalibrationEnd != nil {
 		end = j.spec.CalibrationEnd.Time
 	}
-	snaps, pause := sg.snapshot()
+	newCohorts := func() *segmentation.CohortCounter { return nil }
+	if j.cohortMonths > 0 {
+		newCohorts = func() *segmentation.CohortCounter { return segmentation.NewCohortCounter(end, j.cohortMonths) }
+	}
+	snaps, pause := sg.snapshot(state.DayOf(end), newCohorts)
 
 	run := SegmentationRun{RunID: d.runID, Generation: j.generation, RunTime: d.runTime.UTC(), CalibrationEnd: end.UTC().Format(time.DateOnly),
 		RunNow: d.runNow, Segments: map[string]int{}, SnapshotPause: pause.String(), SnapshotPauseSeconds: pause.Seconds()}
@@ -394,18 +451,21 @@ func (sg *segmenter) score(ctx context.Context, d dueRun) (*segResult, error) {
 	own := map[int32]*segmentation.FitInput{}
 	for _, s := range snaps {
 		in := &segmentation.FitInput{Unit: j.unit}
+		run.NotYetAcquired += s.notYet
+		run.CalibrationUnknown += s.unknown
+		run.TransactionsAfterCalibration += s.after
 		for i := range s.ids {
 			c, standing := segmentation.CustomerOf(s.ids[i], &s.sums[i], end, j.unit)
-			switch standing {
-			case segmentation.NotYetAcquired:
-				run.NotYetAcquired++
-				continue
-			case segmentation.PurchasedAfterEnd:
-				run.PurchasedAfterCalibration++
+			if standing != segmentation.Calibrated {
+				// Not possible for a summary at the end; counted all the same.
+				run.CalibrationUnknown++
 				continue
 			}
 			in.Add(&c)
 			customers = append(customers, c)
+		}
+		if s.cohorts != nil {
+			in.Cohorts = s.cohorts.Counts()
 		}
 		in.Canonicalize()
 		own[s.partition] = in
@@ -424,6 +484,11 @@ func (sg *segmenter) score(ctx context.Context, d dueRun) (*segResult, error) {
 		return nil, fmt.Errorf("failed to fit: %w", err)
 	}
 	run.CustomersFitted = model.Customers
+	if j.cohortMonths > 0 {
+		all.Canonicalize()
+		m := segmentation.CohortMatrixOf(all.Cohorts, end, j.cohortMonths)
+		run.Cohorts = m.Cohorts
+	}
 	run.Notes = notes
 	if !model.NoChurn {
 		b := model.BGNBD
@@ -441,11 +506,11 @@ func (sg *segmenter) score(ctx context.Context, d dueRun) (*segResult, error) {
 	run.CustomersScored = len(rows)
 	res := &segResult{run: run, rows: rows}
 	if j.topic != "" {
-		n, err := sg.publishProfiles(ctx, j, res)
+		n, same, err := sg.publishProfiles(ctx, j, res)
 		if err != nil {
 			return nil, err
 		}
-		res.run.ProfilesWritten = n
+		res.run.ProfilesWritten, res.run.ProfilesUnchanged = n, same
 		res.run.ProfileTopic = j.topic
 	}
 	took := time.Since(t0)

@@ -63,12 +63,12 @@ func MeasureSegmentationRun(s Settings, partitions, customersPerPartition int) (
 	if err != nil {
 		return SnapshotMeasure{}, err
 	}
-	snaps, pause := e.seg.snapshot()
+	snaps, pause := e.seg.snapshot(state.DayOf(end), func() *segmentation.CohortCounter { return segmentation.NewCohortCounter(end, job.cohortMonths) })
 	t0 := time.Now()
 	all := &segmentation.FitInput{Unit: job.unit}
 	var customers []segmentation.Customer
 	for _, sn := range snaps {
-		in := &segmentation.FitInput{Unit: job.unit}
+		in := &segmentation.FitInput{Unit: job.unit, Cohorts: sn.cohorts.Counts()}
 		for i := range sn.ids {
 			c, st := segmentation.CustomerOf(sn.ids[i], &sn.sums[i], end, job.unit)
 			if st != segmentation.Calibrated {

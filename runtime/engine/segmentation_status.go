@@ -54,21 +54,35 @@ type SegmentationRun struct {
 	CustomersScored int `json:"customersScored"`
 	// CustomersFitted counts the customers of all replicas in the fit.
 	CustomersFitted int `json:"customersFitted"`
-	// NotYetAcquired counts customers whose first purchase is after the
-	// calibration end; PurchasedAfterCalibration those with purchases on
-	// both sides of it, whose calibration summary the state cannot tell
-	// (both are left out of the fit and not scored).
-	NotYetAcquired            int `json:"notYetAcquired,omitempty"`
-	PurchasedAfterCalibration int `json:"purchasedAfterCalibration,omitempty"`
+	// NotYetAcquired counts this replica's customers whose first purchase
+	// is after the calibration end (left out of the fit, not scored).
+	NotYetAcquired int `json:"notYetAcquired,omitempty"`
+	// CalibrationUnknown counts this replica's customers with purchases
+	// on both sides of the calibration end whose summary at the end the
+	// state does not have: they crossed the end before it was configured
+	// (see runtime/segmentation/doc.go, "Calibration end in the past").
+	// They are left out of the fit and not scored.
+	CalibrationUnknown int `json:"calibrationUnknown,omitempty"`
+	// TransactionsAfterCalibration counts the purchases after the
+	// calibration end of this replica's scored customers (the holdout
+	// period).
+	TransactionsAfterCalibration int `json:"transactionsAfterCalibration,omitempty"`
+	// Cohorts is the retention matrix of all replicas' customers by
+	// acquisition month, over spec.cohorts.months months ending with the
+	// calibration end's month; absent when cohorts are disabled.
+	Cohorts []segmentation.CohortRow `json:"cohorts,omitempty"`
 	// Segments counts this replica's customers per segment.
 	Segments map[string]int `json:"segments"`
 	// BGNBD and GammaGamma are the fitted models; nil when left out (Notes).
 	BGNBD      *segmentation.BGNBD      `json:"bgnbd,omitempty"`
 	GammaGamma *segmentation.GammaGamma `json:"gammaGamma,omitempty"`
 	Notes      segmentation.FitNotes    `json:"notes,omitzero"`
-	// ProfilesWritten counts the profile records published to ProfileTopic.
-	ProfilesWritten int    `json:"profilesWritten"`
-	ProfileTopic    string `json:"profileTopic,omitempty"`
+	// ProfilesWritten counts the profile records published to ProfileTopic;
+	// ProfilesUnchanged those not written because the profile is the one
+	// this replica wrote in its previous run (see publishProfiles).
+	ProfilesWritten   int    `json:"profilesWritten"`
+	ProfilesUnchanged int    `json:"profilesUnchanged"`
+	ProfileTopic      string `json:"profileTopic,omitempty"`
 	// SnapshotPause is the longest time one partition's event processing
 	// waited while its summaries were copied.
 	SnapshotPause        string  `json:"snapshotPause"`
@@ -105,8 +119,13 @@ type Profile struct {
 	CLV               *float64 `json:"clv,omitempty"`
 }
 
-func (sg *segmenter) profile(j *segJob, run *SegmentationRun, r *segmentation.Row) Profile {
-	p := Profile{CustomerID: r.CustomerID, Segmentation: j.name, Generation: run.Generation, ModelRunTime: run.RunTime,
+func (sg *segmenter) profile(j *segJob, res *segResult, i int) Profile {
+	run, r := &res.run, &res.rows[i]
+	modelRunTime := run.RunTime
+	if i < len(res.modelRunTime) {
+		modelRunTime = time.Unix(0, res.modelRunTime[i]).UTC()
+	}
+	p := Profile{CustomerID: r.CustomerID, Segmentation: j.name, Generation: run.Generation, ModelRunTime: modelRunTime,
 		Segment: r.Segment, RScore: r.RScore, FScore: r.FScore, MScore: r.MScore, Unit: string(j.unit),
 		Frequency: r.Frequency, Recency: r.Recency, T: r.T, Monetary: r.Monetary, Spend: r.Spend, Horizon: j.config.Horizon}
 	if run.BGNBD != nil {
@@ -123,14 +142,19 @@ func (sg *segmenter) profile(j *segJob, run *SegmentationRun, r *segmentation.Ro
 // profileBatch is how many profiles go into one write.
 const profileBatch = 5000
 
-// publishProfiles writes every scored customer's profile to j.topic,
-// keyed by customer ID, in customer order. It uses a writer of its own so
-// that a large run does not queue behind, or ahead of, the hot path's
-// outputs.
-func (sg *segmenter) publishProfiles(ctx context.Context, j *segJob, res *segResult) (int, error) {
+// publishProfiles writes the profiles of the scored customers to j.topic,
+// keyed by customer ID, in customer order, and returns how many it wrote
+// and how many it skipped. A profile equal to the one this replica wrote
+// for the customer in its previous successful run of the same generation
+// (same row, same model parts) is not written again: the compacted topic
+// already holds it, with the model_run_time of the run that changed it.
+// The choice depends only on the two runs' rows, so it is deterministic.
+// It uses a writer of its own so that a large run does not queue behind,
+// or ahead of, the hot path's outputs.
+func (sg *segmenter) publishProfiles(ctx context.Context, j *segJob, res *segResult) (written, unchanged int, err error) {
+	unchangedRows := sg.unchangedRows(j.published, res)
 	w := sg.profileWriter()
 	msgs := make([]kafka.Message, 0, min(profileBatch, len(res.rows)))
-	written := 0
 	flush := func() error {
 		if len(msgs) == 0 {
 			return nil
@@ -143,18 +167,52 @@ func (sg *segmenter) publishProfiles(ctx context.Context, j *segJob, res *segRes
 		return nil
 	}
 	for i := range res.rows {
-		b, err := json.Marshal(sg.profile(j, &res.run, &res.rows[i]))
+		if unchangedRows[i] {
+			unchanged++
+			continue
+		}
+		b, err := json.Marshal(sg.profile(j, res, i))
 		if err != nil {
-			return written, err
+			return written, unchanged, err
 		}
 		msgs = append(msgs, kafka.Message{Topic: j.topic, Key: []byte(res.rows[i].CustomerID), Value: b})
 		if len(msgs) == profileBatch {
 			if err := flush(); err != nil {
-				return written, err
+				return written, unchanged, err
 			}
 		}
 	}
-	return written, flush()
+	return written, unchanged, flush()
+}
+
+// unchangedRows marks the rows of res equal to the previous result's row
+// of the same customer, and sets res.modelRunTime: the previous one for
+// those rows, res's own run time for the others. A previous result with
+// other model parts (BG/NBD or gamma-gamma present or not) marks nothing.
+func (sg *segmenter) unchangedRows(prev, res *segResult) []bool {
+	same := make([]bool, len(res.rows))
+	res.modelRunTime = make([]int64, len(res.rows))
+	now := res.run.RunTime.UnixNano()
+	for i := range res.modelRunTime {
+		res.modelRunTime[i] = now
+	}
+	if prev == nil || (prev.run.BGNBD == nil) != (res.run.BGNBD == nil) || (prev.run.GammaGamma == nil) != (res.run.GammaGamma == nil) {
+		return same
+	}
+	k := 0
+	for i := range res.rows {
+		id := res.rows[i].CustomerID
+		for k < len(prev.rows) && prev.rows[k].CustomerID < id {
+			k++
+		}
+		if k < len(prev.rows) && prev.rows[k] == res.rows[i] {
+			same[i] = true
+			if k < len(prev.modelRunTime) {
+				res.modelRunTime[i] = prev.modelRunTime[k]
+			}
+		}
+	}
+	return same
 }
 
 func (sg *segmenter) profileWriter() *kafkaio.Writer {
@@ -218,7 +276,7 @@ func (e *Engine) SegmentationProfile(name, customerID string) (p Profile, found 
 	if !ok {
 		return p, false, "customer not scored by this replica in the last run"
 	}
-	return sg.profile(j, &res.run, &res.rows[i]), true, ""
+	return sg.profile(j, res, i), true, ""
 }
 
 // publishSegmentCounts is the single place where a finished run's segment

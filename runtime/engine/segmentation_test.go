@@ -24,6 +24,7 @@ import (
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
 	"github.com/ecap-dev/ecap/runtime/kafkatest"
 	"github.com/ecap-dev/ecap/runtime/segmentation"
+	"github.com/ecap-dev/ecap/runtime/state"
 )
 
 // cdnowDir is the CDNOW sample beside the repository.
@@ -31,13 +32,16 @@ var cdnowDir = filepath.Join("..", "..", "..", "shared", "datasets", "cdnow")
 
 var cdnowCalibrationEnd = enginetest.CDNOWCalibrationEnd
 
-// cdnowCalibrationRecords returns the transaction events of the CDNOW
-// calibration period (to 1997-09-30 inclusive): a backfill of the history
-// the model is fitted on.
-func cdnowCalibrationRecords(t testing.TB) []kafkatest.Record {
-	txns, err := enginetest.CDNOWEvents(cdnowDir, cdnowCalibrationEnd)
+// cdnowRecords returns the transaction events of the whole CDNOW sample
+// (6,919 rows, to 1998-06-30): a backfill of the calibration period and
+// the holdout period after it, in the file's order (by customer).
+func cdnowRecords(t testing.TB) []kafkatest.Record {
+	txns, err := enginetest.CDNOWEvents(cdnowDir, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(txns) != cdnowRows {
+		t.Fatalf("%d CDNOW rows, want %d", len(txns), cdnowRows)
 	}
 	out := make([]kafkatest.Record, len(txns))
 	for i, x := range txns {
@@ -45,6 +49,13 @@ func cdnowCalibrationRecords(t testing.TB) []kafkatest.Record {
 	}
 	return out
 }
+
+// cdnowRows and cdnowHoldoutRows count the CDNOW sample's rows and those
+// after the calibration end.
+const (
+	cdnowRows        = 6919
+	cdnowHoldoutRows = 6919 - 4960
+)
 
 // newBackfillEnv is a test environment whose Pipeline accepts events from
 // 1997: validation.maxEventAge is the Pipeline's setting for backfills.
@@ -109,8 +120,19 @@ func round(v float64, places int) float64 {
 // customer's (x, t_x, T) as in the published summary.
 func TestSegmentationReproducesCDNOWThroughKafka(t *testing.T) {
 	env := newBackfillEnv(t)
-	recs := cdnowCalibrationRecords(t)
-	env.cluster.Produce(t, "txns", recs...)
+	// The Segmentation is known before the first event, so the customers'
+	// summaries are frozen at the calibration end as the holdout period's
+	// purchases arrive.
+	env.rc.Segmentations = []v1alpha1.SegmentationConfig{cdnowSegmentation("")}
+	recs := cdnowRecords(t)
+	// Half the sample, a restart (the state comes back from the
+	// changelog), then the rest.
+	half := len(recs) / 2
+	env.cluster.Produce(t, "txns", recs[:half]...)
+	e1, stop1 := env.run()
+	waitCaughtUp(t, e1, int64(half))
+	stop1()
+	env.cluster.Produce(t, "txns", recs[half:]...)
 
 	e, stop := env.run()
 	defer stop()
@@ -140,6 +162,20 @@ func TestSegmentationReproducesCDNOWThroughKafka(t *testing.T) {
 	}
 	if run.CustomersScored != 2357 || run.CustomersFitted != 2357 || run.ProfilesWritten != 2357 {
 		t.Errorf("scored %d, fitted %d, profiles %d; want 2357 each", run.CustomersScored, run.CustomersFitted, run.ProfilesWritten)
+	}
+	if run.CalibrationUnknown != 0 || run.NotYetAcquired != 0 || run.TransactionsAfterCalibration != cdnowHoldoutRows {
+		t.Errorf("calibration unknown %d, not yet acquired %d, holdout transactions %d; want 0, 0, %d",
+			run.CalibrationUnknown, run.NotYetAcquired, run.TransactionsAfterCalibration, cdnowHoldoutRows)
+	}
+	// The cohort matrix equals the one computed from the raw transactions.
+	gotCohorts, _ := json.Marshal(run.Cohorts)
+	cohorts, err := enginetest.CDNOWCohorts(cdnowDir, cdnowCalibrationEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCohorts, _ := json.Marshal(cohorts)
+	if string(gotCohorts) != string(wantCohorts) {
+		t.Errorf("cohorts\n%s\nwant (from the raw transactions)\n%s", gotCohorts, wantCohorts)
 	}
 	if run.GammaGamma == nil || run.Notes != (segmentation.FitNotes{}) {
 		t.Errorf("gamma-gamma %+v, notes %+v: want a full model", run.GammaGamma, run.Notes)
@@ -189,36 +225,46 @@ func TestSegmentationReproducesCDNOWThroughKafka(t *testing.T) {
 		}
 	}
 
-	// Same state, second run: the same profile records but for the run
-	// time they carry (an on-demand run's is when it started; a scheduled
-	// run's is its slot, so a repeated slot writes identical records).
+	// Same state, second run: every profile is unchanged, none is
+	// written again.
 	if errs := e.SetSegmentations([]v1alpha1.SegmentationConfig{cdnowSegmentation("2")}); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	run2 := waitRun(t, e, "cdnow", "2")
-	all := env.cluster.ReadAll(t, "profiles")
-	if len(all) != 2*len(want) {
-		t.Fatalf("%d profile records after two runs, want %d", len(all), 2*len(want))
+	if run2.ProfilesWritten != 0 || run2.ProfilesUnchanged != len(want) {
+		t.Errorf("second run wrote %d profiles, %d unchanged; want 0, %d", run2.ProfilesWritten, run2.ProfilesUnchanged, len(want))
 	}
-	first := map[string]Profile{}
-	for _, r := range all {
-		var p Profile
-		if err := json.Unmarshal(r.Value, &p); err != nil {
-			t.Fatal(err)
+	if n := len(env.cluster.ReadAll(t, "profiles")); n != len(want) {
+		t.Errorf("%d profile records after two runs, want %d", n, len(want))
+	}
+	// The lookup still serves the profile as written, with the run time
+	// of the run that wrote it.
+	got = Profile{}
+	if code := getJSON(t, srv+"/v1/segmentations/cdnow/customers/1", &got); code != http.StatusOK {
+		t.Fatalf("lookup of customer 1: HTTP %d", code)
+	}
+	if gotJSON, _ := json.Marshal(got); string(gotJSON) != string(wantJSON) {
+		t.Errorf("lookup after the second run %s, topic %s", gotJSON, wantJSON)
+	}
+
+	// A purchase after the calibration end changes no calibration summary:
+	// nothing is written. One inside the period changes that customer's
+	// summary and so the model: profiles are written again.
+	holdout := enginetest.CustomerTxn("extra-1", "1", time.Date(1998, 1, 5, 12, 0, 0, 0, time.UTC), 10, 1)
+	inPeriod := enginetest.CustomerTxn("extra-2", "1", time.Date(1997, 9, 15, 12, 0, 0, 0, time.UTC), 10, 1)
+	for k, x := range []enginetest.Txn{holdout, inPeriod} {
+		env.cluster.Produce(t, "txns", kafkatest.Record{Key: x.Key, Value: x.Value})
+		waitCaughtUp(t, e, int64(len(recs)+k+1))
+		runNow := fmt.Sprint("extra-", k)
+		if errs := e.SetSegmentations([]v1alpha1.SegmentationConfig{cdnowSegmentation(runNow)}); len(errs) > 0 {
+			t.Fatal(errs)
 		}
-		prev, ok := first[p.CustomerID]
-		if !ok {
-			first[p.CustomerID] = p
-			continue
-		}
-		if !p.ModelRunTime.Equal(run2.RunTime) {
-			t.Errorf("customer %s: model_run_time %s, run time %s", p.CustomerID, p.ModelRunTime, run2.RunTime)
-		}
-		p.ModelRunTime = prev.ModelRunTime
-		a, _ := json.Marshal(p)
-		b, _ := json.Marshal(prev)
-		if string(a) != string(b) {
-			t.Errorf("customer %s: second run wrote %s, first %s", p.CustomerID, a, b)
+		r := waitRun(t, e, "cdnow", runNow)
+		switch {
+		case k == 0 && (r.ProfilesWritten != 0 || r.TransactionsAfterCalibration != cdnowHoldoutRows+1):
+			t.Errorf("after a holdout purchase: %d profiles written, %d holdout transactions; want 0, %d", r.ProfilesWritten, r.TransactionsAfterCalibration, cdnowHoldoutRows+1)
+		case k == 1 && (r.ProfilesWritten == 0 || r.ProfilesWritten+r.ProfilesUnchanged != len(want)):
+			t.Errorf("after a calibration-period purchase: %d profiles written, %d unchanged", r.ProfilesWritten, r.ProfilesUnchanged)
 		}
 	}
 }
@@ -282,13 +328,38 @@ func getJSON(t *testing.T, url string, into any) int {
 	return resp.StatusCode
 }
 
+// A calibration end the runtime learns of after consuming purchases on
+// both sides of it (a Segmentation created, or its calibrationEnd
+// changed, after the fact) cannot be split out of the state: those
+// customers are counted as unknown and left out, and the rest are fitted.
+func TestSegmentationCalibrationEndSetLateIsReported(t *testing.T) {
+	env := newBackfillEnv(t)
+	recs := cdnowRecords(t)
+	env.cluster.Produce(t, "txns", recs...)
+	e, stop := env.run()
+	defer stop()
+	waitCaughtUp(t, e, int64(len(recs)))
+	if errs := e.SetSegmentations([]v1alpha1.SegmentationConfig{cdnowSegmentation("late")}); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	run := waitRun(t, e, "cdnow", "late")
+	// 684 of CDNOW's 2,357 customers purchased in both periods.
+	if run.CalibrationUnknown != 684 || run.CustomersFitted != 2357-684 || run.CustomersScored != 2357-684 {
+		t.Errorf("unknown %d, fitted %d, scored %d; want 684, 1673, 1673", run.CalibrationUnknown, run.CustomersFitted, run.CustomersScored)
+	}
+	if run.BGNBD == nil || round(run.BGNBD.R, 3) == 0.243 {
+		t.Errorf("BG/NBD %+v: want a model of the known customers only", run.BGNBD)
+	}
+}
+
 // Two replicas sharing a consumer group each own some partitions; through
 // the fit-input exchange both fit the model a single replica fits over all
 // partitions, bit for bit, and between them score every customer once.
 func TestSegmentationReplicasFitTheSingleReplicaModel(t *testing.T) {
-	recs := cdnowCalibrationRecords(t)
+	recs := cdnowRecords(t)
 
 	single := newBackfillEnv(t)
+	single.rc.Segmentations = []v1alpha1.SegmentationConfig{cdnowSegmentation("")}
 	single.cluster.Produce(t, "txns", recs...)
 	e, stop := single.run()
 	waitCaughtUp(t, e, int64(len(recs)))
@@ -297,6 +368,7 @@ func TestSegmentationReplicasFitTheSingleReplicaModel(t *testing.T) {
 	stop()
 
 	env := newBackfillEnv(t)
+	env.rc.Segmentations = []v1alpha1.SegmentationConfig{cdnowSegmentation("")}
 	env.cluster.Produce(t, "txns", recs...)
 	e1, stop1 := env.run()
 	defer stop1()
@@ -333,6 +405,9 @@ func TestSegmentationReplicasFitTheSingleReplicaModel(t *testing.T) {
 		}
 		if run.GammaGamma == nil || *run.GammaGamma != *want.GammaGamma {
 			t.Errorf("replica %d: gamma-gamma %+v, single replica %+v", i+1, run.GammaGamma, want.GammaGamma)
+		}
+		if g, w := fmt.Sprint(run.Cohorts), fmt.Sprint(want.Cohorts); g != w || len(run.Cohorts) == 0 {
+			t.Errorf("replica %d: cohorts %s, single replica %s", i+1, g, w)
 		}
 		if run.CustomersFitted != want.CustomersFitted {
 			t.Errorf("replica %d fitted %d customers, single replica %d", i+1, run.CustomersFitted, want.CustomersFitted)
@@ -428,6 +503,37 @@ func TestSetSegmentationsNamesTheField(t *testing.T) {
 	st := e.Status().Segmentations
 	if len(st) != 3 || st[2].Name != "cdnow" || st[2].AppliedGeneration != 2 || st[0].LastError == "" || st[1].LastError == "" {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// The runtime keeps frozen summaries for at most four calibration ends; a
+// Segmentation needing a fifth is refused naming the field, and the days
+// in use keep their place.
+func TestSetSegmentationsBoundsCalibrationEnds(t *testing.T) {
+	env := newBackfillEnv(t)
+	e, err := New(env.s, Options{Kafka: env.kcfg, Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var segs []v1alpha1.SegmentationConfig
+	for i := range 5 {
+		c := cdnowSegmentation("")
+		c.Name = fmt.Sprint("s", i)
+		c.Spec.CalibrationEnd = &metav1.Time{Time: cdnowCalibrationEnd.AddDate(0, 0, -i)}
+		segs = append(segs, c)
+	}
+	segs = append(segs, cdnowSegmentation("")) // shares s0's day
+	// s4 first: it was configured before the others.
+	if errs := e.SetSegmentations(segs[4:5]); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	errs := e.SetSegmentations(segs)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "segmentations[s3]") || !strings.Contains(errs[0].Error(), "spec.calibrationEnd") {
+		t.Fatalf("errors %v: want s3 refused, naming spec.calibrationEnd", errs)
+	}
+	end := state.DayOf(cdnowCalibrationEnd)
+	if got, want := e.seg.calibrationDays(), []int32{end - 4, end - 2, end - 1, end}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("tracked days %v, want %v", got, want)
 	}
 }
 

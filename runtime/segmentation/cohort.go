@@ -132,3 +132,92 @@ func (b *CohortBuilder) Matrix() CohortMatrix {
 	}
 	return out
 }
+
+// MonthOf returns the UTC calendar month of t as months since year 0, the
+// month numbering of CohortCount.
+func MonthOf(t time.Time) int32 { return monthOf(t) }
+
+// CohortCount is Count customers acquired in Month (months since year 0)
+// who purchased in the Offset-th month after it (Offset 0: the acquisition
+// month, so those entries count the cohort's size). Like the other parts
+// of a FitInput it is a multiset entry without customer IDs, so replicas
+// exchange and add them up exactly.
+type CohortCount struct {
+	Month  int32 `json:"month"`
+	Offset int   `json:"offset"`
+	Count  int   `json:"count"`
+}
+
+// CohortCounter tallies the cohort activity of customers acquired in the
+// Months months ending with a given month, the window a runtime matrix
+// shows.
+type CohortCounter struct {
+	first, last int32
+	counts      [][]int // [acquisition - first][offset]
+}
+
+// NewCohortCounter returns a counter for acquisition months from
+// months-1 months before the month of end up to that month (months >= 1).
+func NewCohortCounter(end time.Time, months int) *CohortCounter {
+	last := monthOf(end)
+	first := last - int32(max(months, 1)) + 1
+	cc := &CohortCounter{first: first, last: last, counts: make([][]int, last-first+1)}
+	for i := range cc.counts {
+		cc.counts[i] = make([]int, int(last-first)-i+1)
+	}
+	return cc
+}
+
+// Add counts one customer acquired in month acq who purchased in month
+// acq+k for each k up to the window's last month with active(k). Customers
+// acquired outside the window are not counted.
+func (cc *CohortCounter) Add(acq int32, active func(k int) bool) {
+	if acq < cc.first || acq > cc.last {
+		return
+	}
+	row := cc.counts[acq-cc.first]
+	for k := range row {
+		if k == 0 || active(k) {
+			row[k]++
+		}
+	}
+}
+
+// Counts returns the non-zero tallies, by month and offset.
+func (cc *CohortCounter) Counts() []CohortCount {
+	var out []CohortCount
+	for i, row := range cc.counts {
+		for k, n := range row {
+			if n > 0 {
+				out = append(out, CohortCount{Month: cc.first + int32(i), Offset: k, Count: n})
+			}
+		}
+	}
+	return out
+}
+
+// CohortMatrixOf returns the retention matrix of merged cohort counts over
+// the window of NewCohortCounter(end, months): one row per acquisition
+// month with customers, each running up to the month of end. Counts
+// outside the window are ignored.
+func CohortMatrixOf(counts []CohortCount, end time.Time, months int) CohortMatrix {
+	cc := NewCohortCounter(end, months)
+	for _, c := range counts {
+		if c.Month < cc.first || c.Month > cc.last || c.Offset < 0 || c.Offset > int(cc.last-c.Month) {
+			continue
+		}
+		cc.counts[c.Month-cc.first][c.Offset] += c.Count
+	}
+	out := CohortMatrix{Cohorts: []CohortRow{}}
+	for i, row := range cc.counts {
+		if row[0] == 0 {
+			continue
+		}
+		r := CohortRow{Month: monthString(cc.first + int32(i)), Size: row[0], Active: slices.Clone(row), Retention: make([]float64, len(row))}
+		for k, a := range row {
+			r.Retention[k] = float64(a) / float64(r.Size)
+		}
+		out.Cohorts = append(out.Cohorts, r)
+	}
+	return out
+}

@@ -58,3 +58,52 @@ func TestCohortMatrix(t *testing.T) {
 		t.Errorf("empty builder: %+v", m)
 	}
 }
+
+// TestCohortCountsMatchTheBuilder: cohort counts tallied on two shards,
+// merged and canonicalised through FitInputs, give the CohortBuilder's
+// matrix over the same purchases.
+func TestCohortCountsMatchTheBuilder(t *testing.T) {
+	end := day("2024-12-31")
+	b := NewCohortBuilder()
+	months := map[string]map[int32]bool{}
+	for i := range 3000 {
+		id := string(rune('a'+i%26)) + string(rune('a'+(i/26)%26)) + string(rune('a'+(i*7)%11))
+		ts := day("2024-01-01").Add(time.Duration((i*7919)%366) * 24 * time.Hour)
+		b.Add(id, ts)
+		if months[id] == nil {
+			months[id] = map[int32]bool{}
+		}
+		months[id][MonthOf(ts)] = true
+	}
+	var parts [2]*CohortCounter
+	for i := range parts {
+		parts[i] = NewCohortCounter(end, 12)
+	}
+	shard := 0
+	for _, ms := range months {
+		acq := int32(1 << 30)
+		for m := range ms {
+			acq = min(acq, m)
+		}
+		parts[shard%2].Add(acq, func(k int) bool { return ms[acq+int32(k)] })
+		shard++
+	}
+	all := &FitInput{Unit: Week}
+	for _, p := range parts {
+		in := &FitInput{Unit: Week, Cohorts: p.Counts()}
+		in.Canonicalize()
+		if err := all.Merge(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all.Canonicalize()
+	got, _ := json.Marshal(CohortMatrixOf(all.Cohorts, end, 12))
+	want, _ := json.Marshal(b.Matrix())
+	if string(got) != string(want) {
+		t.Fatalf("matrix from counts\n%s\nwant\n%s", got, want)
+	}
+	// A window of three months keeps the last three acquisition months.
+	if m := CohortMatrixOf(all.Cohorts, end, 3); len(m.Cohorts) != 3 || m.Cohorts[0].Month != "2024-10" {
+		t.Fatalf("3-month window: %+v", m.Cohorts)
+	}
+}

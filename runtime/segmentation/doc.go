@@ -45,7 +45,8 @@
 //     the frequencies x and the spends.
 //
 // FitInput carries exactly these three multisets, as (value, count)
-// entries, without customer IDs. Fit canonicalises its input first: each
+// entries, without customer IDs (and, when cohorts are computed, a fourth
+// one the fit ignores; see Cohorts). Fit canonicalises its input first: each
 // multiset is sorted and equal entries are merged into counts. The
 // canonical form depends only on the multisets, so the likelihood is summed
 // over the same entries in the same order whatever the split, and the
@@ -106,8 +107,33 @@
 // RFM scores are quantile scores by minimum rank, so ties share a score
 // (RFMModel); recency ranks T - t_x, frequency ranks x and monetary ranks
 // total spend over the calibration period. Segments come from an ordered
-// rule table (SegmentRule, DefaultSegmentRules). CohortBuilder gives
-// retention by acquisition month.
+// rule table (SegmentRule, DefaultSegmentRules).
+//
+// # Cohorts
+//
+// CohortBuilder gives retention by acquisition month from transactions
+// (`ecap segment --cohorts`). The runtime has no transactions, only each
+// customer's acquisition month and active months; CohortCounter tallies
+// those into (acquisition month, months since, count) entries over the
+// Months months ending with the calibration end's month, FitInput carries
+// them as a fourth multiset (Cohorts), and CohortMatrixOf turns the merged
+// multiset into the same rows CohortBuilder gives. Like the model, the
+// matrix is therefore the same on every replica and equal to the single-
+// replica one.
+//
+// # Calibration end in the past
+//
+// The runtime's customer state summarises all purchases, including those
+// after a calibration end. For each Segmentation with spec.calibrationEnd
+// the state keeps, per customer with purchases on both sides of that day,
+// the summary frozen at it (runtime/state, "Summaries frozen at
+// calibration ends"); the runtime reads the summary at the calibration end
+// through state.Customer.AsOf, so a run sees exactly the calibration
+// period whatever came later. CustomerOf's PurchasedAfterEnd standing
+// remains for summaries without that help. A calibration end the runtime
+// learns of after customers crossed it is unknown for those customers:
+// they are left out and counted (runtime/engine, calibrationUnknown), not
+// guessed.
 //
 // # Batch input
 //

@@ -59,6 +59,9 @@ type FitInput struct {
 	Values []ValueCount `json:"values"`
 	// Spends is the multiset of total spends.
 	Spends []SpendCount `json:"spends"`
+	// Cohorts is the multiset of cohort activity (see CohortCounter); the
+	// models do not use it. Empty when cohorts are not computed.
+	Cohorts []CohortCount `json:"cohorts,omitempty"`
 }
 
 // NewFitInput returns the fit input of customers whose times are in unit u.
@@ -90,6 +93,7 @@ func (in *FitInput) Merge(o *FitInput) error {
 	in.Triples = append(in.Triples, o.Triples...)
 	in.Values = append(in.Values, o.Values...)
 	in.Spends = append(in.Spends, o.Spends...)
+	in.Cohorts = append(in.Cohorts, o.Cohorts...)
 	return nil
 }
 
@@ -122,6 +126,12 @@ func (in *FitInput) Canonicalize() {
 	slices.SortFunc(in.Spends, func(p, q SpendCount) int { return cmp.Compare(p.Spend, q.Spend) })
 	in.Spends = compact(in.Spends, func(p, q *SpendCount) bool { return p.Spend == q.Spend },
 		func(p, q *SpendCount) { p.Count += q.Count })
+
+	slices.SortFunc(in.Cohorts, func(p, q CohortCount) int {
+		return cmp.Or(cmp.Compare(p.Month, q.Month), cmp.Compare(p.Offset, q.Offset))
+	})
+	in.Cohorts = compact(in.Cohorts, func(p, q *CohortCount) bool { return p.Month == q.Month && p.Offset == q.Offset },
+		func(p, q *CohortCount) { p.Count += q.Count })
 }
 
 // compact merges runs of equal neighbours of a sorted slice.
@@ -144,6 +154,7 @@ func (in *FitInput) Clone() *FitInput {
 		Triples: slices.Clone(in.Triples),
 		Values:  slices.Clone(in.Values),
 		Spends:  slices.Clone(in.Spends),
+		Cohorts: slices.Clone(in.Cohorts),
 	}
 }
 
@@ -176,6 +187,11 @@ func (in *FitInput) Validate() error {
 			return fmt.Errorf("spend %+v: want count > 0 and a finite spend >= 0", s)
 		}
 		ns += s.Count
+	}
+	for _, c := range in.Cohorts {
+		if c.Count <= 0 || c.Offset < 0 {
+			return fmt.Errorf("cohort %+v: want count > 0 and offset >= 0", c)
+		}
 	}
 	if nt == 0 {
 		return errors.New("no customers")

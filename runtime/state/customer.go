@@ -53,14 +53,15 @@ type Customer struct {
 	firstPurchase int64 // unix ms
 	lastPurchase  int64 // unix ms
 	// nextOffset is one past the largest input offset applied, 0 for none.
-	nextOffset    int64
-	firstDayValue int64 // ten-thousandths
-	repeatValue   int64 // ten-thousandths
-	// recentDays has bit i set when there was a purchase on the day
-	// lastDay-i.
-	recentDays   uint64
-	transactions uint32
-	purchaseDays uint32
+	nextOffset int64
+	dayTally
+	// months has bit k set when there was a purchase in the k-th UTC
+	// calendar month from the month of firstPurchase (k < 128): the
+	// customer's cohort activity.
+	months monthMask
+	// frozen holds the summaries frozen at calibration ends (see
+	// calibration.go); nil for most customers.
+	frozen *frozenSet
 	// minutes[b%12] counts purchases in 5-minute bucket b, hours[h%24] in
 	// hour h, for the buckets up to the one of lastPurchase.
 	minutes    [minuteSlots]uint8
@@ -87,18 +88,17 @@ func (c *Customer) Apply(eventTime time.Time, amount float64, deviceID, country 
 func (c *Customer) apply(ms, amount int64, device, country uint32) (unsure bool) {
 	day := int32(floorDiv(ms, msPerDay))
 	if c.transactions == 0 {
-		*c = Customer{
-			firstPurchase: ms, lastPurchase: ms, nextOffset: c.nextOffset,
-			firstDayValue: amount, recentDays: 1, purchaseDays: 1, dirty: c.dirty,
-		}
+		*c = Customer{firstPurchase: ms, lastPurchase: ms, nextOffset: c.nextOffset, dirty: c.dirty, frozen: c.frozen}
+		c.dayTally.add(day, day, day, amount)
+		c.months = monthMask{1, 0}
 		c.bumpVelocity(ms, ms)
 	} else {
-		unsure = c.addDay(day, amount)
+		c.months = c.months.mark(monthOfDay(c.FirstDay()), monthOfDay(day))
+		unsure = c.dayTally.add(c.FirstDay(), c.LastDay(), day, amount)
 		c.bumpVelocity(ms, c.lastPurchase)
 		c.firstPurchase = min(c.firstPurchase, ms)
 		c.lastPurchase = max(c.lastPurchase, ms)
 	}
-	c.transactions = satAdd32(c.transactions)
 	if device != 0 {
 		c.nDevices = remember(c.devices[:], c.nDevices, device)
 	}
@@ -108,39 +108,58 @@ func (c *Customer) apply(ms, amount int64, device, country uint32) (unsure bool)
 	return unsure
 }
 
-// addDay counts a purchase of amount on day d into the day summary.
-func (c *Customer) addDay(d int32, amount int64) (unsure bool) {
-	first, last := c.FirstDay(), c.LastDay()
+// dayTally is a purchase-day summary whose first and last purchase days
+// are kept by its owner: a Customer, or a summary frozen at a calibration
+// end.
+type dayTally struct {
+	firstDayValue int64 // ten-thousandths
+	repeatValue   int64 // ten-thousandths
+	// recentDays has bit i set when there was a purchase on the day
+	// last-i.
+	recentDays   uint64
+	transactions uint32
+	purchaseDays uint32
+}
+
+// add counts a purchase of amount on day d into a tally whose first and
+// last purchase days are first and last (ignored while the tally is
+// empty); the owner then moves its first and last day to include d.
+func (t *dayTally) add(first, last, d int32, amount int64) (unsure bool) {
+	if t.transactions == 0 {
+		*t = dayTally{firstDayValue: amount, recentDays: 1, purchaseDays: 1, transactions: 1}
+		return false
+	}
+	t.transactions = satAdd32(t.transactions)
 	switch {
 	case d == first:
-		c.firstDayValue += amount
+		t.firstDayValue += amount
 	case d > last:
 		if shift := int64(d) - int64(last); shift >= windowDays {
-			c.recentDays = 0
+			t.recentDays = 0
 		} else {
-			c.recentDays <<= uint(shift)
+			t.recentDays <<= uint(shift)
 		}
-		c.recentDays |= 1
-		c.purchaseDays++
-		c.repeatValue += amount
+		t.recentDays |= 1
+		t.purchaseDays++
+		t.repeatValue += amount
 	case d < first:
 		// The old first day becomes a repeat day.
-		c.repeatValue += c.firstDayValue
-		c.firstDayValue = amount
-		c.purchaseDays++
+		t.repeatValue += t.firstDayValue
+		t.firstDayValue = amount
+		t.purchaseDays++
 		if off := int64(last) - int64(d); off < windowDays {
-			c.recentDays |= 1 << uint(off)
+			t.recentDays |= 1 << uint(off)
 		}
 	default: // first < d <= last
-		c.repeatValue += amount
+		t.repeatValue += amount
 		off := int64(last) - int64(d)
 		if off >= windowDays {
-			c.purchaseDays++
+			t.purchaseDays++
 			return true
 		}
-		if c.recentDays&(1<<uint(off)) == 0 {
-			c.recentDays |= 1 << uint(off)
-			c.purchaseDays++
+		if t.recentDays&(1<<uint(off)) == 0 {
+			t.recentDays |= 1 << uint(off)
+			t.purchaseDays++
 		}
 	}
 	return false

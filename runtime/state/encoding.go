@@ -9,7 +9,16 @@ import (
 
 // customerVersion is the first byte of every customer encoding. A change of
 // layout gets a new version and the decoder keeps reading the old ones.
-const customerVersion = 1
+// Version 1 is written whenever it holds everything (no frozen summaries,
+// activity only in the first and last purchase month), so such records are
+// byte-identical to those of earlier releases.
+const (
+	customerVersion   = 1
+	customerVersionV2 = 2
+)
+
+// maxEncodedDaySpan bounds day offsets in frozen summaries.
+const maxEncodedDaySpan = 1 << 30
 
 // ErrCorrupt is wrapped by every decoding error.
 var ErrCorrupt = errors.New("corrupt customer state")
@@ -32,8 +41,25 @@ var ErrCorrupt = errors.New("corrupt customer state")
 //	byte    devices<<4 | countries
 //	4 bytes per device, little endian, most recent first
 //	uvarint per country, most recent first
+//
+// Version 2 is version 1 followed by:
+//
+//	uvarint x2  activity months (low, high 64 bits; bit k: k months after
+//	            the first purchase month)
+//	byte        number of frozen summaries (<= MaxCalibrationDays), then
+//	            each, by increasing end day:
+//	varint      end day (days since 1970-01-01)
+//	uvarint     end day - first day
+//	uvarint     last day - first day
+//	uvarint     transactions, purchase days, first-day value, repeat value,
+//	            recent-days bitmap, activity months (low, high)
 func (c *Customer) AppendBinary(b []byte) ([]byte, error) {
-	b = append(b, customerVersion)
+	v2 := c.frozen != nil || c.months != defaultMonths(c.FirstDay(), c.LastDay())
+	if v2 {
+		b = append(b, customerVersionV2)
+	} else {
+		b = append(b, customerVersion)
+	}
 	b = binary.AppendVarint(b, c.firstPurchase)
 	b = binary.AppendUvarint(b, uint64(c.lastPurchase-c.firstPurchase))
 	b = binary.AppendUvarint(b, uint64(c.nextOffset))
@@ -71,7 +97,33 @@ func (c *Customer) AppendBinary(b []byte) ([]byte, error) {
 	for _, x := range c.countries[:c.nCountries] {
 		b = binary.AppendUvarint(b, uint64(x))
 	}
+	if !v2 {
+		return b, nil
+	}
+	b = binary.AppendUvarint(b, c.months[0])
+	b = binary.AppendUvarint(b, c.months[1])
+	var entries []frozen
+	if c.frozen != nil {
+		entries = c.frozen.entries
+	}
+	b = append(b, byte(len(entries)))
+	for i := range entries {
+		f := &entries[i]
+		b = binary.AppendVarint(b, int64(f.end))
+		b = binary.AppendUvarint(b, uint64(int64(f.end)-int64(f.firstDay)))
+		b = binary.AppendUvarint(b, uint64(int64(f.lastDay)-int64(f.firstDay)))
+		for _, v := range [...]uint64{uint64(f.transactions), uint64(f.purchaseDays), uint64(f.firstDayValue),
+			uint64(f.repeatValue), f.recentDays, f.months[0], f.months[1]} {
+			b = binary.AppendUvarint(b, v)
+		}
+	}
 	return b, nil
+}
+
+// defaultMonths is the activity a version 1 record implies: the months of
+// the first and the last purchase.
+func defaultMonths(first, last int32) monthMask {
+	return monthMask{1, 0}.mark(monthOfDay(first), monthOfDay(last))
 }
 
 // MarshalBinary returns c's encoding.
@@ -94,7 +146,8 @@ func DecodeCustomer(data []byte) (*Customer, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrCorrupt)
 	}
-	if data[0] != customerVersion {
+	version := data[0]
+	if version != customerVersion && version != customerVersionV2 {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrCorrupt, data[0])
 	}
 	r := decoder{buf: data[1:]}
@@ -170,6 +223,12 @@ func DecodeCustomer(data []byte) (*Customer, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	c.months = defaultMonths(c.FirstDay(), c.LastDay())
+	if version == customerVersionV2 {
+		if err := c.decodeV2(&r); err != nil {
+			return nil, err
+		}
+	}
 	if len(r.buf) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(r.buf))
 	}
@@ -179,23 +238,82 @@ func DecodeCustomer(data []byte) (*Customer, error) {
 	return c, nil
 }
 
+// decodeV2 reads the fields version 2 adds and checks them against the
+// customer's own summary.
+func (c *Customer) decodeV2(r *decoder) error {
+	c.months = monthMask{r.uvarint(), r.uvarint()}
+	n := int(r.byte())
+	if r.err != nil {
+		return r.err
+	}
+	lastMonth := int(monthOfDay(c.LastDay()) - monthOfDay(c.FirstDay()))
+	if !c.months.has(0) || lastMonth < monthBits && !c.months.has(lastMonth) {
+		return fmt.Errorf("%w: activity months miss the first or last purchase month", ErrCorrupt)
+	}
+	if n > MaxCalibrationDays {
+		return fmt.Errorf("%w: %d frozen summaries", ErrCorrupt, n)
+	}
+	if n == 0 {
+		return nil
+	}
+	c.frozen = &frozenSet{entries: make([]frozen, n)}
+	for i := range c.frozen.entries {
+		f := &c.frozen.entries[i]
+		end := r.varint()
+		back, span := r.uvarint(), r.uvarint()
+		txns, days, firstValue, repeatValue := r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
+		f.recentDays = r.uvarint()
+		f.months = monthMask{r.uvarint(), r.uvarint()}
+		if r.err != nil {
+			return r.err
+		}
+		switch {
+		case end >= int64(c.LastDay()) || back > maxEncodedDaySpan || span > back || end-int64(back) < int64(c.FirstDay()):
+			return fmt.Errorf("%w: frozen summary %d: days out of range", ErrCorrupt, i)
+		case i > 0 && int32(end) <= c.frozen.entries[i-1].end:
+			return fmt.Errorf("%w: frozen summaries out of order", ErrCorrupt)
+		case txns == 0 || txns > uint64(c.transactions) || days == 0 || days > txns || days > uint64(c.purchaseDays):
+			return fmt.Errorf("%w: frozen summary %d: %d purchase days for %d transactions", ErrCorrupt, i, days, txns)
+		case firstValue > math.MaxInt64 || repeatValue > math.MaxInt64-firstValue:
+			return fmt.Errorf("%w: frozen summary %d: amounts out of range", ErrCorrupt, i)
+		case !f.months.has(0):
+			return fmt.Errorf("%w: frozen summary %d: first month not active", ErrCorrupt, i)
+		}
+		f.end = int32(end)
+		f.firstDay = int32(end - int64(back))
+		f.lastDay = f.firstDay + int32(span)
+		f.transactions, f.purchaseDays = uint32(txns), uint32(days)
+		f.firstDayValue, f.repeatValue = int64(firstValue), int64(repeatValue)
+		if err := f.dayTally.check(f.firstDay, f.lastDay); err != nil {
+			return fmt.Errorf("frozen summary %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
 // checkDays verifies that the day summary could have come from Apply.
 func (c *Customer) checkDays() error {
-	span := int64(c.LastDay()) - int64(c.FirstDay())
-	known := popcount(c.recentDays)
+	return c.dayTally.check(c.FirstDay(), c.LastDay())
+}
+
+// check verifies that a tally with these first and last days could have
+// come from add.
+func (t *dayTally) check(first, last int32) error {
+	span := int64(last) - int64(first)
+	known := popcount(t.recentDays)
 	switch {
-	case c.recentDays&1 == 0:
+	case t.recentDays&1 == 0:
 		return fmt.Errorf("%w: last purchase day not marked", ErrCorrupt)
-	case span < windowDays && c.recentDays>>uint(span) != 1:
+	case span < windowDays && t.recentDays>>uint(span) != 1:
 		// Within the window the first day is the oldest marked day.
 		return fmt.Errorf("%w: day bitmap does not match the first purchase day", ErrCorrupt)
 	case span >= windowDays:
 		known++ // the first day lies beyond the bitmap
 	}
 	switch {
-	case uint64(c.purchaseDays) < uint64(known):
-		return fmt.Errorf("%w: %d purchase days, %d marked", ErrCorrupt, c.purchaseDays, known)
-	case c.purchaseDays == 1 && c.repeatValue != 0:
+	case uint64(t.purchaseDays) < uint64(known):
+		return fmt.Errorf("%w: %d purchase days, %d marked", ErrCorrupt, t.purchaseDays, known)
+	case t.purchaseDays == 1 && t.repeatValue != 0:
 		return fmt.Errorf("%w: repeat value without repeat days", ErrCorrupt)
 	}
 	return nil

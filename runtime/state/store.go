@@ -97,6 +97,9 @@ type Store struct {
 	// forgotten holds the customers deleted since the last checkpoint.
 	forgotten map[string]struct{}
 	stats     StoreStats
+	// calibrationDays are the calibration end days whose summaries
+	// customers keep frozen (see Customer.AsOf).
+	calibrationDays []int32
 }
 
 // NewStore returns an empty Store for an input partition.
@@ -168,7 +171,11 @@ func (s *Store) Apply(p Purchase) (applied bool, err error) {
 		s.stats.Skipped++
 		return false, nil
 	}
-	if c.apply(ms, toUnits(p.Amount), deviceHash(p.DeviceID), countryID(p.Country)) {
+	units := toUnits(p.Amount)
+	if len(s.calibrationDays) > 0 || c.frozen != nil {
+		c.applyCalibration(int32(floorDiv(ms, msPerDay)), units, s.calibrationDays)
+	}
+	if c.apply(ms, units, deviceHash(p.DeviceID), countryID(p.Country)) {
 		s.stats.Unsure++
 	}
 	c.nextOffset = p.Offset + 1
@@ -176,6 +183,23 @@ func (s *Store) Apply(p Purchase) (applied bool, err error) {
 	s.stats.Applied++
 	return true, nil
 }
+
+// SetCalibrationDays sets the calibration end days (days since 1970-01-01
+// UTC, see DayOf) whose summaries the customers keep frozen from now on:
+// the distinct days, at most MaxCalibrationDays (the earliest); it returns
+// the days kept. A purchase applied afterwards drops its customer's frozen
+// summaries of days no longer set. Replays are exact when they run with
+// the days the original run had.
+func (s *Store) SetCalibrationDays(days []int32) []int32 {
+	if slices.Equal(days, s.calibrationDays) {
+		return s.calibrationDays
+	}
+	s.calibrationDays = normalizeDays(days)
+	return s.calibrationDays
+}
+
+// CalibrationDays returns the days set by SetCalibrationDays.
+func (s *Store) CalibrationDays() []int32 { return s.calibrationDays }
 
 // Advance records that every input offset below nextOffset is accounted
 // for, e.g. after events that change no customer (other kinds, rejects).

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -59,6 +60,10 @@ func sameState(t *testing.T, got, want *Store) {
 		}
 		gc, wc := *g, *w
 		gc.dirty, wc.dirty = false, false
+		if !reflect.DeepEqual(gc.frozen, wc.frozen) {
+			t.Fatalf("customer %s: frozen summaries\n got  %+v\n want %+v", id, gc.frozen, wc.frozen)
+		}
+		gc.frozen, wc.frozen = nil, nil
 		if gc != wc {
 			t.Fatalf("customer %s:\n got  %+v\n want %+v", id, gc, wc)
 		}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecap-dev/ecap/runtime/segmentation"
 )
 
 // CDNOWCalibrationEnd is the last day of the 39-week calibration period of
@@ -69,4 +71,32 @@ func CustomerTxn(eventID, customerID string, t time.Time, amount float64, units 
 	}
 	b, _ := json.Marshal(m)
 	return Txn{Key: []byte(customerID), Value: b, CustomerID: customerID, EventID: eventID, Amount: amount, EventTime: t.UTC()}
+}
+
+// CDNOWCohorts is the cohort matrix of the CDNOW rows in dir up to and
+// including the day through, computed from the raw rows the way `ecap
+// segment --cohorts` does (segmentation.CohortBuilder): the brute-force
+// reference of the runtime's matrix.
+func CDNOWCohorts(dir string, through time.Time) ([]segmentation.CohortRow, error) {
+	f, err := os.Open(filepath.Join(dir, "CDNOW_sample.txt"))
+	if err != nil {
+		return nil, fmt.Errorf("CDNOW dataset missing: %w", err)
+	}
+	defer f.Close()
+	b := segmentation.NewCohortBuilder()
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		fs := strings.Fields(sc.Text())
+		if len(fs) == 0 {
+			continue
+		}
+		day, err := time.Parse("20060102", fs[min(2, len(fs)-1)])
+		if len(fs) != 5 || err != nil {
+			return nil, fmt.Errorf("CDNOW_sample.txt line %d: %q", line, sc.Text())
+		}
+		if !day.After(through) {
+			b.Add(strings.TrimLeft(fs[1], "0"), day)
+		}
+	}
+	return b.Matrix().Cohorts, sc.Err()
 }
