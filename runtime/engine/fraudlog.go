@@ -44,13 +44,16 @@ const fraudPrefix = "\x00fraud/"
 // receive: (rule set, entry key) -> bit 1<<slot for each slot missing it.
 type fraudPending map[fraudEntry]uint8
 
-type fraudEntry struct{ set, key string }
+type fraudEntry struct {
+	set string
+	ref fraud.EntryRef
+}
 
-func (f *fraudPending) add(slots uint8, set, key string) {
+func (f *fraudPending) add(slots uint8, set string, ref fraud.EntryRef) {
 	if *f == nil {
 		*f = fraudPending{}
 	}
-	(*f)[fraudEntry{set, key}] |= slots
+	(*f)[fraudEntry{set, ref}] |= slots
 }
 
 func fraudKeyPrefix(topic string, part int32) string {
@@ -79,22 +82,47 @@ func parseFraudKey(key []byte, topic string, part int32) (slot int, set, entry s
 // have left half done. Record order does not matter: each key appears once.
 func (p *partition) fraudRecords(topic string, slot int) ([]kafka.Message, error) {
 	for n, st := range p.fraud {
-		st.TakeChanges(func(key string) { p.fraudPending.add(3, n, key) })
+		st.TakeChanges(func(r fraud.EntryRef) { p.fraudPending.add(3, n, r) })
 	}
 	prefix := fraudKeyPrefix(topic, p.id) + strconv.Itoa(slot) + "/"
 	bit := uint8(1) << slot
-	msgs := make([]kafka.Message, 0, len(p.fraudPending))
+	n := 0
+	for _, slots := range p.fraudPending {
+		if slots&bit != 0 {
+			n++
+		}
+	}
+	// Keys and values live in two buffers shared by every record of the
+	// checkpoint: two allocations (and their growth) instead of two per
+	// record. Records are sliced out once the buffers stop moving.
+	type span struct{ k0, k1, v0, v1 int }
+	spans := make([]span, 0, n)
+	var keys, values []byte
 	for e, slots := range p.fraudPending {
 		if slots&bit == 0 {
 			continue
 		}
-		var value []byte
+		var sp span
+		sp.k0 = len(keys)
+		keys = append(append(append(keys, prefix...), e.set...), '/')
+		keys = e.ref.AppendKey(keys)
+		sp.k1 = len(keys)
+		sp.v0, sp.v1 = -1, -1
 		if st := p.fraud[e.set]; st != nil {
-			value, _ = st.Record(e.key)
+			start := len(values)
+			var ok bool
+			if values, ok = st.AppendRecord(values, e.ref); ok {
+				sp.v0, sp.v1 = start, len(values)
+			}
 		}
-		key := make([]byte, 0, len(prefix)+len(e.set)+1+len(e.key))
-		key = append(append(append(append(key, prefix...), e.set...), '/'), e.key...)
-		msgs = append(msgs, kafka.Message{Key: key, Value: value})
+		spans = append(spans, sp)
+	}
+	msgs := make([]kafka.Message, len(spans))
+	for i, sp := range spans {
+		msgs[i].Key = keys[sp.k0:sp.k1:sp.k1]
+		if sp.v0 >= 0 {
+			msgs[i].Value = values[sp.v0:sp.v1:sp.v1]
+		}
 	}
 	return msgs, nil
 }
@@ -147,10 +175,10 @@ func (r *fraudRestore) install(p *partition, slot int, legacy bool) {
 		}
 		bit := uint8(1) << s
 		for n, st := range p.fraud {
-			st.Keys(func(key string) { p.fraudPending.add(bit, n, key) })
+			st.Keys(func(r fraud.EntryRef) { p.fraudPending.add(bit, n, r) })
 		}
 		for n, st := range r.images[s] {
-			st.Keys(func(key string) { p.fraudPending.add(bit, n, key) })
+			st.Keys(func(r fraud.EntryRef) { p.fraudPending.add(bit, n, r) })
 		}
 	}
 }

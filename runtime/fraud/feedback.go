@@ -183,7 +183,7 @@ func (l *alertLog) evictOldest(s *State) bool {
 		l.head++
 		if a := l.entries[r.id]; a != nil && a.seq == r.seq {
 			delete(l.entries, r.id)
-			s.track(dirtyRef{rec: recAlert, id: r.id})
+			s.track(EntryRef{rec: recAlert, id: r.id})
 			return true
 		}
 	}
@@ -207,7 +207,7 @@ func (l *alertLog) expire(s *State, now int64) int {
 		l.head++
 		if live {
 			delete(l.entries, r.id)
-			s.track(dirtyRef{rec: recAlert, id: r.id})
+			s.track(EntryRef{rec: recAlert, id: r.id})
 			n++
 		}
 	}

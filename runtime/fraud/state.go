@@ -153,7 +153,7 @@ type State struct {
 
 	// dirty lists what changed since the last FlushChanges, in order;
 	// duplicates are dropped at flush time.
-	dirty []dirtyRef
+	dirty []EntryRef
 }
 
 // Record kinds, also the first byte of changelog keys.
@@ -164,17 +164,28 @@ const (
 	recAlert    = 'a'
 )
 
-type dirtyRef struct {
+// EntryRef names one entry of a State: a customer history, a merchant, one
+// entity's velocity windows, an alert or a rule tally. Key is its changelog
+// key (see FlushChanges).
+type EntryRef struct {
 	rec  byte
 	kind entityKind
 	id   string
 }
 
-func (r dirtyRef) key() string {
+func (r EntryRef) key() string { return string(r.AppendKey(nil)) }
+
+// Key returns the entry's changelog key.
+func (r EntryRef) Key() string { return r.key() }
+
+// AppendKey appends the entry's changelog key to b.
+func (r EntryRef) AppendKey(b []byte) []byte {
+	b = append(b, r.rec, '/')
 	if r.rec == recEntity {
-		return string(rune(r.rec)) + "/" + strconv.Itoa(int(r.kind)) + "/" + r.id
+		b = strconv.AppendInt(b, int64(r.kind), 10)
+		b = append(b, '/')
 	}
-	return string(rune(r.rec)) + "/" + r.id
+	return append(b, r.id...)
 }
 
 // NewState returns an empty state.
@@ -225,7 +236,7 @@ func (s *State) Size() StateSize {
 }
 
 // track notes a changed or removed entry for FlushChanges.
-func (s *State) track(r dirtyRef) {
+func (s *State) track(r EntryRef) {
 	if s.cfg.TrackChanges {
 		// IDs of a decoded event share its whole record: keep a copy.
 		r.id = strings.Clone(r.id)
@@ -236,28 +247,28 @@ func (s *State) track(r dirtyRef) {
 func (s *State) markCustomer(id string, c *CustomerState) {
 	if !c.dirty {
 		c.dirty = true
-		s.track(dirtyRef{rec: recCustomer, id: id})
+		s.track(EntryRef{rec: recCustomer, id: id})
 	}
 }
 
 func (s *State) markMerchant(id string, m *MerchantState) {
 	if !m.dirty {
 		m.dirty = true
-		s.track(dirtyRef{rec: recMerchant, id: id})
+		s.track(EntryRef{rec: recMerchant, id: id})
 	}
 }
 
 func (s *State) markEntity(k entityKind, id string, e *entity) {
 	if !e.dirty {
 		e.dirty = true
-		s.track(dirtyRef{rec: recEntity, kind: k, id: id})
+		s.track(EntryRef{rec: recEntity, kind: k, id: id})
 	}
 }
 
 func (s *State) markAlert(id string, a *alertEntry) {
 	if !a.dirty {
 		a.dirty = true
-		s.track(dirtyRef{rec: recAlert, id: id})
+		s.track(EntryRef{rec: recAlert, id: id})
 	}
 }
 
@@ -285,7 +296,7 @@ func (s *State) Expire(now time.Time) int {
 			e.windows = kept
 			if len(kept) == 0 {
 				delete(s.entities[k], id)
-				s.track(dirtyRef{rec: recEntity, kind: entityKind(k), id: id})
+				s.track(EntryRef{rec: recEntity, kind: entityKind(k), id: id})
 				removed++
 			} else {
 				s.markEntity(entityKind(k), id, e)
@@ -296,7 +307,7 @@ func (s *State) Expire(now time.Time) int {
 		for id, c := range s.customers {
 			if idleSince(c.Last, at) > ttl {
 				delete(s.customers, id)
-				s.track(dirtyRef{rec: recCustomer, id: id})
+				s.track(EntryRef{rec: recCustomer, id: id})
 				removed++
 			}
 		}
@@ -305,7 +316,7 @@ func (s *State) Expire(now time.Time) int {
 		for id, m := range s.merchants {
 			if idleSince(m.Last, at) > ttl {
 				delete(s.merchants, id)
-				s.track(dirtyRef{rec: recMerchant, id: id})
+				s.track(EntryRef{rec: recMerchant, id: id})
 				removed++
 			}
 		}
@@ -331,11 +342,11 @@ func (s *State) ForgetCustomer(id string) bool {
 	_, hadE := s.entities[kindCustomer][id]
 	if hadC {
 		delete(s.customers, id)
-		s.track(dirtyRef{rec: recCustomer, id: id})
+		s.track(EntryRef{rec: recCustomer, id: id})
 	}
 	if hadE {
 		delete(s.entities[kindCustomer], id)
-		s.track(dirtyRef{rec: recEntity, kind: kindCustomer, id: id})
+		s.track(EntryRef{rec: recEntity, kind: kindCustomer, id: id})
 	}
 	return hadC || hadE
 }
@@ -348,7 +359,7 @@ func (s *State) ForgetCustomer(id string) bool {
 // the state. If fn fails, flushing stops and the records not yet accepted
 // are offered again by the next call.
 func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
-	seen := make(map[dirtyRef]struct{}, len(s.dirty))
+	seen := make(map[EntryRef]struct{}, len(s.dirty))
 	var e encoder
 	for i, r := range s.dirty {
 		if _, dup := seen[r]; dup {
@@ -410,7 +421,7 @@ func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
 // flush to fn (possibly more than once) and forgets the changes, without
 // encoding anything: for a caller that writes the entries' current values
 // itself with Record.
-func (s *State) TakeChanges(fn func(key string)) {
+func (s *State) TakeChanges(fn func(EntryRef)) {
 	for _, r := range s.dirty {
 		switch r.rec {
 		case recCustomer:
@@ -434,7 +445,7 @@ func (s *State) TakeChanges(fn func(key string)) {
 				t.dirty = false
 			}
 		}
-		fn(r.key())
+		fn(r)
 	}
 	clear(s.dirty)
 	s.dirty = s.dirty[:0]
@@ -443,69 +454,99 @@ func (s *State) TakeChanges(fn func(key string)) {
 	}
 }
 
-// Keys calls fn with the changelog key of every entry, in no particular
-// order.
-func (s *State) Keys(fn func(key string)) {
+// Keys calls fn with every entry, in no particular order.
+func (s *State) Keys(fn func(EntryRef)) {
 	for id := range s.customers {
-		fn(dirtyRef{rec: recCustomer, id: id}.key())
+		fn(EntryRef{rec: recCustomer, id: id})
 	}
 	for id := range s.merchants {
-		fn(dirtyRef{rec: recMerchant, id: id}.key())
+		fn(EntryRef{rec: recMerchant, id: id})
 	}
 	for k := range s.entities {
 		for id := range s.entities[k] {
-			fn(dirtyRef{rec: recEntity, kind: entityKind(k), id: id}.key())
+			fn(EntryRef{rec: recEntity, kind: entityKind(k), id: id})
 		}
 	}
 	for id := range s.alerts.entries {
-		fn(dirtyRef{rec: recAlert, id: id}.key())
+		fn(EntryRef{rec: recAlert, id: id})
 	}
 	for id := range s.rules {
-		fn(dirtyRef{rec: recRule, id: id}.key())
+		fn(EntryRef{rec: recRule, id: id})
 	}
 }
 
-// Record returns the current changelog value of the entry with the given
-// key, as FlushChanges would write it, or nil and false when the state has
-// no such entry (its record is a tombstone).
-func (s *State) Record(key string) ([]byte, bool) {
-	rec, rest, ok := strings.Cut(key, "/")
-	if !ok || len(rec) != 1 {
-		return nil, false
-	}
+// AppendRecord appends the entry's current changelog value, as
+// FlushChanges would write it, to dst; false when the state has no such
+// entry (its record is a tombstone).
+func (s *State) AppendRecord(dst []byte, r EntryRef) ([]byte, bool) {
 	var m interface{ marshal(*encoder) }
-	switch rec[0] {
+	switch r.rec {
 	case recCustomer:
-		if c := s.customers[rest]; c != nil {
+		if c := s.customers[r.id]; c != nil {
 			m = c
 		}
 	case recMerchant:
-		if x := s.merchants[rest]; x != nil {
+		if x := s.merchants[r.id]; x != nil {
 			m = x
 		}
 	case recEntity:
-		ks, id, ok := strings.Cut(rest, "/")
-		k, err := strconv.Atoi(ks)
-		if ok && err == nil && k >= 0 && k < int(numKinds) {
-			if en := s.entities[k][id]; en != nil {
+		if r.kind < numKinds {
+			if en := s.entities[r.kind][r.id]; en != nil {
 				m = en
 			}
 		}
 	case recAlert:
-		if a := s.alerts.entries[rest]; a != nil {
+		if a := s.alerts.entries[r.id]; a != nil {
 			m = a
 		}
 	case recRule:
-		if t := s.rules[rest]; t != nil {
+		if t := s.rules[r.id]; t != nil {
 			m = t
 		}
 	}
 	if m == nil {
-		return nil, false
+		return dst, false
 	}
-	var e encoder
+	e := encoder{b: dst}
 	m.marshal(&e)
 	return e.b, true
+}
+
+// Record returns the current changelog value of the entry with the given
+// key, or nil and false when the state has no such entry or the key is
+// invalid.
+func (s *State) Record(key string) ([]byte, bool) {
+	r, ok := parseEntryKey(key)
+	if !ok {
+		return nil, false
+	}
+	b, ok := s.AppendRecord(nil, r)
+	if !ok {
+		return nil, false
+	}
+	return b, true
+}
+
+// parseEntryKey parses a changelog key written by FlushChanges.
+func parseEntryKey(key string) (EntryRef, bool) {
+	rec, rest, ok := strings.Cut(key, "/")
+	if !ok || len(rec) != 1 {
+		return EntryRef{}, false
+	}
+	r := EntryRef{rec: rec[0], id: rest}
+	switch r.rec {
+	case recCustomer, recMerchant, recAlert, recRule:
+	case recEntity:
+		ks, id, ok := strings.Cut(rest, "/")
+		k, err := strconv.Atoi(ks)
+		if !ok || err != nil || k < 0 || k >= int(numKinds) {
+			return EntryRef{}, false
+		}
+		r.kind, r.id = entityKind(k), id
+	default:
+		return EntryRef{}, false
+	}
+	return r, true
 }
 
 // Restore applies one changelog record written by FlushChanges; a nil or

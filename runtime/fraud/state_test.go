@@ -270,7 +270,7 @@ func TestRecordAndKeysMatchFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := map[string]bool{}
-	st.Keys(func(k string) { keys[k] = true })
+	st.Keys(func(r EntryRef) { keys[r.Key()] = true })
 	if len(keys) != len(flushed) || len(keys) < 20 {
 		t.Fatalf("Keys lists %d entries, the flush wrote %d", len(keys), len(flushed))
 	}
@@ -302,7 +302,7 @@ func TestTakeChangesYieldsTheFlushKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	taken := map[string]bool{}
-	b.TakeChanges(func(k string) { taken[k] = true })
+	b.TakeChanges(func(r EntryRef) { taken[r.Key()] = true })
 	if !reflect.DeepEqual(flushed, taken) || len(taken) == 0 {
 		t.Fatalf("TakeChanges gave %d keys, FlushChanges wrote %d", len(taken), len(flushed))
 	}

@@ -48,7 +48,7 @@ func (s *State) tally(rule string) *ruleTally {
 	}
 	if !t.dirty {
 		t.dirty = true
-		s.track(dirtyRef{rec: recRule, id: rule})
+		s.track(EntryRef{rec: recRule, id: rule})
 	}
 	return t
 }
