@@ -97,7 +97,10 @@ func (p *partition) fraudRecords(topic string, slot int) ([]kafka.Message, error
 	// record. Records are sliced out once the buffers stop moving.
 	type span struct{ k0, k1, v0, v1 int }
 	spans := make([]span, 0, n)
-	var keys, values []byte
+	// Sized from the previous checkpoint's bytes per record, so that the
+	// buffers do not grow (and copy) several times over.
+	keys := make([]byte, 0, n*max(p.fraudKeyBytes, len(prefix)+24)*9/8)
+	values := make([]byte, 0, n*max(p.fraudValueBytes, 32)*9/8)
 	for e, slots := range p.fraudPending {
 		if slots&bit == 0 {
 			continue
@@ -116,6 +119,9 @@ func (p *partition) fraudRecords(topic string, slot int) ([]kafka.Message, error
 			}
 		}
 		spans = append(spans, sp)
+	}
+	if len(spans) > 0 {
+		p.fraudKeyBytes, p.fraudValueBytes = len(keys)/len(spans)+1, len(values)/len(spans)+1
 	}
 	msgs := make([]kafka.Message, len(spans))
 	for i, sp := range spans {

@@ -264,3 +264,35 @@ func TestFraudStateFromLegacySnapshotMovesToRecords(t *testing.T) {
 		t.Fatal("fraud state after more input differs")
 	}
 }
+
+// BenchmarkFraudRecords: the checkpoint's fraud records, encoded under the
+// partition lock, per record (every entry of a 20,000-customer partition
+// pending).
+func BenchmarkFraudRecords(b *testing.B) {
+	t := &testing.T{}
+	l := fraudLogLocal(t)
+	gen := enginetest.NewGenerator(1, 20_000, 500, time.Now().Add(-30*time.Minute), time.Millisecond)
+	msgs := make([]kafka.Message, 40_000)
+	for i := range msgs {
+		x := gen.Next()
+		msgs[i] = kafka.Message{Offset: int64(i), Key: x.Key, Value: x.Value}
+	}
+	l.ProcessTransactions(msgs)
+	records := 0
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		for n, st := range l.p.fraud {
+			st.Keys(func(r fraud.EntryRef) { l.p.fraudPending.add(1, n, r) })
+		}
+		b.StartTimer()
+		recs, err := l.p.fraudRecords("txns", 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		records += len(recs)
+		l.p.fraudWritten(0)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
+	b.ReportMetric(float64(records)/float64(b.N), "records")
+}

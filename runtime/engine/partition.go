@@ -39,6 +39,8 @@ type partition struct {
 	// fraudPending: fraud entries each changelog slot has yet to receive
 	// (see fraudlog.go).
 	fraudPending fraudPending
+	// bytes per fraud record key and value at the last checkpoint
+	fraudKeyBytes, fraudValueBytes int
 
 	// checkpointed: offsets of the last successful checkpoint, to skip
 	// checkpoints without progress.
