@@ -35,6 +35,10 @@ const (
 	// ConditionScheduled reports whether the CronJob that enforces a
 	// RetentionPolicy exists and matches the spec.
 	ConditionScheduled = "Scheduled"
+	// ConditionLastRunSucceeded reports whether the last "ecap retention"
+	// run of a RetentionPolicy enforced every target. The job owns it; the
+	// controller folds a False into Stalled.
+	ConditionLastRunSucceeded = "LastRunSucceeded"
 )
 
 // Condition reasons. Reasons are CamelCase and stable: alerts and scripts may
@@ -89,6 +93,12 @@ const (
 	ReasonReloadFailed = "ReloadFailed"
 	// ReasonRuntimeNotRunning: no runtime replica answered.
 	ReasonRuntimeNotRunning = "RuntimeNotRunning"
+	// ReasonRunFailed: a retention run could not enforce a target; the
+	// message says which and why.
+	ReasonRunFailed = "RunFailed"
+	// ReasonRuntimeNotAcknowledged: the runtime did not acknowledge every
+	// retention request within the job's wait.
+	ReasonRuntimeNotAcknowledged = "RuntimeNotAcknowledged"
 )
 
 // Well-known annotations and labels.

@@ -33,20 +33,24 @@ type partition struct {
 	fraud     map[string]*fraud.State
 	nextUE    int64 // next user-events offset included in the state
 	nextFB    int64 // next feedback offset included in the state
+	nextCtl   int64 // next control offset included in the state (control.go)
 	snapSlot  int   // slot the next snapshot goes to
 	snapSeq   uint64
 	snapCount [2]int // chunks last written to each slot
 
 	// checkpointed: offsets of the last successful checkpoint, to skip
 	// checkpoints without progress.
-	ckptTxn, ckptUE, ckptFB int64
-	lastCkpt                time.Time
-	failed                  bool                // outputs of a batch could not be written: never checkpoint
-	inflight                *inflightCheckpoint // being written; see startCheckpoint
-	revoked                 bool                // handed back to the group: never written again
+	ckptTxn, ckptUE, ckptFB, ckptCtl int64
+	lastCkpt                         time.Time
+	// eraseCkpts counts the checkpoints still forced by a retention
+	// request that removed customers (control.go).
+	eraseCkpts int
+	failed     bool                // outputs of a batch could not be written: never checkpoint
+	inflight   *inflightCheckpoint // being written; see startCheckpoint
+	revoked    bool                // handed back to the group: never written again
 
 	// status
-	hwmTxn, hwmUE, hwmFB int64
+	hwmTxn, hwmUE, hwmFB, hwmCtl int64
 
 	// latest is the latest transaction event time seen; fraud state older
 	// than the rules can still read is dropped against it (expireFraud).

@@ -143,6 +143,9 @@ func (sg *segmenter) publishProfiles(ctx context.Context, j *segJob, res *segRes
 		return nil
 	}
 	for i := range res.rows {
+		if sg.e.erasing.skip(res.rows[i].CustomerID) {
+			continue // erased during this run (control_segmentation.go)
+		}
 		b, err := json.Marshal(sg.profile(j, &res.run, &res.rows[i]))
 		if err != nil {
 			return written, err

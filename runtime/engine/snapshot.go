@@ -16,7 +16,8 @@ import (
 )
 
 // Snapshot records hold what the customer Store does not: the dedup filters,
-// the KPI aggregator, the fraud states and the user-events and feedback offsets. They are
+// the KPI aggregator, the fraud states and the user-events, feedback and
+// control offsets. They are
 // written in full at every checkpoint, before the Store's offset marker,
 // under keys
 //
@@ -99,6 +100,9 @@ func encodeSnapshot(p *partition) ([]byte, error) {
 	// Added after the first release of the format: a snapshot that ends
 	// here was written before feedback was consumed (offset 0).
 	b = binary.AppendVarint(b, p.nextFB)
+	// Added with retention requests: a snapshot that ends here was written
+	// before the control topic was consumed (offset 0).
+	b = binary.AppendVarint(b, p.nextCtl)
 	return b, nil
 }
 
@@ -162,6 +166,11 @@ func decodeSnapshot(p *partition, b []byte) error {
 	}
 	if r.Len() > 0 {
 		if p.nextFB, err = binary.ReadVarint(r); err != nil {
+			return fail
+		}
+	}
+	if r.Len() > 0 {
+		if p.nextCtl, err = binary.ReadVarint(r); err != nil {
 			return fail
 		}
 	}
