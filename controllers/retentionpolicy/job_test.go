@@ -232,7 +232,7 @@ func TestRetentionJobErasesAndForgets(t *testing.T) {
 		}
 	}
 	g.Expect(jobRecs).To(Equal(2))
-	g.Expect(runtimeRecs).To(Equal(2 + 4), "one per erased customer, one per partition")
+	g.Expect(runtimeRecs).To(Equal(2+4), "one per erased customer, one per partition")
 
 	// The controller recomputes Ready from the run and keeps the job's
 	// fields; then it is quiet.
