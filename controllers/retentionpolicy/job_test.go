@@ -300,3 +300,34 @@ func TestRetentionJobKafkaUnreachable(t *testing.T) {
 func reconcileRequest(obj client.Object) ctrl.Request {
 	return ctrl.Request{NamespacedName: client.ObjectKeyFromObject(obj)}
 }
+
+// TestErasureIDs: IDs come from the list, the ConfigMap and the Secret, in
+// that order and without duplicates; bad input names the field.
+func TestErasureIDs(t *testing.T) {
+	ctx, g, ns := env.Setup(t)
+	g.Expect(env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ids"},
+		Data: map[string]string{"list": "c2\n\n# a comment\n  c3  \nc1\n", "bad": "c4\n\x00oops\n"}})).To(Succeed())
+	g.Expect(env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ids"},
+		Data: map[string][]byte{"list": []byte("c5\r\nc2\r\n")}})).To(Succeed())
+	rp := func(e v1alpha1.ErasureSpec) *v1alpha1.RetentionPolicy {
+		return &v1alpha1.RetentionPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p"}, Spec: v1alpha1.RetentionPolicySpec{Erasure: &e}}
+	}
+	ids, err := retentionpolicy.ErasureIDs(ctx, env.Client, rp(v1alpha1.ErasureSpec{CustomerIDs: []string{"c1"},
+		ConfigMapRef: &v1alpha1.ConfigMapKeyReference{Name: "ids", Key: "list"},
+		SecretRef:    &v1alpha1.SecretKeyReference{Name: "ids", Key: "list"}}))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ids).To(Equal([]string{"c1", "c2", "c3", "c5"}))
+
+	for _, tc := range []struct {
+		spec v1alpha1.ErasureSpec
+		want string
+	}{
+		{v1alpha1.ErasureSpec{CustomerIDs: []string{"c1", " "}}, "spec.erasure.customerIDs[1]: empty customer ID"},
+		{v1alpha1.ErasureSpec{ConfigMapRef: &v1alpha1.ConfigMapKeyReference{Name: "ids", Key: "bad"}}, "spec.erasure.configMapRef (ConfigMap ids key bad) line 2"},
+		{v1alpha1.ErasureSpec{ConfigMapRef: &v1alpha1.ConfigMapKeyReference{Name: "ids", Key: "nope"}}, `spec.erasure.configMapRef: ConfigMap ids has no key "nope"`},
+		{v1alpha1.ErasureSpec{SecretRef: &v1alpha1.SecretKeyReference{Name: "missing", Key: "list"}}, "spec.erasure.secretRef: failed to read Secret missing"},
+	} {
+		_, err := retentionpolicy.ErasureIDs(ctx, env.Client, rp(tc.spec))
+		g.Expect(err).To(MatchError(ContainSubstring(tc.want)))
+	}
+}
