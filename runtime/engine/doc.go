@@ -15,8 +15,8 @@
 //     marked failed and never checkpointed again in this process.
 //  3. Every State.CheckpointInterval, on revoke and on shutdown: encode, at
 //     a batch boundary, the changed customers and a full snapshot of the
-//     dedup filters, KPI aggregator, fraud states and user-events and
-//     feedback offsets (chunks under 900 KB, in one of two alternating key
+//     dedup filters, KPI aggregator, fraud states and user-events, feedback
+//     and control offsets (chunks under 900 KB, in one of two alternating key
 //     slots); append them to changelog partition n and only after those are
 //     acknowledged, in a second append, the Store's offset marker. The
 //     appends run in the background while the partition goes on
