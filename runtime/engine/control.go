@@ -145,6 +145,7 @@ func (e *Engine) processControl(p *partition, pr *processor, topic string, msgs 
 		if !cr.DryRun && entries > 0 {
 			e.metrics.control.removed.WithLabelValues(string(cr.Action)).Add(float64(customers))
 			p.eraseCkpts = eraseCheckpoints
+			p.eraseSeq++
 		}
 		rec := audit.Record{Time: m.Time.UTC(), Target: audit.Target{Kind: string(kind), Name: e.s.Pipeline},
 			Action: string(cr.Action), DryRun: cr.DryRun, Source: audit.SourceRuntime, RequestID: cr.RequestID, Seq: cr.Seq,

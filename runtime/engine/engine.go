@@ -400,6 +400,7 @@ type inflightCheckpoint struct {
 	recs                          []state.Record
 	next, nextUE, nextFB, nextCtl int64
 	slot                          int
+	eraseSeq                      uint64 // partition.eraseSeq when encoded
 	live                          int
 	started                       time.Time
 }
@@ -445,7 +446,7 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 		size += len(m.Key) + len(m.Value)
 	}
 	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, next: next, nextUE: p.nextUE, nextFB: p.nextFB, nextCtl: p.nextCtl,
-		slot: p.snapSlot, live: countLive(chunks), started: t0}
+		slot: p.snapSlot, live: countLive(chunks), started: t0, eraseSeq: p.eraseSeq}
 	p.inflight = c
 	p.lastCkpt = t0
 	offsets := map[kafkaio.TopicPartition]int64{}
@@ -517,8 +518,8 @@ func (e *Engine) harvest(p *partition, wait bool) error {
 	p.snapCount[c.slot] = c.live
 	p.snapSlot, p.snapSeq = 1-c.slot, p.snapSeq+1
 	p.ckptTxn, p.ckptUE, p.ckptFB, p.ckptCtl = c.next, c.nextUE, c.nextFB, c.nextCtl
-	if p.eraseCkpts > 0 {
-		p.eraseCkpts--
+	if p.eraseCkpts > 0 && c.eraseSeq == p.eraseSeq {
+		p.eraseCkpts-- // a checkpoint encoded before the erasure still holds it
 	}
 	return nil
 }

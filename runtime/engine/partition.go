@@ -43,8 +43,10 @@ type partition struct {
 	ckptTxn, ckptUE, ckptFB, ckptCtl int64
 	lastCkpt                         time.Time
 	// eraseCkpts counts the checkpoints still forced by a retention
-	// request that removed customers (control.go).
+	// request that removed customers (control.go); only checkpoints
+	// encoded after the latest such request (eraseSeq) count.
 	eraseCkpts int
+	eraseSeq   uint64
 	failed     bool                // outputs of a batch could not be written: never checkpoint
 	inflight   *inflightCheckpoint // being written; see startCheckpoint
 	revoked    bool                // handed back to the group: never written again
