@@ -36,7 +36,9 @@ import (
 // the changelog by the next checkpoint), from every fraud State (history
 // and customer-keyed velocity windows), from the last results of every
 // Segmentation held in memory, and writes a tombstone keyed by the customer
-// ID to every customer-profile topic. The two checkpoints that follow are
+// ID to every customer-profile topic; an erasure fence (control_fence.go)
+// keeps a replay after a crash mid-checkpoint from re-creating the
+// customer. The two checkpoints that follow are
 // forced, so both snapshot slots are rewritten without the customer. Each
 // applied request writes one audit record (runtime/audit) to the audit
 // topic, keyed by the request ID: that is also the acknowledgement the job
@@ -199,6 +201,9 @@ func (e *Engine) removeCustomers(p *partition, ids []string, dryRun bool, out *o
 			if !dryRun {
 				p.store.Forget(id)
 			}
+		}
+		if !dryRun {
+			p.addFence(e.s.Transactions, id)
 		}
 		for _, st := range p.fraud {
 			if dryRun {

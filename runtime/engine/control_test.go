@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"testing"
 	"time"
@@ -12,10 +13,13 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/ecap-dev/ecap/runtime/audit"
+	"github.com/ecap-dev/ecap/runtime/catalog"
 	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
 	"github.com/ecap-dev/ecap/runtime/events"
+	"github.com/ecap-dev/ecap/runtime/fraud"
 	"github.com/ecap-dev/ecap/runtime/kafkatest"
 	"github.com/ecap-dev/ecap/runtime/segmentation"
+	"github.com/ecap-dev/ecap/runtime/state"
 )
 
 func TestDecodeControl(t *testing.T) {
@@ -476,5 +480,120 @@ func TestForgetCustomersDropsSegmentationRows(t *testing.T) {
 	e.erasing.end()
 	if e.erasing.skip("b") {
 		t.Error("guard kept the erasure after the run")
+	}
+}
+
+// TestErasureFenceAfterCrashMidCheckpoint: a crash after the checkpoint
+// that first includes an erasure wrote its body (the customer's tombstone)
+// but not its marker restores the older marker. Replaying the erasure
+// request first and the transactions since the older marker second must
+// not re-create the customer from purchases made before the erasure; the
+// other customers end exactly as before the crash.
+func TestErasureFenceAfterCrashMidCheckpoint(t *testing.T) {
+	rc := testRuntimeConfig([]string{"localhost:9092"})
+	s, err := Resolve(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := fraud.NewHolder()
+	if _, err := h.Update(rc.FraudRuleSets[0].Name, 1, rc.FraudRuleSets[0].Spec); err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{s: s, metrics: newMetrics(), log: slog.New(slog.DiscardHandler)}
+	e.seg = newSegmenter(e)
+	proc := &processor{s: &e.s, validator: events.NewValidator(s.Validator), catalog: catalog.New(),
+		rules: func() []*fraud.Holder { return []*fraud.Holder{h} }, metrics: e.metrics}
+
+	gen := enginetest.NewGenerator(5, 5, 10, time.Now().Add(-5*time.Minute), 100*time.Millisecond)
+	msgs := make([]kafka.Message, 200)
+	for i := range msgs {
+		x := gen.Next()
+		msgs[i] = kafka.Message{Topic: "txns", Offset: int64(i), Key: x.Key, Value: x.Value}
+	}
+	victim := string(msgs[150].Key)
+	erase := kafka.Message{Topic: s.Control, Offset: 0, Key: []byte(victim), Time: time.Now(),
+		Value: controlRecord(t, ControlRecord{RequestID: "r", Action: ControlEraseCustomer, CustomerID: victim})}
+
+	// The changelog partition as the engine writes it.
+	var changelog []kafka.Message
+	checkpoint := func(p *partition, marker bool) {
+		recs := p.store.Checkpoint()
+		blob, err := encodeSnapshot(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs[:len(recs)-1] {
+			changelog = append(changelog, kafka.Message{Key: r.Key, Value: r.Value})
+		}
+		changelog = append(changelog, snapshotChunks(s.Transactions, p, blob)...)
+		changelog = append(changelog, p.fencePending...)
+		p.fencePending = nil
+		p.snapSlot, p.snapSeq = 1-p.snapSlot, p.snapSeq+1
+		if marker {
+			m := recs[len(recs)-1]
+			changelog = append(changelog, kafka.Message{Key: m.Key, Value: m.Value})
+		}
+	}
+	p, _ := newPartition(&s, 0)
+	var out output
+	proc.processTransactions(p, "txns", msgs[:100], &out)
+	checkpoint(p, true)
+	proc.processTransactions(p, "txns", msgs[100:], &out)
+	e.processControl(p, proc, s.Control, []kafka.Message{erase}, &out)
+	if _, held := p.store.Get(victim); held {
+		t.Fatal("erasure did not apply")
+	}
+	checkpoint(p, false) // the crash: body written, marker not
+
+	restore := func(withFences bool) *partition {
+		rc := newRestoreCollector(s.Transactions, 0)
+		for _, m := range changelog {
+			if err := rc.add(m.Key, m.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !withFences {
+			clear(rc.fences)
+		}
+		q, _ := newPartition(&s, 0)
+		q, err := finishRestore(&s, q, rc, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.store.Meta().NextOffset != 100 || q.nextCtl != 0 {
+			t.Fatalf("restored at offset %d, control %d; want the older marker 100 and control 0", q.store.Meta().NextOffset, q.nextCtl)
+		}
+		// Replay, the erasure request first.
+		e.processControl(q, proc, s.Control, []kafka.Message{erase}, &out)
+		proc.processTransactions(q, "txns", msgs[100:], &out)
+		return q
+	}
+	q := restore(true)
+	if _, held := q.store.Get(victim); held {
+		t.Error("replay re-created the erased customer in the Store")
+	}
+	if q.fraud["big"].Customer(victim) != nil {
+		t.Error("replay re-created the erased customer in the fraud state")
+	}
+	p.store.Range(func(id string, c *state.Customer) bool {
+		got, ok := q.store.Get(id)
+		a, _ := c.AppendBinary(nil)
+		b, _ := got.AppendBinary(nil)
+		if !ok || !bytes.Equal(a, b) {
+			t.Errorf("customer %s differs after the replay", id)
+		}
+		return true
+	})
+	if n := len(q.fences); n != 1 {
+		t.Errorf("%d fences after the replay, want 1 until a marker passes it", n)
+	}
+	q.dropFences(200)
+	if len(q.fences) != 0 || len(q.fencePending) == 0 || q.fencePending[len(q.fencePending)-1].Value != nil {
+		t.Errorf("a durable marker past the fence must tombstone it: %v", q.fencePending)
+	}
+	// Without the fences the same replay brings the customer back: the
+	// case the fences exist for.
+	if _, held := restore(false).store.Get(victim); !held {
+		t.Error("the replay without fences did not re-create the customer; the test no longer covers the crash")
 	}
 }

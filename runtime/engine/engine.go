@@ -276,6 +276,16 @@ func finishRestore(s *Settings, p *partition, rc *restoreCollector, log *slog.Lo
 		log.Warn("no snapshot matches the offset marker; dedup and KPI state start empty", "partition", p.id, "nextOffset", next)
 		p.snapSeq = max(rc.seq[0], rc.seq[1]) + 1
 	}
+	for key, at := range rc.fences {
+		if at > next {
+			if p.fences == nil {
+				p.fences = map[string]int64{}
+			}
+			p.fences[key] = at
+		} else {
+			p.fencePending = append(p.fencePending, kafka.Message{Key: []byte(key)})
+		}
+	}
 	for s := range 2 {
 		for i := range rc.slots[s] {
 			p.snapCount[s] = max(p.snapCount[s], i+1)
@@ -400,7 +410,8 @@ type inflightCheckpoint struct {
 	recs                          []state.Record
 	next, nextUE, nextFB, nextCtl int64
 	slot                          int
-	eraseSeq                      uint64 // partition.eraseSeq when encoded
+	eraseSeq                      uint64          // partition.eraseSeq when encoded
+	fences                        []kafka.Message // fence records written (control_fence.go)
 	live                          int
 	started                       time.Time
 }
@@ -420,7 +431,7 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	}
 	next := p.store.Meta().NextOffset
 	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.nextFB == p.ckptFB && p.nextCtl == p.ckptCtl &&
-		p.store.Dirty() == 0 && p.eraseCkpts == 0) {
+		p.store.Dirty() == 0 && p.eraseCkpts == 0 && len(p.fencePending) == 0) {
 		p.lastCkpt = time.Now()
 		return nil
 	}
@@ -440,13 +451,16 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	}
 	chunks := snapshotChunks(e.s.Transactions, p, blob)
 	body = append(body, chunks...)
+	fences := p.fencePending
+	p.fencePending = nil
+	body = append(body, fences...)
 	marker := recs[len(recs)-1]
 	size := len(marker.Key) + len(marker.Value)
 	for _, m := range body {
 		size += len(m.Key) + len(m.Value)
 	}
 	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, next: next, nextUE: p.nextUE, nextFB: p.nextFB, nextCtl: p.nextCtl,
-		slot: p.snapSlot, live: countLive(chunks), started: t0, eraseSeq: p.eraseSeq}
+		slot: p.snapSlot, live: countLive(chunks), started: t0, eraseSeq: p.eraseSeq, fences: fences}
 	p.inflight = c
 	p.lastCkpt = t0
 	offsets := map[kafkaio.TopicPartition]int64{}
@@ -513,11 +527,13 @@ func (e *Engine) harvest(p *partition, wait bool) error {
 	p.inflight = nil
 	if c.err != nil {
 		p.store.Requeue(c.recs)
+		p.fencePending = append(c.fences, p.fencePending...)
 		return c.err
 	}
 	p.snapCount[c.slot] = c.live
 	p.snapSlot, p.snapSeq = 1-c.slot, p.snapSeq+1
 	p.ckptTxn, p.ckptUE, p.ckptFB, p.ckptCtl = c.next, c.nextUE, c.nextFB, c.nextCtl
+	p.dropFences(c.next)
 	if p.eraseCkpts > 0 && c.eraseSeq == p.eraseSeq {
 		p.eraseCkpts-- // a checkpoint encoded before the erasure still holds it
 	}

@@ -47,9 +47,13 @@ type partition struct {
 	// encoded after the latest such request (eraseSeq) count.
 	eraseCkpts int
 	eraseSeq   uint64
-	failed     bool                // outputs of a batch could not be written: never checkpoint
-	inflight   *inflightCheckpoint // being written; see startCheckpoint
-	revoked    bool                // handed back to the group: never written again
+	// fences: erasure fences by record key (control_fence.go), and the
+	// fence records (or tombstones) the next checkpoint writes.
+	fences       map[string]int64
+	fencePending []kafka.Message
+	failed       bool                // outputs of a batch could not be written: never checkpoint
+	inflight     *inflightCheckpoint // being written; see startCheckpoint
+	revoked      bool                // handed back to the group: never written again
 
 	// status
 	hwmTxn, hwmUE, hwmFB, hwmCtl int64
@@ -184,6 +188,8 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			}
 		}
 
+		fenced := p.fenced(s.Transactions, txn.CustomerID, m.Offset)
+
 		// fraud
 		if holders := pr.rules(); len(holders) > 0 {
 			ft := FraudTransaction(txn, units, &pr.enr)
@@ -210,6 +216,12 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 					pr.metrics.ruleHits.WithLabelValues(rs.Name(), hit.Rule).Inc()
 				}
 			}
+			if fenced {
+				// Scored as before the crash; the history stays erased.
+				for _, st := range p.fraud {
+					st.ForgetCustomer(txn.CustomerID)
+				}
+			}
 		}
 
 		pr.metrics.kpi.countSale(&pr.kpiC, txn, units, pr.enr.Margin)
@@ -218,8 +230,10 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			p.latest = txn.EventTime
 		}
 
-		// customer state
-		if _, err := p.store.Apply(state.Purchase{Offset: m.Offset, CustomerID: txn.CustomerID, EventTime: txn.EventTime,
+		// customer state (not for a purchase the customer's erasure came after)
+		if fenced {
+			// nothing: see control_fence.go
+		} else if _, err := p.store.Apply(state.Purchase{Offset: m.Offset, CustomerID: txn.CustomerID, EventTime: txn.EventTime,
 			Amount: txn.Amount, DeviceID: txn.Device.ID, Country: txn.Geo.Country}); err != nil {
 			pr.metrics.stateErrors.Inc()
 		}

@@ -247,11 +247,12 @@ type restoreCollector struct {
 	bytes    int64
 	records  int
 	errors   int
+	fences   map[string]int64 // erasure fences (control_fence.go)
 }
 
 func newRestoreCollector(topic string, part int32) *restoreCollector {
 	return &restoreCollector{topic: topic, part: part, restorer: state.NewRestorer(topic, part),
-		slots: [2]map[int]snapChunk{{}, {}}}
+		slots: [2]map[int]snapChunk{{}, {}}, fences: map[string]int64{}}
 }
 
 func (rc *restoreCollector) add(key, value []byte) error {
@@ -278,6 +279,16 @@ func (rc *restoreCollector) add(key, value []byte) error {
 	}
 	if bytes.HasPrefix(key, []byte(snapPrefix)) {
 		return nil // another partition's snapshot
+	}
+	if at, isFence, ok := parseFence(key, value, rc.topic, rc.part); isFence {
+		switch {
+		case !ok:
+		case at < 0:
+			delete(rc.fences, string(key))
+		default:
+			rc.fences[string(key)] = at
+		}
+		return nil
 	}
 	if err := rc.restorer.Add(key, value); err != nil {
 		if errors.Is(err, state.ErrForeignMarker) {
