@@ -75,7 +75,9 @@ func TestAcknowledgementsAreBoundedAndCounted(t *testing.T) {
 	// request, 1 twice (a replay), plus noise.
 	id := run.RequestID + "/customer-state"
 	part := func(p int32) *int32 { return &p }
-	ack := func(r audit.Record) kafkatest.Record { return kafkatest.Record{Key: []byte(r.RequestID), Value: r.Marshal()} }
+	ack := func(r audit.Record) kafkatest.Record {
+		return kafkatest.Record{Key: []byte(r.RequestID), Value: r.Marshal()}
+	}
 	go func() {
 		time.Sleep(300 * time.Millisecond)
 		c.Produce(t, "audit",
