@@ -193,12 +193,14 @@ func TestEngineErasesCustomer(t *testing.T) {
 	beforeProfiles := kafkatest.Compacted(c.ReadAll(t, "profiles"))
 
 	policy := &audit.Policy{Namespace: "shop", Name: "gdpr"}
+	t0 := time.Now()
 	c.Produce(t, env.s.Control,
 		kafkatest.Record{Key: []byte(dry), Value: controlRecord(t, ControlRecord{RequestID: "dry-1", Action: ControlEraseCustomer, CustomerID: dry, Policy: policy, DryRun: true})},
 		kafkatest.Record{Key: []byte(victim), Value: controlRecord(t, ControlRecord{RequestID: "erase-1", Seq: 0, Action: ControlEraseCustomer, CustomerID: victim, Policy: policy})},
 		kafkatest.Record{Key: []byte(victim), Value: []byte(`{"request_id":"bad","action":"Shred"}`)},
 	)
 	erased := waitAudit(t, c, env.s.Audit, "erase-1", 1)[0]
+	acked := time.Since(t0)
 	if erased.Customers != 1 || erased.Entries < 3 || erased.DryRun || erased.Policy != *policy || erased.Partition == nil ||
 		erased.Source != audit.SourceRuntime || erased.Target.Kind != "Erasure" || erased.Target.Name != "shop" {
 		t.Errorf("erase audit %+v: want 1 customer, >= 3 entries (store, fraud, profile tombstone) on the owning partition", erased)
@@ -229,6 +231,8 @@ func TestEngineErasesCustomer(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("erasure acknowledged after %s, gone from the compacted changelog after %s (checkpoint interval %s)",
+		acked.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), env.s.CheckpointInterval)
 	afterLog := compactedChangelog(t, env)
 	for k, r := range beforeLog {
 		if k == victim || k[0] == 0 {
