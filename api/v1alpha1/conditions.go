@@ -42,6 +42,10 @@ const (
 	// set or changed after their purchases were consumed): they are left
 	// out of the fit.
 	ConditionCalibrationExact = "CalibrationExact"
+	// ConditionLastRunSucceeded reports whether the last "ecap retention"
+	// run of a RetentionPolicy enforced every target. The job owns it; the
+	// controller folds a False into Stalled.
+	ConditionLastRunSucceeded = "LastRunSucceeded"
 )
 
 // Condition reasons. Reasons are CamelCase and stable: alerts and scripts may
@@ -102,6 +106,12 @@ const (
 	// ReasonSummariesUnknown: some customers' summaries at the calibration
 	// end are unknown; the message counts them.
 	ReasonSummariesUnknown = "SummariesUnknown"
+	// ReasonRunFailed: a retention run could not enforce a target; the
+	// message says which and why.
+	ReasonRunFailed = "RunFailed"
+	// ReasonRuntimeNotAcknowledged: the runtime did not acknowledge every
+	// retention request within the job's wait.
+	ReasonRuntimeNotAcknowledged = "RuntimeNotAcknowledged"
 )
 
 // Well-known annotations and labels.

@@ -88,6 +88,17 @@ type PipelineTopics struct {
 	// the reason, the field and the source topic, partition and offset.
 	// +required
 	DeadLetter TopicName `json:"deadLetter"`
+	// control is the topic of retention requests to the runtime (customer
+	// erasure, customer-state TTL), written by "ecap retention" and
+	// co-partitioned with transactions. Defaults to "<pipeline>-control";
+	// the runtime creates it.
+	// +optional
+	Control TopicName `json:"control,omitempty"`
+	// audit is the topic of audit records: every retention request the
+	// runtime applies and every target "ecap retention" enforces. Defaults
+	// to "<pipeline>-audit"; the runtime creates it.
+	// +optional
+	Audit TopicName `json:"audit,omitempty"`
 }
 
 // ValidationSpec tunes event validation.

@@ -101,11 +101,20 @@ func checkTopics(spec *v1alpha1.PipelineSpec) field.ErrorList {
 	addInput(tp.Child("feedback"), spec.Topics.Feedback)
 
 	var errs field.ErrorList
+	// The control topic is consumed too, and carries only retention
+	// requests.
+	if c := spec.Topics.Control; c != "" {
+		if in, ok := inputs[c]; ok {
+			errs = append(errs, field.Invalid(tp.Child("control"), c, fmt.Sprintf("control topic must differ from input topic %s", in)))
+		}
+		addInput(tp.Child("control"), c)
+	}
 	outputs := []struct {
 		path  *field.Path
 		topic v1alpha1.TopicName
 	}{
 		{tp.Child("deadLetter"), spec.Topics.DeadLetter},
+		{tp.Child("audit"), spec.Topics.Audit},
 		{root.Child("state", "changelogTopic"), spec.State.ChangelogTopic},
 		{root.Child("sinks", "alertsTopic"), spec.Sinks.AlertsTopic},
 		{root.Child("sinks", "customerProfilesTopic"), spec.Sinks.CustomerProfilesTopic},

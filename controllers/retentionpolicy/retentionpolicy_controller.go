@@ -8,6 +8,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -68,7 +69,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Clock = clock.RealClock{}
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.RetentionPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&v1alpha1.RetentionPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, jobRanPredicate()))).
 		Owns(&batchv1.CronJob{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&rbacv1.Role{}).
@@ -93,7 +94,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		if retErr != nil {
 			status.MarkError(rp, r.Clock.Now(), retErr)
 		}
-		if err := status.Patch(ctx, r.Client, original, rp, func(o client.Object) any { return o.(*v1alpha1.RetentionPolicy).Status }); err != nil {
+		// Optimistic: the retention job writes its fields of the status
+		// too, and a patch from a stale read must not undo them (job.go).
+		if err := status.PatchOptimistic(ctx, r.Client, original, rp, func(o client.Object) any { return o.(*v1alpha1.RetentionPolicy).Status }); err != nil {
 			retErr = err
 		}
 	}()
@@ -112,7 +115,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, err
 	}
 
-	for _, obj := range []client.Object{desiredServiceAccount(rp), desiredRole(rp), desiredRoleBinding(rp), desiredCronJob(rp, r.Image)} {
+	for _, obj := range []client.Object{desiredServiceAccount(rp), desiredRole(rp, p), desiredRoleBinding(rp), desiredCronJob(rp, r.Image)} {
 		if _, err := children.Ensure(ctx, r.Client, rp, obj, nil); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -139,16 +142,47 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		key := types.NamespacedName{Namespace: rp.Namespace, Name: rp.Name}
 		return ctrl.Result{RequeueAfter: r.failures.backoff(key, r.topicResync())}, err
 	}
+	after := rp.Status.NextRunTime.Sub(now)
+	if len(rp.Spec.Topics) > 0 {
+		after = min(after, r.topicResync())
+	}
+	if last := apimeta.FindStatusCondition(rp.Status.Conditions, v1alpha1.ConditionLastRunSucceeded); last != nil &&
+		last.Status == metav1.ConditionFalse && last.ObservedGeneration == rp.Generation {
+		// The job failed on this generation: stalled until a run succeeds
+		// or the spec changes.
+		status.MarkStalled(rp, now, last.Reason, "last run: "+last.Message)
+		return ctrl.Result{RequeueAfter: after}, nil
+	}
 	mode := "enforcing"
 	if rp.Spec.DryRun {
 		mode = "dry run"
 	}
 	status.MarkReady(rp, now, v1alpha1.ReasonSucceeded, fmt.Sprintf("scheduled (%s) for pipeline %q", mode, p.Name))
-	after := rp.Status.NextRunTime.Sub(now)
-	if len(rp.Spec.Topics) > 0 {
-		after = min(after, r.topicResync())
-	}
 	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// jobRanPredicate passes the status updates of a retention run (lastRunTime
+// or LastRunSucceeded changed), so the controller recomputes Ready and
+// Stalled from the run's outcome.
+func jobRanPredicate() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		DeleteFunc: func(event.DeleteEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*v1alpha1.RetentionPolicy)
+			n, ok2 := e.ObjectNew.(*v1alpha1.RetentionPolicy)
+			if !ok1 || !ok2 {
+				return false
+			}
+			if !o.Status.LastRunTime.Equal(n.Status.LastRunTime) {
+				return true
+			}
+			oc := apimeta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionLastRunSucceeded)
+			nc := apimeta.FindStatusCondition(n.Status.Conditions, v1alpha1.ConditionLastRunSucceeded)
+			return (oc == nil) != (nc == nil) || (oc != nil && (oc.Status != nc.Status || oc.Reason != nc.Reason))
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
 }
 
 func defaultSchedule(rp *v1alpha1.RetentionPolicy) v1alpha1.Schedule {

@@ -1,6 +1,8 @@
 package retentionpolicy
 
 import (
+	"slices"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -29,8 +31,9 @@ func desiredServiceAccount(rp *v1alpha1.RetentionPolicy) *corev1.ServiceAccount 
 }
 
 // desiredRole lets the job read its policy and Pipeline, report status, and
-// read the erasure list and the Pipeline's runtime config.
-func desiredRole(rp *v1alpha1.RetentionPolicy) *rbacv1.Role {
+// read the erasure list, the Pipeline's runtime config and the Secrets of
+// its Kafka credentials and TLS material.
+func desiredRole(rp *v1alpha1.RetentionPolicy, p *v1alpha1.Pipeline) *rbacv1.Role {
 	rules := []rbacv1.PolicyRule{
 		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"retentionpolicies"}, ResourceNames: []string{rp.Name}, Verbs: []string{"get"}},
 		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"retentionpolicies/status"}, ResourceNames: []string{rp.Name}, Verbs: []string{"get", "update", "patch"}},
@@ -38,11 +41,21 @@ func desiredRole(rp *v1alpha1.RetentionPolicy) *rbacv1.Role {
 	}
 	cms := []string{"ecap-" + rp.Spec.PipelineRef.Name}
 	var secrets []string
+	if k := p.Spec.Kafka; k.SASL != nil && k.SASL.Credentials.SecretRef != nil {
+		secrets = append(secrets, k.SASL.Credentials.SecretRef.Name)
+	}
+	if t := p.Spec.Kafka.TLS; t != nil {
+		for _, ref := range []*v1alpha1.SecretKeyReference{t.CASecretRef, t.CertSecretRef, t.KeySecretRef} {
+			if ref != nil && !slices.Contains(secrets, ref.Name) {
+				secrets = append(secrets, ref.Name)
+			}
+		}
+	}
 	if e := rp.Spec.Erasure; e != nil {
 		if e.ConfigMapRef != nil {
 			cms = append(cms, e.ConfigMapRef.Name)
 		}
-		if e.SecretRef != nil {
+		if e.SecretRef != nil && !slices.Contains(secrets, e.SecretRef.Name) {
 			secrets = append(secrets, e.SecretRef.Name)
 		}
 	}

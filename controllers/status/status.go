@@ -76,6 +76,23 @@ func MarkError(obj Object, now time.Time, err error) {
 	MarkReconciling(obj, now, v1alpha1.ReasonReconcileError, err.Error())
 }
 
+// PatchOptimistic is Patch with the object's resourceVersion in the patch:
+// it fails with a conflict (and the reconcile is retried on a fresh read)
+// when someone else changed the object since original was read. For
+// statuses written by more than one party.
+func PatchOptimistic(ctx context.Context, c client.Client, original, obj client.Object, statusOf func(client.Object) any) error {
+	if equality.Semantic.DeepEqual(statusOf(original), statusOf(obj)) {
+		return nil
+	}
+	if err := c.Status().Patch(ctx, obj, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("failed to patch %s status: %w", obj.GetName(), err)
+	}
+	return nil
+}
+
 // Patch writes obj's status once, and only if it differs from
 // original's. statusOf extracts the status struct for comparison.
 func Patch(ctx context.Context, c client.Client, original, obj client.Object, statusOf func(client.Object) any) error {

@@ -16,9 +16,10 @@
 //  3. Every State.CheckpointInterval, on revoke and on shutdown: encode, at
 //     a batch boundary, the changed customers, the fraud entries changed
 //     since the checkpoint slot's previous use (fraudlog.go) and a full
-//     snapshot of the dedup filters, KPI aggregator and user-events and
-//     feedback offsets (chunks under 900 KB); fraud records and snapshot
-//     go to one of two alternating key slots. Append them to changelog partition n and only after those are
+//     snapshot of the dedup filters, KPI aggregator and user-events,
+//     feedback and control offsets (chunks under 900 KB); fraud records and
+//     snapshot go to one of two alternating key slots. Append them to
+//     changelog partition n and only after those are
 //     acknowledged, in a second append, the Store's offset marker. The
 //     appends run in the background while the partition goes on
 //     processing (the encoded state is that of the batch boundary, whose

@@ -48,6 +48,9 @@ type Engine struct {
 	rateMu      sync.Mutex
 	rate        float64 // events/s, EWMA
 	seg         *segmenter
+	// erasing keeps customers erased during a Segmentation run out of
+	// its results (control_segmentation.go).
+	erasing eraseGuard
 }
 
 // owned is one owned partition number with its lock.
@@ -222,6 +225,10 @@ func (e *Engine) OnAssigned(ctx context.Context, a kafkaio.Assignment) (map[kafk
 			fb := kafkaio.TopicPartition{Topic: e.s.Feedback, Partition: n}
 			start[fb] = max(a.Committed[fb], p.nextFB)
 		}
+		if e.s.Control != "" && p.nextCtl > 0 {
+			ctl := kafkaio.TopicPartition{Topic: e.s.Control, Partition: n}
+			start[ctl] = max(a.Committed[ctl], p.nextCtl)
+		}
 		e.log.Info("partition restored", "partition", n, "customers", p.store.Len(),
 			"nextOffset", p.store.Meta().NextOffset, "duration", time.Since(t0))
 	}
@@ -271,6 +278,16 @@ func finishRestore(s *Settings, p *partition, rc *restoreCollector, log *slog.Lo
 		log.Warn("no snapshot matches the offset marker; dedup and KPI state start empty", "partition", p.id, "nextOffset", next)
 		p.snapSeq = max(rc.seq[0], rc.seq[1]) + 1
 	}
+	for key, at := range rc.fences {
+		if at > next {
+			if p.fences == nil {
+				p.fences = map[string]int64{}
+			}
+			p.fences[key] = at
+		} else {
+			p.fencePending = append(p.fencePending, kafka.Message{Key: []byte(key)})
+		}
+	}
 	for s := range 2 {
 		for i := range rc.slots[s] {
 			p.snapCount[s] = max(p.snapCount[s], i+1)
@@ -279,7 +296,7 @@ func finishRestore(s *Settings, p *partition, rc *restoreCollector, log *slog.Lo
 	// A snapshot that carried fraud states (the layout before fraud
 	// records) filled p.fraud already.
 	rc.fraud.install(p, fraudSlot, len(p.fraud) > 0)
-	p.ckptTxn, p.ckptUE, p.ckptFB, p.lastCkpt = next, p.nextUE, p.nextFB, time.Now()
+	p.ckptTxn, p.ckptUE, p.ckptFB, p.ckptCtl, p.lastCkpt = next, p.nextUE, p.nextFB, p.nextCtl, time.Now()
 	if rc.errors+rc.fraud.errors > 0 {
 		log.Warn("changelog records could not be decoded and were ignored", "partition", p.id, "records", rc.errors+rc.fraud.errors)
 	}
@@ -313,6 +330,9 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 		o.proc.processFeedback(p, b.Topic, b.Messages, &out)
 		p.hwmFB = b.HighWaterMark
 		e.metrics.lag.WithLabelValues(b.Topic, strconv.Itoa(b.Partition)).Set(float64(max(0, b.HighWaterMark-b.NextOffset())))
+	case e.s.Control:
+		e.processControl(p, o.proc, b.Topic, b.Messages, &out)
+		p.hwmCtl = b.HighWaterMark
 	default:
 		return fmt.Errorf("batch of unexpected topic %q", b.Topic)
 	}
@@ -327,7 +347,9 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 	if err := e.harvest(p, false); err != nil {
 		return err
 	}
-	if time.Since(p.lastCkpt) >= e.s.CheckpointInterval {
+	// An erasure is checkpointed at once: until then the changelog still
+	// holds the customer.
+	if time.Since(p.lastCkpt) >= e.s.CheckpointInterval || p.eraseCkpts == eraseCheckpoints {
 		return e.startCheckpoint(ctx, p)
 	}
 	return nil
@@ -391,11 +413,13 @@ type inflightCheckpoint struct {
 	done chan struct{}
 	err  error // set before done is closed
 
-	recs                 []state.Record
-	next, nextUE, nextFB int64
-	slot                 int
-	live                 int
-	started              time.Time
+	recs                          []state.Record
+	next, nextUE, nextFB, nextCtl int64
+	slot                          int
+	eraseSeq                      uint64          // partition.eraseSeq when encoded
+	fences                        []kafka.Message // fence records written (control_fence.go)
+	live                          int
+	started                       time.Time
 }
 
 // startCheckpoint encodes p's changed customers, snapshot and offset marker
@@ -412,7 +436,8 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 		return nil // the next batch after it finishes checkpoints
 	}
 	next := p.store.Meta().NextOffset
-	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.nextFB == p.ckptFB && p.store.Dirty() == 0) {
+	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.nextFB == p.ckptFB && p.nextCtl == p.ckptCtl &&
+		p.store.Dirty() == 0 && p.eraseCkpts == 0 && len(p.fencePending) == 0) {
 		p.lastCkpt = time.Now()
 		return nil
 	}
@@ -424,12 +449,15 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	if err != nil {
 		return err
 	}
+	fences := p.fencePending
+	p.fencePending = nil
+	body = append(body, fences...)
 	size := len(marker.Key) + len(marker.Value)
 	for _, m := range body {
 		size += len(m.Key) + len(m.Value)
 	}
-	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, next: next, nextUE: p.nextUE, nextFB: p.nextFB,
-		slot: p.snapSlot, live: live, started: t0}
+	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, next: next, nextUE: p.nextUE, nextFB: p.nextFB, nextCtl: p.nextCtl,
+		slot: p.snapSlot, live: live, started: t0, eraseSeq: p.eraseSeq, fences: fences}
 	p.inflight = c
 	p.lastCkpt = t0
 	offsets := map[kafkaio.TopicPartition]int64{}
@@ -441,6 +469,9 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	}
 	if e.s.Feedback != "" && p.nextFB > 0 {
 		offsets[kafkaio.TopicPartition{Topic: e.s.Feedback, Partition: int(p.id)}] = p.nextFB
+	}
+	if e.s.Control != "" && p.nextCtl > 0 {
+		offsets[kafkaio.TopicPartition{Topic: e.s.Control, Partition: int(p.id)}] = p.nextCtl
 	}
 	// The writes outlive the batch that started them, not the engine's
 	// shutdown, which waits for them (OnRevoked).
@@ -521,12 +552,17 @@ func (e *Engine) harvest(p *partition, wait bool) error {
 	p.inflight = nil
 	if c.err != nil {
 		p.store.Requeue(c.recs)
+		p.fencePending = append(c.fences, p.fencePending...)
 		return c.err
 	}
 	p.snapCount[c.slot] = c.live
 	p.fraudWritten(c.slot)
 	p.snapSlot, p.snapSeq = 1-c.slot, p.snapSeq+1
-	p.ckptTxn, p.ckptUE, p.ckptFB = c.next, c.nextUE, c.nextFB
+	p.ckptTxn, p.ckptUE, p.ckptFB, p.ckptCtl = c.next, c.nextUE, c.nextFB, c.nextCtl
+	p.dropFences(c.next)
+	if p.eraseCkpts > 0 && c.eraseSeq == p.eraseSeq {
+		p.eraseCkpts-- // a checkpoint encoded before the erasure still holds it
+	}
 	return nil
 }
 

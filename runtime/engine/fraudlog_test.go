@@ -175,9 +175,10 @@ func legacySnapshot(t *testing.T, p *partition) []byte {
 		t.Fatal(err)
 	}
 	// The new layout ends with a fraud-state count of 0 and the feedback
-	// offset; splice the states in before the offset.
+	// and control offsets; splice the states in before the offsets.
 	tail := binary.AppendUvarint(nil, 0)
 	tail = binary.AppendVarint(tail, p.nextFB)
+	tail = binary.AppendVarint(tail, p.nextCtl)
 	if !bytes.HasSuffix(blob, tail) {
 		t.Fatal("unexpected snapshot layout")
 	}
@@ -194,7 +195,8 @@ func legacySnapshot(t *testing.T, p *partition) []byte {
 		out = binary.AppendUvarint(out, uint64(len(data)))
 		out = append(out, data...)
 	}
-	return binary.AppendVarint(out, p.nextFB)
+	out = binary.AppendVarint(out, p.nextFB)
+	return binary.AppendVarint(out, p.nextCtl)
 }
 
 // TestFraudStateFromLegacySnapshotMovesToRecords: a partition checkpointed

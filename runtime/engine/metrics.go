@@ -36,6 +36,7 @@ type Metrics struct {
 	kpi             *kpiMetrics            // business series, metrics_kpi.go
 	collectors      []prometheus.Collector // everything registered, for Descriptors
 	feedbackMetrics                        // analyst labels, feedback.go
+	control         controlMetrics         // retention requests, control.go
 }
 
 func newMetrics() *Metrics {
@@ -77,6 +78,7 @@ func newMetrics() *Metrics {
 		f(c)
 	}
 	m.feedbackMetrics.register(f)
+	m.control.register(f)
 	return m
 }
 

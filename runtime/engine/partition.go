@@ -33,6 +33,7 @@ type partition struct {
 	fraud     map[string]*fraud.State
 	nextUE    int64 // next user-events offset included in the state
 	nextFB    int64 // next feedback offset included in the state
+	nextCtl   int64 // next control offset included in the state (control.go)
 	snapSlot  int   // slot the next snapshot goes to
 	snapSeq   uint64
 	snapCount [2]int // chunks last written to each slot
@@ -44,14 +45,23 @@ type partition struct {
 
 	// checkpointed: offsets of the last successful checkpoint, to skip
 	// checkpoints without progress.
-	ckptTxn, ckptUE, ckptFB int64
-	lastCkpt                time.Time
-	failed                  bool                // outputs of a batch could not be written: never checkpoint
-	inflight                *inflightCheckpoint // being written; see startCheckpoint
-	revoked                 bool                // handed back to the group: never written again
+	ckptTxn, ckptUE, ckptFB, ckptCtl int64
+	lastCkpt                         time.Time
+	// eraseCkpts counts the checkpoints still forced by a retention
+	// request that removed customers (control.go); only checkpoints
+	// encoded after the latest such request (eraseSeq) count.
+	eraseCkpts int
+	eraseSeq   uint64
+	// fences: erasure fences by record key (control_fence.go), and the
+	// fence records (or tombstones) the next checkpoint writes.
+	fences       map[string]int64
+	fencePending []kafka.Message
+	failed       bool                // outputs of a batch could not be written: never checkpoint
+	inflight     *inflightCheckpoint // being written; see startCheckpoint
+	revoked      bool                // handed back to the group: never written again
 
 	// status
-	hwmTxn, hwmUE, hwmFB int64
+	hwmTxn, hwmUE, hwmFB, hwmCtl int64
 
 	// latest is the latest transaction event time seen; fraud state older
 	// than the rules can still read is dropped against it (expireFraud).
@@ -181,6 +191,8 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			}
 		}
 
+		fenced := p.fenced(s.Transactions, txn.CustomerID, m.Offset)
+
 		// fraud
 		if holders := pr.rules(); len(holders) > 0 {
 			ft := FraudTransaction(txn, units, &pr.enr)
@@ -207,6 +219,12 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 					pr.metrics.ruleHits.WithLabelValues(rs.Name(), hit.Rule).Inc()
 				}
 			}
+			if fenced {
+				// Scored as before the crash; the history stays erased.
+				for _, st := range p.fraud {
+					st.ForgetCustomer(txn.CustomerID)
+				}
+			}
 		}
 
 		pr.metrics.kpi.countSale(&pr.kpiC, txn, units, pr.enr.Margin)
@@ -215,8 +233,10 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			p.latest = txn.EventTime
 		}
 
-		// customer state
-		if _, err := p.store.Apply(state.Purchase{Offset: m.Offset, CustomerID: txn.CustomerID, EventTime: txn.EventTime,
+		// customer state (not for a purchase the customer's erasure came after)
+		if fenced {
+			// nothing: see control_fence.go
+		} else if _, err := p.store.Apply(state.Purchase{Offset: m.Offset, CustomerID: txn.CustomerID, EventTime: txn.EventTime,
 			Amount: txn.Amount, DeviceID: txn.Device.ID, Country: txn.Geo.Country}); err != nil {
 			pr.metrics.stateErrors.Inc()
 		}

@@ -333,6 +333,8 @@ func (sg *segmenter) due() []dueRun {
 
 // runJob runs one Segmentation and records the outcome.
 func (sg *segmenter) runJob(ctx context.Context, d dueRun) {
+	sg.e.erasing.begin()
+	defer sg.e.erasing.end()
 	res, err := sg.score(ctx, d)
 	sg.mu.Lock()
 	defer sg.mu.Unlock()
@@ -349,6 +351,7 @@ func (sg *segmenter) runJob(ctx context.Context, d dueRun) {
 		return
 	}
 	j.lastError = ""
+	res.rows = sg.e.erasing.filter(res.rows)
 	j.last = res
 	j.published = res
 	sg.e.log.Info("segmentation run finished", "segmentation", j.name, "generation", j.generation, "run", d.runID,

@@ -167,6 +167,9 @@ func (sg *segmenter) publishProfiles(ctx context.Context, j *segJob, res *segRes
 		return nil
 	}
 	for i := range res.rows {
+		if sg.e.erasing.skip(res.rows[i].CustomerID) {
+			continue // erased during this run (control_segmentation.go)
+		}
 		if unchangedRows[i] {
 			unchanged++
 			continue

@@ -34,6 +34,11 @@ type Settings struct {
 	ProductUpdates string // empty: no catalog reader
 	DeadLetter     string
 	Changelog      string
+	// Control carries retention requests (erasure, customer-state TTL),
+	// co-partitioned with Transactions; always consumed (control.go).
+	Control string
+	// Audit receives an audit record per applied retention request.
+	Audit string
 
 	AlertsTopic   string
 	EnrichedTopic string
@@ -89,6 +94,26 @@ func Resolve(rc *v1alpha1.RuntimeConfig) (Settings, error) {
 	}
 	if s.Feedback != "" && (s.Feedback == s.Transactions || s.Feedback == s.UserEvents || s.Feedback == s.DeadLetter) {
 		return s, fmt.Errorf("pipeline.spec.topics.feedback: must differ from topics.transactions, userEvents and deadLetter")
+	}
+
+	s.Control = string(spec.Topics.Control)
+	if s.Control == "" {
+		s.Control = p.Name + "-control"
+	}
+	s.Audit = string(spec.Topics.Audit)
+	if s.Audit == "" {
+		s.Audit = p.Name + "-audit"
+	}
+	for _, t := range []string{s.Transactions, s.UserEvents, s.Feedback, s.DeadLetter} {
+		if t == s.Control {
+			return s, fmt.Errorf("pipeline.spec.topics.control: %s must differ from the other topics", s.Control)
+		}
+		if t == s.Audit {
+			return s, fmt.Errorf("pipeline.spec.topics.audit: %s must differ from the input and dead-letter topics", s.Audit)
+		}
+	}
+	if s.Audit == s.Control {
+		return s, fmt.Errorf("pipeline.spec.topics.audit: must differ from topics.control")
 	}
 
 	var err error
@@ -190,7 +215,7 @@ func defaultClientName(rc *v1alpha1.RuntimeConfig) string {
 // transactions partition n.
 func (s *Settings) InputTopics() []string {
 	out := []string{s.Transactions}
-	for _, t := range []string{s.UserEvents, s.Feedback} {
+	for _, t := range []string{s.UserEvents, s.Feedback, s.Control} {
 		if t != "" {
 			out = append(out, t)
 		}
@@ -201,7 +226,7 @@ func (s *Settings) InputTopics() []string {
 // OutputTopics are the plain (delete-policy) topics the engine writes.
 func (s *Settings) OutputTopics() []string {
 	out := []string{s.DeadLetter}
-	for _, t := range []string{s.AlertsTopic, s.EnrichedTopic, s.KPITopic} {
+	for _, t := range []string{s.AlertsTopic, s.EnrichedTopic, s.KPITopic, s.Audit} {
 		if t != "" {
 			out = append(out, t)
 		}

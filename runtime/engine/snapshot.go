@@ -16,8 +16,8 @@ import (
 
 // Snapshot records hold what neither the customer Store nor the fraud
 // records (fraudlog.go) hold: the dedup filters, the KPI aggregator and the
-// user-events and feedback offsets. They are written in full at every
-// checkpoint, before the Store's offset marker, under keys
+// user-events, feedback and control offsets. They are written in full at
+// every checkpoint, before the Store's offset marker, under keys
 //
 //	"\x00snap/<transactions topic>/<partition>/<slot>/<chunk>"
 //
@@ -87,6 +87,9 @@ func encodeSnapshot(p *partition) ([]byte, error) {
 	// Added after the first release of the format: a snapshot that ends
 	// here was written before feedback was consumed (offset 0).
 	b = binary.AppendVarint(b, p.nextFB)
+	// Added with retention requests: a snapshot that ends here was written
+	// before the control topic was consumed (offset 0).
+	b = binary.AppendVarint(b, p.nextCtl)
 	return b, nil
 }
 
@@ -150,6 +153,11 @@ func decodeSnapshot(p *partition, b []byte) error {
 	}
 	if r.Len() > 0 {
 		if p.nextFB, err = binary.ReadVarint(r); err != nil {
+			return fail
+		}
+	}
+	if r.Len() > 0 {
+		if p.nextCtl, err = binary.ReadVarint(r); err != nil {
 			return fail
 		}
 	}
@@ -227,11 +235,12 @@ type restoreCollector struct {
 	bytes    int64
 	records  int
 	errors   int
+	fences   map[string]int64 // erasure fences (control_fence.go)
 }
 
 func newRestoreCollector(topic string, part int32) *restoreCollector {
 	return &restoreCollector{topic: topic, part: part, restorer: state.NewRestorer(topic, part),
-		slots: [2]map[int]snapChunk{{}, {}}}
+		slots: [2]map[int]snapChunk{{}, {}}, fences: map[string]int64{}}
 }
 
 func (rc *restoreCollector) add(key, value []byte) error {
@@ -265,6 +274,16 @@ func (rc *restoreCollector) add(key, value []byte) error {
 	}
 	if bytes.HasPrefix(key, []byte(fraudPrefix)) {
 		return nil // another partition's fraud state
+	}
+	if at, isFence, ok := parseFence(key, value, rc.topic, rc.part); isFence {
+		switch {
+		case !ok:
+		case at < 0:
+			delete(rc.fences, string(key))
+		default:
+			rc.fences[string(key)] = at
+		}
+		return nil
 	}
 	if err := rc.restorer.Add(key, value); err != nil {
 		if errors.Is(err, state.ErrForeignMarker) {

@@ -47,11 +47,14 @@ type PartitionStatus struct {
 	// Offset is the next transactions offset the state includes.
 	Offset int64 `json:"offset"`
 	// Lag is the transactions high-water mark of the last fetch minus Offset.
-	Lag               int64      `json:"lag"`
-	UserEventsOffset  int64      `json:"userEventsOffset,omitempty"`
-	UserEventsLag     int64      `json:"userEventsLag,omitempty"`
-	FeedbackOffset    int64      `json:"feedbackOffset,omitempty"`
-	FeedbackLag       int64      `json:"feedbackLag,omitempty"`
+	Lag              int64 `json:"lag"`
+	UserEventsOffset int64 `json:"userEventsOffset,omitempty"`
+	UserEventsLag    int64 `json:"userEventsLag,omitempty"`
+	FeedbackOffset   int64 `json:"feedbackOffset,omitempty"`
+	FeedbackLag      int64 `json:"feedbackLag,omitempty"`
+	// ControlOffset is the next control-topic offset (retention requests)
+	// the state includes.
+	ControlOffset     int64      `json:"controlOffset,omitempty"`
 	Watermark         *time.Time `json:"watermark,omitempty"`
 	Customers         int        `json:"customers"`
 	CheckpointedUpTo  int64      `json:"checkpointedOffset"`
@@ -95,6 +98,7 @@ func (e *Engine) Status() Status {
 		if e.s.Feedback != "" {
 			ps.FeedbackOffset, ps.FeedbackLag = p.nextFB, max(0, p.hwmFB-p.nextFB)
 		}
+		ps.ControlOffset = p.nextCtl
 		if p.agg != nil {
 			if wm, ok := p.agg.Watermark(); ok {
 				ps.Watermark = &wm

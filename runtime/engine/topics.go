@@ -10,8 +10,8 @@ import (
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
 )
 
-// EnsureTopics creates the dead-letter, output and (compacted) changelog
-// topics that do not exist, with the partition count of the transactions
+// EnsureTopics creates the dead-letter, output, control, audit and
+// (compacted) changelog topics that do not exist, with the partition count of the transactions
 // topic, which must exist.
 func EnsureTopics(ctx context.Context, kcfg kafkaio.Config, s *Settings) error {
 	cl, err := kafkaio.NewClient(kcfg)
@@ -32,6 +32,14 @@ func EnsureTopics(ctx context.Context, kcfg kafkaio.Config, s *Settings) error {
 			return fmt.Errorf("pipeline.spec.topics.feedback: topic %s has %d partitions, topics.transactions %s has %d; they must be equal (co-partitioned)", s.Feedback, m, s.Transactions, n)
 		} else if err != nil {
 			specs = append(specs, kafkaio.TopicSpec{Name: s.Feedback, Partitions: n})
+		}
+	}
+	if s.Control != "" {
+		// Retention requests are co-partitioned with the customers they name.
+		if m, err := partitionCount(tctx, kcfg, s.Control); err == nil && m != n {
+			return fmt.Errorf("pipeline.spec.topics.control: topic %s has %d partitions, topics.transactions %s has %d; they must be equal (co-partitioned)", s.Control, m, s.Transactions, n)
+		} else if err != nil {
+			specs = append(specs, kafkaio.TopicSpec{Name: s.Control, Partitions: n})
 		}
 	}
 	for _, t := range s.OutputTopics() {

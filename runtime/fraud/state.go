@@ -351,6 +351,20 @@ func (s *State) ForgetCustomer(id string) bool {
 	return hadC || hadE
 }
 
+// InactiveCustomers returns, sorted, the customers whose last observed
+// transaction (event time) is before cutoff.
+func (s *State) InactiveCustomers(cutoff time.Time) []string {
+	at := unixNano(cutoff)
+	var out []string
+	for id, c := range s.customers {
+		if c.Last < at {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // FlushChanges passes every entry changed since the previous flush to fn,
 // as a changelog record: a key ("c/<customer>", "m/<merchant>",
 // "e/<entity kind>/<entity>", "a/<alert>" or "r/<rule>") and the entry's binary

@@ -385,3 +385,22 @@ func collect(errs <-chan error) []error {
 	}
 	return out
 }
+
+// Compacted returns what log compaction would leave of records read from a
+// compacted topic once it has run over the whole log: the last record of
+// each key, minus keys whose last record is a tombstone (empty value).
+// Records without a key are left out.
+func Compacted(records []Record) map[string]Record {
+	out := map[string]Record{}
+	for _, r := range records {
+		if r.Key == nil {
+			continue
+		}
+		if len(r.Value) == 0 {
+			delete(out, string(r.Key))
+			continue
+		}
+		out[string(r.Key)] = r
+	}
+	return out
+}

@@ -240,6 +240,20 @@ func (s *Store) Expire(cutoff time.Time) int {
 	return n
 }
 
+// Inactive returns, sorted, the customers whose last purchase is before
+// cutoff: those Expire(cutoff) would forget.
+func (s *Store) Inactive(cutoff time.Time) []string {
+	ms := cutoff.UnixMilli()
+	var out []string
+	for id, c := range s.customers {
+		if c.lastPurchase < ms {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Dirty returns the number of changes the next checkpoint will write,
 // offset marker excluded.
 func (s *Store) Dirty() int {
