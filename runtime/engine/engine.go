@@ -18,6 +18,7 @@ import (
 	"github.com/ecap-dev/ecap/runtime/events"
 	"github.com/ecap-dev/ecap/runtime/fraud"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
+	"github.com/ecap-dev/ecap/runtime/lake"
 	"github.com/ecap-dev/ecap/runtime/state"
 )
 
@@ -48,6 +49,7 @@ type Engine struct {
 	rateMu      sync.Mutex
 	rate        float64 // events/s, EWMA
 	seg         *segmenter
+	lake        *lakeSink // nil without spec.sinks.lake
 }
 
 // owned is one owned partition number with its lock.
@@ -70,6 +72,8 @@ type Options struct {
 	Logger        *slog.Logger
 	// Now is the validator's clock; nil is time.Now.
 	Now func() time.Time
+	// Lake is the data lake (OpenLake); required when the settings have one.
+	Lake *lake.Lake
 }
 
 // New builds an engine; it does no I/O.
@@ -101,6 +105,12 @@ func New(s Settings, o Options) (*Engine, error) {
 	e.metrics.pipelineGen.Set(float64(s.Generation))
 	if errs := e.SetRuleSets(o.RuleSets); len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if s.Lake != nil {
+		if o.Lake == nil {
+			return nil, fmt.Errorf("pipeline.spec.sinks.lake: no lake store was opened")
+		}
+		e.lake = newLakeSink(&e.s, o.Lake, e.metrics)
 	}
 	e.seg = newSegmenter(e)
 	// An invalid Segmentation does not stop the runtime: it is reported in
@@ -183,6 +193,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Go(func() { e.checkpointLoop(bg) })
 	wg.Go(func() { e.rateLoop(bg) })
 	wg.Go(func() { e.seg.run(bg) })
+	if e.lake != nil {
+		wg.Go(func() { e.lakeLoop(bg) })
+	}
 	if e.s.Catalog {
 		wg.Go(func() {
 			if err := e.runCatalog(bg); err != nil && bg.Err() == nil {
@@ -363,6 +376,14 @@ func (e *Engine) OnRevoked(ctx context.Context, _ []kafkaio.TopicPartition) erro
 		o.p.revoked = true
 		o.mu.Unlock()
 	}
+	if e.lake != nil {
+		// Best effort: whoever restores the partition commits what is left.
+		for _, o := range parts {
+			if err := e.commitLake(ctx, o); err != nil {
+				e.log.Warn("lake commit on revoke failed; the next owner commits the staged files", "partition", o.p.id, "err", err)
+			}
+		}
+	}
 	e.assigned.Store(false)
 	return errors.Join(errs...)
 }
@@ -386,6 +407,7 @@ type inflightCheckpoint struct {
 	err  error // set before done is closed
 
 	recs                 []state.Record
+	lakeFiles            []*lakeFile // written before the changelog records
 	next, nextUE, nextFB int64
 	slot                 int
 	live                 int
@@ -406,18 +428,29 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 		return nil // the next batch after it finishes checkpoints
 	}
 	next := p.store.Meta().NextOffset
-	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.nextFB == p.ckptFB && p.store.Dirty() == 0) {
+	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.nextFB == p.ckptFB && p.store.Dirty() == 0 && !p.lake.pending()) {
 		p.lastCkpt = time.Now()
 		return nil
+	}
+	if e.lake != nil && p.lake.pending() && e.lake.waiting() {
+		// The object store failed recently: the marker must not pass rows
+		// the lake does not hold, so no checkpoint until the retry time.
+		p.lastCkpt = time.Now()
+		return nil
+	}
+	if e.lake != nil {
+		p.lake.cut(e.lake, p.id)
 	}
 	t0 := time.Now()
 	if n := p.expireFraud(); n > 0 {
 		e.metrics.fraudExpired.Add(float64(n))
 	}
 	recs := p.store.Checkpoint()
+	lakeFiles := p.lake.inflight
 	blob, err := encodeSnapshot(p)
 	if err != nil {
 		p.store.Requeue(recs)
+		p.lake.done(lakeFiles, false)
 		return err
 	}
 	body := make([]kafka.Message, 0, len(recs)+2)
@@ -431,7 +464,7 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	for _, m := range body {
 		size += len(m.Key) + len(m.Value)
 	}
-	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, next: next, nextUE: p.nextUE, nextFB: p.nextFB,
+	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, lakeFiles: lakeFiles, next: next, nextUE: p.nextUE, nextFB: p.nextFB,
 		slot: p.snapSlot, live: countLive(chunks), started: t0}
 	p.inflight = c
 	p.lastCkpt = t0
@@ -451,6 +484,14 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	id := p.id
 	go func() {
 		defer close(c.done)
+		// Lake files first: the snapshot names them, so they must be
+		// durable before it is.
+		if len(lakeFiles) > 0 {
+			if err := e.lake.stage(wctx, lakeFiles); err != nil {
+				c.err = &lakeStageError{err: err}
+				return
+			}
+		}
 		// Two appends: the marker must not become durable before everything
 		// it covers, and one Append may be split over several produce
 		// requests.
@@ -496,7 +537,19 @@ func (e *Engine) harvest(p *partition, wait bool) error {
 	p.inflight = nil
 	if c.err != nil {
 		p.store.Requeue(c.recs)
+		p.lake.done(c.lakeFiles, false)
+		if se := (*lakeStageError)(nil); errors.As(c.err, &se) {
+			// Not fatal: rows stay buffered and the checkpoint is retried
+			// after a backoff; status and readiness report it.
+			e.lake.fail("stage", se.err)
+			e.log.Warn("lake write failed; the checkpoint waits for the object store", "lake", e.lake.l.String(), "err", se.err)
+			return nil
+		}
 		return c.err
+	}
+	p.lake.done(c.lakeFiles, true)
+	if e.lake != nil && len(c.lakeFiles) > 0 {
+		e.lake.stagedOK()
 	}
 	p.snapCount[c.slot] = c.live
 	p.snapSlot, p.snapSeq = 1-c.slot, p.snapSeq+1

@@ -99,6 +99,13 @@ func encodeSnapshot(p *partition) ([]byte, error) {
 	// Added after the first release of the format: a snapshot that ends
 	// here was written before feedback was consumed (offset 0).
 	b = binary.AppendVarint(b, p.nextFB)
+	// Added with the lake sink: the staged lake files (lake.go); a
+	// snapshot that ends before it has none.
+	lakeData, err := p.lake.encode()
+	if err != nil {
+		return nil, err
+	}
+	appendBlob(lakeData)
 	return b, nil
 }
 
@@ -163,6 +170,15 @@ func decodeSnapshot(p *partition, b []byte) error {
 	if r.Len() > 0 {
 		if p.nextFB, err = binary.ReadVarint(r); err != nil {
 			return fail
+		}
+	}
+	if r.Len() > 0 {
+		data, err := blob()
+		if err != nil {
+			return err
+		}
+		if err := p.lake.decode(data); err != nil {
+			return err
 		}
 	}
 	return nil
