@@ -554,8 +554,10 @@ func (e *Engine) lakeStatus() *LakeStatus {
 		o.mu.Lock()
 		st.StagedFiles += len(o.p.lake.staged)
 		st.BufferedRows += o.p.lake.rows
-		for _, f := range o.p.lake.unwritten {
-			st.BufferedRows += int(f.sf.Entry.Rows)
+		for _, list := range [][]*lakeFile{o.p.lake.unwritten, o.p.lake.inflight} {
+			for _, f := range list {
+				st.BufferedRows += int(f.sf.Entry.Rows)
+			}
 		}
 		o.mu.Unlock()
 	}

@@ -100,15 +100,18 @@ type CommitResult struct {
 // source must therefore be committed in offset order, which the engine does.
 func (l *Lake) Commit(ctx context.Context, d Dataset, part string, files []FileEntry) (CommitResult, error) {
 	var res CommitResult
-	present := map[string]bool{}
+	// The store's size is the truth: a writer restored from a snapshot
+	// taken before the file was written knows only the file's name.
+	size := map[string]int64{}
 	for _, f := range files {
-		if _, err := l.store.Stat(ctx, l.partitionKey(d, part)+f.Path); err != nil {
+		info, err := l.store.Stat(ctx, l.partitionKey(d, part)+f.Path)
+		if err != nil {
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}
 			return res, err
 		}
-		present[f.Path] = true
+		size[f.Path] = info.Size
 	}
 	m, err := l.update(ctx, d, part, "append", func(m *Manifest) error {
 		res.Added, res.Skipped, res.Missing = nil, nil, nil
@@ -116,10 +119,10 @@ func (l *Lake) Commit(ctx context.Context, d Dataset, part string, files []FileE
 			switch {
 			case m.has(f.Path) || covered(m, f):
 				res.Skipped = append(res.Skipped, f.Path)
-			case !present[f.Path]:
+			case size[f.Path] == 0:
 				res.Missing = append(res.Missing, f.Path)
 			default:
-				f.CommitTime = m.CommitTime
+				f.CommitTime, f.Bytes = m.CommitTime, size[f.Path]
 				m.Files = append(m.Files, f)
 				for _, s := range f.Sources {
 					if c, ok := m.Committed[s.Key()]; !ok || s.Last > c {
