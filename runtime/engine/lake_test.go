@@ -3,11 +3,13 @@ package engine
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
+	"github.com/ecap-dev/ecap/runtime/kafkaio"
 	"github.com/ecap-dev/ecap/runtime/lake"
 	"github.com/ecap-dev/ecap/runtime/lake/laketest"
 )
@@ -257,4 +259,89 @@ func TestEngineLakeS3Outage(t *testing.T) {
 	}
 	sort.Strings(names)
 	t.Logf("%d objects, first %s", len(names), names[0])
+}
+
+func TestResolveLake(t *testing.T) {
+	base := func() *v1alpha1.LakeSink {
+		return &v1alpha1.LakeSink{Datasets: []v1alpha1.LakeDataset{v1alpha1.DatasetTransactions}, Local: &v1alpha1.LocalLake{Path: "/lake"}}
+	}
+	rc := testRuntimeConfig([]string{"k:9092"})
+	rc.Pipeline.Spec.Sinks.Lake = base()
+	s, err := Resolve(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Lake == nil || s.Lake.CommitInterval != DefaultLakeCommitInterval || !s.Lake.Datasets[lake.Transactions] || s.Lake.Local != "/lake" {
+		t.Fatalf("lake settings = %+v", s.Lake)
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(l *v1alpha1.LakeSink)
+		field string
+	}{
+		{"no datasets", func(l *v1alpha1.LakeSink) { l.Datasets = nil }, "pipeline.spec.sinks.lake.datasets"},
+		{"unknown dataset", func(l *v1alpha1.LakeSink) { l.Datasets = append(l.Datasets, "orders") }, "pipeline.spec.sinks.lake.datasets[1]"},
+		{"bad interval", func(l *v1alpha1.LakeSink) { l.CommitInterval = "soon" }, "pipeline.spec.sinks.lake.commitInterval"},
+		{"both targets", func(l *v1alpha1.LakeSink) { l.S3 = &v1alpha1.S3Lake{Endpoint: "s3", Bucket: "b"} }, "exactly one of local or s3"},
+		{"no target", func(l *v1alpha1.LakeSink) { l.Local = nil }, "exactly one of local or s3"},
+		{"relative path", func(l *v1alpha1.LakeSink) { l.Local.Path = "lake" }, "pipeline.spec.sinks.lake.local.path"},
+		{"no bucket", func(l *v1alpha1.LakeSink) { l.Local, l.S3 = nil, &v1alpha1.S3Lake{Endpoint: "s3"} }, "pipeline.spec.sinks.lake.s3.bucket"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := testRuntimeConfig([]string{"k:9092"})
+			rc.Pipeline.Spec.Sinks.Lake = base()
+			tc.edit(rc.Pipeline.Spec.Sinks.Lake)
+			if _, err := Resolve(rc); err == nil || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("error %v does not name %s", err, tc.field)
+			}
+		})
+	}
+	// An engine with a lake sink needs an opened lake.
+	rc.Pipeline.Spec.Sinks.Lake = base()
+	s, _ = Resolve(rc)
+	if _, err := New(s, Options{Kafka: kafkaio.Config{Brokers: []string{"k:9092"}}, Group: "g"}); err == nil || !strings.Contains(err.Error(), "pipeline.spec.sinks.lake") {
+		t.Fatalf("New without a lake: %v", err)
+	}
+}
+
+// TestSnapshotLakeFiles: the staged lake files survive a snapshot round
+// trip, and a snapshot written before the lake existed still decodes.
+func TestSnapshotLakeFiles(t *testing.T) {
+	rc := testRuntimeConfig([]string{"k:9092"})
+	s, err := Resolve(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := newPartition(&s, 1)
+	p.nextFB = 42
+	noLake, err := encodeSnapshot(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := lake.StagedFile{Dataset: lake.Transactions, Partition: "date=2026-11-20/hour=10",
+		Entry: lake.FileEntry{Path: "part-p1-x-000001.parquet", Rows: 3, Sources: []lake.SourceRange{{Topic: "txns", Partition: 1, First: 5, Last: 9}}}}
+	inflight := &lakeFile{sf: lake.StagedFile{Dataset: lake.KPIs, Partition: "date=2026-11-20/hour=11", Entry: lake.FileEntry{Path: "part-p1-y-000002.parquet"}}}
+	p.lake.staged = []lake.StagedFile{staged}
+	p.lake.inflight = []*lakeFile{inflight}
+	withLake, err := encodeSnapshot(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := newPartition(&s, 1)
+	if err := decodeSnapshot(q, withLake); err != nil {
+		t.Fatal(err)
+	}
+	if len(q.lake.staged) != 2 || q.lake.staged[0].Entry.Path != staged.Entry.Path || q.lake.staged[0].Entry.Sources[0].Last != 9 ||
+		q.lake.staged[1].Dataset != lake.KPIs || q.nextFB != 42 {
+		t.Fatalf("restored lake files = %+v, nextFB %d", q.lake.staged, q.nextFB)
+	}
+	// The format before the lake: it ends after the feedback offset.
+	old := noLake[:len(noLake)-1] // the empty lake blob is one length byte
+	r, _ := newPartition(&s, 1)
+	if err := decodeSnapshot(r, old); err != nil {
+		t.Fatal(err)
+	}
+	if r.nextFB != 42 || len(r.lake.staged) != 0 {
+		t.Fatalf("old snapshot restored nextFB %d, lake %v", r.nextFB, r.lake.staged)
+	}
 }
