@@ -334,6 +334,7 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 	if err := e.harvest(p, false); err != nil {
 		return err
 	}
+	e.lakeBackpressure(ctx, p)
 	if time.Since(p.lastCkpt) >= e.s.CheckpointInterval {
 		return e.startCheckpoint(ctx, p)
 	}
@@ -376,13 +377,16 @@ func (e *Engine) OnRevoked(ctx context.Context, _ []kafkaio.TopicPartition) erro
 		o.p.revoked = true
 		o.mu.Unlock()
 	}
-	if e.lake != nil {
-		// Best effort: whoever restores the partition commits what is left.
+	if ok, _ := e.LakeHealthy(); ok && e.lake != nil {
+		// Best effort and bounded, so the hand-over stays quick: whoever
+		// restores the partition commits what is left.
+		cctx, cancel := context.WithTimeout(ctx, lakeRevokeCommitTimeout)
 		for _, o := range parts {
-			if err := e.commitLake(ctx, o); err != nil {
+			if err := e.commitLake(cctx, o); err != nil {
 				e.log.Warn("lake commit on revoke failed; the next owner commits the staged files", "partition", o.p.id, "err", err)
 			}
 		}
+		cancel()
 	}
 	e.assigned.Store(false)
 	return errors.Join(errs...)

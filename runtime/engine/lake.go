@@ -584,3 +584,35 @@ func (ls *lakeSink) stagedOK() {
 	}
 	ls.mu.Unlock()
 }
+
+// lakeRevokeCommitTimeout bounds the commit attempted when partitions are
+// handed back to the group.
+const lakeRevokeCommitTimeout = 5 * time.Second
+
+// maxLakeBufferedRows is how many rows a partition holds back for the
+// lake while the object store fails before it slows its consumption.
+const maxLakeBufferedRows = 1_000_000
+
+// lakeBackpressure slows a partition whose lake rows cannot be written:
+// past maxLakeBufferedRows, each batch waits (at most a second) for the
+// staging retry time, so memory stays bounded by about one batch a second
+// instead of the whole input. The caller holds p's lock.
+func (e *Engine) lakeBackpressure(ctx context.Context, p *partition) {
+	if e.lake == nil || !e.lake.waiting() {
+		return
+	}
+	held := p.lake.rows
+	for _, f := range p.lake.unwritten {
+		held += int(f.sf.Entry.Rows)
+	}
+	if held < maxLakeBufferedRows {
+		return
+	}
+	e.lake.mu.Lock()
+	wait := min(time.Until(e.lake.retryAt), time.Second)
+	e.lake.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-time.After(wait):
+	}
+}
