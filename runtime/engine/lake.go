@@ -407,11 +407,11 @@ func (ls *lakeSink) stage(ctx context.Context, files []*lakeFile) error {
 			}
 			f.data = data
 		}
-		sf, err := ls.l.Stage(ctx, f.sf.Dataset, f.sf.Partition, f.sf.Entry, f.data)
-		if err != nil {
+		// f.sf is left alone: status reads it under the partition's lock
+		// meanwhile. Commit takes the size from the store.
+		if _, err := ls.l.Stage(ctx, f.sf.Dataset, f.sf.Partition, f.sf.Entry, f.data); err != nil {
 			return err
 		}
-		f.sf = sf
 	}
 	return nil
 }
