@@ -65,7 +65,9 @@ func TestRuntimeLakeCrash(t *testing.T) {
 
 	// Load in the background, with producer retries (duplicates the dedup
 	// stage drops), while the runtime is killed.
-	gen := enginetest.NewGenerator(11, 400, 40, time.Now().Add(-20*time.Minute), 60*time.Millisecond)
+	// Event times three hours back, across an hour boundary: closed hours,
+	// which the runtime compacts between the kills too.
+	gen := enginetest.NewGenerator(11, 400, 40, time.Now().UTC().Truncate(time.Hour).Add(-3*time.Hour-5*time.Minute), 60*time.Millisecond)
 	retryRNG, killRNG := rand.New(rand.NewPCG(52, 53)), rand.New(rand.NewPCG(54, 55))
 	var txns []enginetest.Txn
 	var produced int64
@@ -141,7 +143,7 @@ func TestRuntimeLakeCrash(t *testing.T) {
 	}
 	l := lake.New(st, lake.Options{})
 	// No manifest version, old or new, names a missing or partial file.
-	versions := 0
+	versions, compactions := 0, 0
 	referenced := map[string]bool{}
 	for _, d := range []lake.Dataset{lake.Transactions, lake.FraudDecisions} {
 		parts, err := l.Partitions(ctx, d)
@@ -158,6 +160,9 @@ func TestRuntimeLakeCrash(t *testing.T) {
 				m, err := l.Manifest(ctx, d, p, v)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if m.Operation == "compact" {
+					compactions++
 				}
 				for _, f := range m.Files {
 					key := string(d) + "/" + p + "/" + f.Path
@@ -238,8 +243,8 @@ func TestRuntimeLakeCrash(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d records produced, %d transactions, 6 kills, %d manifest versions, %d parquet files (%d never committed), %d rows visible",
-		produced, len(txns), versions, files, orphans, len(rows))
+	t.Logf("%d records produced, %d transactions, 6 kills, %d manifest versions (%d compactions), %d parquet files (%d never committed), %d rows visible",
+		produced, len(txns), versions, compactions, files, orphans, len(rows))
 }
 
 // allCheckpointed reports whether every partition's checkpoint covers its

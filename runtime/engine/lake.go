@@ -48,17 +48,25 @@ type LakeSettings struct {
 	Local string
 	// S3 is the bucket; nil with Local.
 	S3 *v1alpha1.S3Lake
+	// CompactAfter is how long after an hour ends the replicas that wrote
+	// into its partitions compact them (DefaultLakeCompactAfter; not in the
+	// API yet).
+	CompactAfter time.Duration
 }
 
 // DefaultLakeCommitInterval is spec.sinks.lake.commitInterval's default.
 const DefaultLakeCommitInterval = time.Minute
+
+// DefaultLakeCompactAfter leaves late events of an hour ten minutes to
+// arrive before its small files are merged.
+const DefaultLakeCompactAfter = 10 * time.Minute
 
 func resolveLake(l *v1alpha1.LakeSink) (*LakeSettings, error) {
 	if l == nil {
 		return nil, nil
 	}
 	const field = "pipeline.spec.sinks.lake"
-	ls := &LakeSettings{Datasets: map[lake.Dataset]bool{}}
+	ls := &LakeSettings{Datasets: map[lake.Dataset]bool{}, CompactAfter: DefaultLakeCompactAfter}
 	if len(l.Datasets) == 0 {
 		return nil, fmt.Errorf("%s.datasets: at least one dataset is required", field)
 	}
@@ -152,10 +160,19 @@ type lakeSink struct {
 	// staging backoff: no checkpoint writes files before retryAt.
 	backoff time.Duration
 	retryAt time.Time
+	// written are the partitions this process committed files to and has
+	// not compacted since.
+	written map[lakePartition]bool
+}
+
+// lakePartition is one dataset's date/hour partition.
+type lakePartition struct {
+	d    lake.Dataset
+	part string
 }
 
 func newLakeSink(s *Settings, l *lake.Lake, m *Metrics) *lakeSink {
-	ls := &lakeSink{l: l, s: s.Lake, healthy: true, lineage: map[lake.Dataset]lake.Lineage{}}
+	ls := &lakeSink{l: l, s: s.Lake, healthy: true, lineage: map[lake.Dataset]lake.Lineage{}, written: map[lakePartition]bool{}}
 	base := lake.Lineage{Pipeline: s.Pipeline, Namespace: s.Namespace, Generation: s.Generation}
 	for _, d := range []lake.Dataset{lake.Transactions, lake.FraudDecisions, lake.KPIs, lake.UserEvents} {
 		lin := base
@@ -171,12 +188,12 @@ func newLakeSink(s *Settings, l *lake.Lake, m *Metrics) *lakeSink {
 	ls.bytesCommitted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_lake_bytes_committed_total", Help: "Parquet bytes made visible in the lake, by dataset."}, []string{"dataset"})
 	ls.commitDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_lake_commit_duration_seconds", Help: "Time to commit one partition's staged files into manifests.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
-	ls.errorsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_lake_errors_total", Help: "Failed lake operations, by operation (stage: writing files at a checkpoint; commit: writing manifests)."}, []string{"operation"})
+	ls.errorsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_lake_errors_total", Help: "Failed lake operations, by operation (stage: writing files at a checkpoint; commit: writing manifests; compact: merging a closed hour's files)."}, []string{"operation"})
 	ls.missing = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_lake_files_missing_total", Help: "Staged files not found at commit time (removed by retention before their commit)."})
 	for _, c := range []prometheus.Collector{ls.filesCommitted, ls.rowsCommitted, ls.bytesCommitted, ls.commitDuration, ls.errorsTotal, ls.missing} {
 		f(c)
 	}
-	for _, op := range []string{"stage", "commit"} {
+	for _, op := range []string{"stage", "commit", "compact"} {
 		ls.errorsTotal.WithLabelValues(op)
 	}
 	return ls
@@ -466,6 +483,7 @@ func (e *Engine) commitLake(ctx context.Context, o *owned) error {
 			ls.mu.Lock()
 			ls.committedFiles++
 			ls.committedRows += f.Rows
+			ls.written[lakePartition{k.d, k.part}] = true
 			ls.mu.Unlock()
 		}
 		for _, n := range res.Missing {
@@ -525,6 +543,42 @@ func (e *Engine) lakeLoop(ctx context.Context) {
 			continue
 		}
 		backoff, wait = 0, e.s.Lake.CommitInterval
+		e.compactClosed(ctx)
+	}
+}
+
+// compactClosed merges the files of every partition this process wrote
+// into whose hour ended more than CompactAfter ago: one file per
+// checkpoint and replica otherwise piles up. Replicas that wrote into the
+// same hour race harmlessly: lake.Compact commits optimistically, and the
+// loser finds nothing left to merge. Old versions keep the small files
+// until Vacuum.
+func (e *Engine) compactClosed(ctx context.Context) {
+	ls := e.lake
+	now := time.Now()
+	var due []lakePartition
+	ls.mu.Lock()
+	for k := range ls.written {
+		start, err := lake.PartitionStart(k.part)
+		if err != nil || now.Before(start.Add(time.Hour+ls.s.CompactAfter)) {
+			continue
+		}
+		due = append(due, k)
+	}
+	ls.mu.Unlock()
+	for _, k := range due {
+		res, err := ls.l.CompactPartition(ctx, k.d, k.part, 2, false)
+		if err != nil {
+			ls.errorsTotal.WithLabelValues("compact").Inc()
+			e.log.Warn("lake compaction failed; retried after the next commit", "dataset", k.d, "partition", k.part, "err", err)
+			continue
+		}
+		if res.FilesIn > 0 {
+			e.log.Info("lake partition compacted", "dataset", k.d, "partition", k.part, "files", res.FilesIn, "rows", res.Rows)
+		}
+		ls.mu.Lock()
+		delete(ls.written, k)
+		ls.mu.Unlock()
 	}
 }
 

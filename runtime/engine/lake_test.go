@@ -108,8 +108,15 @@ func checkLakeTransactions(t *testing.T, l *lake.Lake, input []enginetest.Txn) {
 		if int64(len(rows)) != f.Rows {
 			t.Fatalf("%s has %d rows, manifest says %d", f.Key, len(rows), f.Rows)
 		}
-		if f.Lineage.Pipeline != "shop" || f.Lineage.Generation != 3 || len(f.Sources) != 1 || f.Sources[0].Topic != "txns" {
+		// One source for a file of the runtime, several once compacted.
+		if f.Lineage.Pipeline != "shop" || f.Lineage.Generation != 3 || len(f.Lineage.InputTopics) != 1 || f.Lineage.InputTopics[0] != "txns" ||
+			len(f.Sources) == 0 || (len(f.Sources) > 1 && f.Lineage.Operation != "compact") {
 			t.Fatalf("%s: lineage %+v sources %+v", f.Key, f.Lineage, f.Sources)
+		}
+		for _, src := range f.Sources {
+			if src.Topic != "txns" || src.First > src.Last {
+				t.Fatalf("%s: source %+v", f.Key, src)
+			}
 		}
 		parts[f.Partition] = true
 		for _, r := range rows {
@@ -149,6 +156,7 @@ func TestEngineLakeLocal(t *testing.T) {
 	env := newTestEnv(t)
 	l := env.withLake(&v1alpha1.LakeSink{Datasets: []v1alpha1.LakeDataset{v1alpha1.DatasetTransactions, v1alpha1.DatasetFraudDecisions, v1alpha1.DatasetKPIs},
 		Local: &v1alpha1.LocalLake{Path: t.TempDir()}, CommitInterval: "300ms"})
+	env.s.Lake.CompactAfter = time.Nanosecond // both hours of the workload have ended
 	input := lakeWorkload(1200)
 	e, stop := env.runLake(l)
 	produceTxns(t, env.cluster, input[:800])
@@ -169,6 +177,23 @@ func TestEngineLakeLocal(t *testing.T) {
 	}
 
 	ctx := context.Background()
+	// The closed hours were compacted (rows unchanged, checked above).
+	compacted := 0
+	parts, err := l.Partitions(ctx, lake.Transactions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range parts {
+		vs, _ := l.Versions(ctx, lake.Transactions, p)
+		for _, v := range vs {
+			if m, err := l.Manifest(ctx, lake.Transactions, p, v); err == nil && m.Operation == "compact" {
+				compacted++
+			}
+		}
+	}
+	if compacted == 0 {
+		t.Fatalf("no transactions partition was compacted")
+	}
 	decisions, err := lake.Read[lake.FraudDecisionRow](ctx, l, lake.FraudDecisions, lake.AsOf{})
 	if err != nil {
 		t.Fatal(err)

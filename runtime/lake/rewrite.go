@@ -132,6 +132,11 @@ func (l *Lake) Compact(ctx context.Context, d Dataset, minFiles int, dryRun bool
 	return res, nil
 }
 
+// CompactPartition is Compact for one partition.
+func (l *Lake) CompactPartition(ctx context.Context, d Dataset, part string, minFiles int, dryRun bool) (CompactResult, error) {
+	return l.compactPartition(ctx, d, part, max(minFiles, 2), dryRun)
+}
+
 func (l *Lake) compactPartition(ctx context.Context, d Dataset, part string, minFiles int, dryRun bool) (CompactResult, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := l.compactOnce(ctx, d, part, minFiles, dryRun)

@@ -164,3 +164,7 @@ func parsePartition(p string) (time.Time, error) {
 	}
 	return d.Add(time.Duration(hour) * time.Hour), nil
 }
+
+// PartitionStart returns the start of a partition's hour
+// ("date=YYYY-MM-DD/hour=HH").
+func PartitionStart(p string) (time.Time, error) { return parsePartition(p) }
