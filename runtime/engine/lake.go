@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -150,13 +149,15 @@ type lakeSink struct {
 	errorsTotal    *prometheus.CounterVec // operation: stage, commit
 	missing        prometheus.Counter
 
-	mu             sync.Mutex
-	healthy        bool
-	lastErr        string
-	lastErrTime    time.Time
-	lastCommit     time.Time
-	committedFiles int64
-	committedRows  int64
+	mu sync.Mutex
+	// stageErr and commitErr are the last failures of each operation,
+	// cleared by its next success; healthy is both empty.
+	stageErr, commitErr string
+	lastErr             string
+	lastErrTime         time.Time
+	lastCommit          time.Time
+	committedFiles      int64
+	committedRows       int64
 	// staging backoff: no checkpoint writes files before retryAt.
 	backoff time.Duration
 	retryAt time.Time
@@ -172,7 +173,7 @@ type lakePartition struct {
 }
 
 func newLakeSink(s *Settings, l *lake.Lake, m *Metrics) *lakeSink {
-	ls := &lakeSink{l: l, s: s.Lake, healthy: true, lineage: map[lake.Dataset]lake.Lineage{}, written: map[lakePartition]bool{}}
+	ls := &lakeSink{l: l, s: s.Lake, lineage: map[lake.Dataset]lake.Lineage{}, written: map[lakePartition]bool{}}
 	base := lake.Lineage{Pipeline: s.Pipeline, Namespace: s.Namespace, Generation: s.Generation}
 	for _, d := range []lake.Dataset{lake.Transactions, lake.FraudDecisions, lake.KPIs, lake.UserEvents} {
 		lin := base
@@ -204,8 +205,13 @@ func (ls *lakeSink) fail(op string, err error) {
 	ls.errorsTotal.WithLabelValues(op).Inc()
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	ls.healthy = false
 	ls.lastErr = fmt.Sprintf("%s: %v", op, err)
+	switch op {
+	case "stage":
+		ls.stageErr = ls.lastErr
+	case "commit":
+		ls.commitErr = ls.lastErr
+	}
 	ls.lastErrTime = time.Now()
 	if op == "stage" {
 		ls.backoff = min(max(2*ls.backoff, time.Second), 30*time.Second)
@@ -213,11 +219,8 @@ func (ls *lakeSink) fail(op string, err error) {
 	}
 }
 
-func (ls *lakeSink) ok() {
-	ls.mu.Lock()
-	ls.healthy, ls.backoff, ls.retryAt = true, 0, time.Time{}
-	ls.mu.Unlock()
-}
+// healthy reports whether neither operation is failing; ls.mu is held.
+func (ls *lakeSink) healthy() bool { return ls.stageErr == "" && ls.commitErr == "" }
 
 // waiting reports whether staging is backing off after a failure.
 func (ls *lakeSink) waiting() bool {
@@ -513,9 +516,9 @@ func (e *Engine) commitLake(ctx context.Context, o *owned) error {
 	ls.mu.Lock()
 	ls.lastCommit = time.Now()
 	ls.mu.Unlock()
-	if !ls.waiting() {
-		ls.ok()
-	}
+	ls.mu.Lock()
+	ls.commitErr = ""
+	ls.mu.Unlock()
 	return nil
 }
 
@@ -590,7 +593,13 @@ func (e *Engine) LakeHealthy() (bool, string) {
 	}
 	e.lake.mu.Lock()
 	defer e.lake.mu.Unlock()
-	return e.lake.healthy, e.lake.lastErr
+	if e.lake.healthy() {
+		return true, ""
+	}
+	if e.lake.stageErr != "" {
+		return false, e.lake.stageErr
+	}
+	return false, e.lake.commitErr
 }
 
 func (e *Engine) lakeStatus() *LakeStatus {
@@ -617,7 +626,7 @@ func (e *Engine) lakeStatus() *LakeStatus {
 	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	st.Healthy, st.LastError, st.CommittedFiles, st.CommittedRows = ls.healthy, ls.lastErr, ls.committedFiles, ls.committedRows
+	st.Healthy, st.LastError, st.CommittedFiles, st.CommittedRows = ls.healthy(), ls.lastErr, ls.committedFiles, ls.committedRows
 	if !ls.lastCommit.IsZero() {
 		t := ls.lastCommit
 		st.LastCommit = &t
@@ -632,10 +641,7 @@ func (e *Engine) lakeStatus() *LakeStatus {
 // stagedOK clears a staging failure once a checkpoint wrote its files.
 func (ls *lakeSink) stagedOK() {
 	ls.mu.Lock()
-	ls.backoff, ls.retryAt = 0, time.Time{}
-	if strings.HasPrefix(ls.lastErr, "stage:") {
-		ls.healthy = true
-	}
+	ls.backoff, ls.retryAt, ls.stageErr = 0, time.Time{}, ""
 	ls.mu.Unlock()
 }
 
