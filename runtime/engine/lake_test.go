@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
+	"github.com/ecap-dev/ecap/runtime/kafkatest"
 	"github.com/ecap-dev/ecap/runtime/lake"
 	"github.com/ecap-dev/ecap/runtime/lake/laketest"
 )
@@ -154,8 +157,8 @@ func checkLakeTransactions(t *testing.T, l *lake.Lake, input []enginetest.Txn) {
 // and KPI windows; a restart with more input adds exactly the new events.
 func TestEngineLakeLocal(t *testing.T) {
 	env := newTestEnv(t)
-	l := env.withLake(&v1alpha1.LakeSink{Datasets: []v1alpha1.LakeDataset{v1alpha1.DatasetTransactions, v1alpha1.DatasetFraudDecisions, v1alpha1.DatasetKPIs},
-		Local: &v1alpha1.LocalLake{Path: t.TempDir()}, CommitInterval: "300ms"})
+	l := env.withLake(&v1alpha1.LakeSink{Datasets: []v1alpha1.LakeDataset{v1alpha1.DatasetTransactions, v1alpha1.DatasetFraudDecisions,
+		v1alpha1.DatasetKPIs, v1alpha1.DatasetUserEvents}, Local: &v1alpha1.LocalLake{Path: t.TempDir()}, CommitInterval: "300ms"})
 	env.s.Lake.CompactAfter = time.Nanosecond // both hours of the workload have ended
 	input := lakeWorkload(1200)
 	e, stop := env.runLake(l)
@@ -167,8 +170,19 @@ func TestEngineLakeLocal(t *testing.T) {
 
 	e, stop = env.runLake(l)
 	produceTxns(t, env.cluster, input[800:])
+	// User events, one of them sent twice.
+	var ues []kafkatest.Record
+	at := time.Now().UTC().Add(-time.Minute)
+	for i := range 40 {
+		v, _ := json.Marshal(map[string]any{"event_id": fmt.Sprintf("ue-%03d", i), "type": "user_event", "schema_version": 1,
+			"event_time": at.Add(time.Duration(i) * time.Second).Format(time.RFC3339Nano), "session_id": "ses-1",
+			"customer_id": enginetest.CustomerID(i % 7), "action": "search", "query": "shoes"})
+		ues = append(ues, kafkatest.Record{Key: []byte(enginetest.CustomerID(i % 7)), Value: v})
+	}
+	env.cluster.Produce(t, "uevents", append(ues, ues[5])...)
 	waitCaughtUp(t, e, int64(len(input)))
 	waitLakeRows(t, l, len(input), e)
+	waitLakeUserEvents(t, l, 40)
 	st := e.Status().Lake
 	stop()
 	checkLakeTransactions(t, l, input)
@@ -225,10 +239,7 @@ func TestEngineLakeLocal(t *testing.T) {
 	if len(kpis) == 0 {
 		t.Fatal("no KPI windows in the lake")
 	}
-	// Datasets not configured are not written.
-	if parts, _ := l.Partitions(ctx, lake.UserEvents); len(parts) != 0 {
-		t.Fatalf("user_events written without being configured: %v", parts)
-	}
+	waitLakeUserEvents(t, l, 40)
 }
 
 // TestEngineLakeS3Outage runs the lake on S3 (gofakes3 over HTTP) with the
@@ -277,6 +288,11 @@ func TestEngineLakeS3Outage(t *testing.T) {
 			t.Fatalf("lake still unhealthy after the outage: %+v", e.Status().Lake)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// Datasets not configured are not written (the rule set decides on
+	// every transaction here).
+	if parts, err := l.Partitions(context.Background(), lake.FraudDecisions); err != nil || len(parts) != 0 {
+		t.Fatalf("fraud_decisions written without being configured: %v %v", parts, err)
 	}
 	names := make([]string, 0, len(objs))
 	for _, o := range objs {
@@ -368,5 +384,33 @@ func TestSnapshotLakeFiles(t *testing.T) {
 	}
 	if r.nextFB != 42 || len(r.lake.staged) != 0 {
 		t.Fatalf("old snapshot restored nextFB %d, lake %v", r.nextFB, r.lake.staged)
+	}
+}
+
+// waitLakeUserEvents waits until user_events holds want distinct rows and
+// checks none is there twice.
+func waitLakeUserEvents(t *testing.T, l *lake.Lake, want int) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ue, err := lake.Read[lake.UserEventRow](ctx, l, lake.UserEvents, lake.AsOf{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]bool{}
+		for _, r := range ue {
+			if ids[r.EventID] || r.Query != "shoes" || r.SessionID != "ses-1" {
+				t.Fatalf("user event row %+v (seen before: %v)", r, ids[r.EventID])
+			}
+			ids[r.EventID] = true
+		}
+		if len(ue) == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user_events holds %d rows, want %d", len(ue), want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
