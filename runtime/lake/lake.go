@@ -125,8 +125,8 @@ func (l *Lake) Commit(ctx context.Context, d Dataset, part string, files []FileE
 				f.CommitTime, f.Bytes = m.CommitTime, size[f.Path]
 				m.Files = append(m.Files, f)
 				for _, s := range f.Sources {
-					if c, ok := m.Committed[s.Key()]; !ok || s.Last > c {
-						m.Committed[s.Key()] = s.Last
+					if c, ok := m.Committed[committedKey(f, s)]; !ok || s.Last > c {
+						m.Committed[committedKey(f, s)] = s.Last
 					}
 				}
 				res.Added = append(res.Added, f.Path)
@@ -144,6 +144,14 @@ func (l *Lake) Commit(ctx context.Context, d Dataset, part string, files []FileE
 	return res, nil
 }
 
+// committedKey is the Manifest.Committed key of a file's source range:
+// "<namespace>/<pipeline>/<topic>/<partition>". The Pipeline is part of it
+// so that two Pipelines reading one topic into one lake (a migration, say)
+// never take each other's files for already committed.
+func committedKey(f FileEntry, s SourceRange) string {
+	return f.Lineage.Namespace + "/" + f.Lineage.Pipeline + "/" + s.Key()
+}
+
 // covered reports whether every source range of f is at or below what m
 // has committed for its source.
 func covered(m *Manifest, f FileEntry) bool {
@@ -151,7 +159,7 @@ func covered(m *Manifest, f FileEntry) bool {
 		return false
 	}
 	for _, s := range f.Sources {
-		c, ok := m.Committed[s.Key()]
+		c, ok := m.Committed[committedKey(f, s)]
 		if !ok || s.Last > c {
 			return false
 		}

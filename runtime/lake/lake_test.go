@@ -204,7 +204,7 @@ func TestStagedInvisibleCommitTimeTravel(t *testing.T) {
 			must(t, err)
 			f := m.Files[1]
 			if f.Rows != 1 || f.Bytes == 0 || f.SchemaVersion != lake.SchemaVersion || f.Lineage.Pipeline != "shop" ||
-				f.Lineage.Generation != 3 || f.Sources[0].First != 2 || !f.CommitTime.Equal(c.now()) || m.Committed["txns/0"] != 2 {
+				f.Lineage.Generation != 3 || f.Sources[0].First != 2 || !f.CommitTime.Equal(c.now()) || m.Committed["/shop/txns/0"] != 2 {
 				t.Fatalf("manifest entry = %+v, committed %v", f, m.Committed)
 			}
 		})
@@ -233,6 +233,12 @@ func TestCommitIdempotent(t *testing.T) {
 	must(t, err)
 	if len(rows) != 4 {
 		t.Fatalf("rows = %v", eventIDs(rows))
+	}
+	// Another Pipeline reading the same topic is not taken for this one.
+	other := stage(t, l, "w0", 9, 0, 0, 1, []lake.TransactionRow{txn(90, t0, "c9")})
+	other.Entry.Lineage.Pipeline = "shop-v2"
+	if res := commit(t, l, other); len(res.Added) != 1 {
+		t.Fatalf("commit of another pipeline's file = %+v", res)
 	}
 	// A file that no longer exists is not committed.
 	c := stage(t, l, "w0", 3, 0, 4, 4, []lake.TransactionRow{txn(5, t0, "c1")})
@@ -283,7 +289,7 @@ func TestConcurrentWriters(t *testing.T) {
 			m, err := l.Manifest(ctx, lake.Transactions, part, 0)
 			must(t, err)
 			for w := range writers {
-				if got := m.Committed[fmt.Sprintf("txns/%d", w)]; got != commits-1 {
+				if got := m.Committed[fmt.Sprintf("/shop/txns/%d", w)]; got != commits-1 {
 					t.Fatalf("committed offsets = %v", m.Committed)
 				}
 			}

@@ -27,8 +27,8 @@ type Manifest struct {
 	// Operation that made the version: append, compact, erase, expire.
 	Operation string      `json:"operation"`
 	Files     []FileEntry `json:"files"`
-	// Committed is, per source "topic/partition", the highest source offset
-	// of any file ever appended to this partition. It survives compaction and
+	// Committed is, per source "<namespace>/<pipeline>/<topic>/<partition>",
+	// the highest source offset of any file ever appended to this partition. It survives compaction and
 	// erasure, so a writer that replays after a crash recognizes files it had
 	// already committed (see Commit).
 	Committed map[string]int64 `json:"committed,omitempty"`
