@@ -23,9 +23,12 @@ type ExpireOptions struct {
 	// OlderThan before the lake's clock.
 	OlderThan time.Duration
 	Action    ExpireAction
-	// ArchivePrefix is the key prefix (in the same store) archived
-	// partitions move under, keeping their dataset/date/hour layout.
+	// ArchivePrefix is the key prefix archived partitions move under,
+	// keeping their dataset/date/hour layout.
 	ArchivePrefix string
+	// ArchiveStore is where they move to (another bucket, say); nil is the
+	// lake's own store.
+	ArchiveStore Store
 	DryRun        bool
 }
 
@@ -54,8 +57,8 @@ func (l *Lake) Expire(ctx context.Context, o ExpireOptions) (ExpireResult, error
 	switch o.Action {
 	case ExpireDelete:
 	case ExpireArchive:
-		if normPrefix(o.ArchivePrefix) == "" || normPrefix(o.ArchivePrefix) == l.prefix {
-			return res, fmt.Errorf("archivePrefix: required with action archive and must differ from the lake prefix")
+		if o.ArchiveStore == nil && (normPrefix(o.ArchivePrefix) == "" || normPrefix(o.ArchivePrefix) == l.prefix) {
+			return res, fmt.Errorf("archivePrefix: required with action archive and must differ from the lake prefix in the same store")
 		}
 	default:
 		return res, fmt.Errorf("action: %q is not delete or archive", o.Action)
@@ -106,6 +109,10 @@ func (l *Lake) Expire(ctx context.Context, o ExpireOptions) (ExpireResult, error
 func (l *Lake) expirePartition(ctx context.Context, o ExpireOptions, part string, m *Manifest, objs []ObjectInfo) error {
 	base := l.partitionKey(o.Dataset, part)
 	if o.Action == ExpireArchive {
+		dstStore := o.ArchiveStore
+		if dstStore == nil {
+			dstStore = l.store
+		}
 		dst := normPrefix(o.ArchivePrefix) + string(o.Dataset) + "/" + part + "/"
 		// Data files first: an archived manifest never names a file the
 		// archive lacks.
@@ -119,7 +126,7 @@ func (l *Lake) expirePartition(ctx context.Context, o ExpireOptions, part string
 				if err != nil {
 					return err
 				}
-				if err := l.store.Put(ctx, dst+rel, data); err != nil {
+				if err := dstStore.Put(ctx, dst+rel, data); err != nil {
 					return err
 				}
 			}

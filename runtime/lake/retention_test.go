@@ -270,3 +270,31 @@ func keys(m map[string]lake.TransactionRow) []string {
 	}
 	return out
 }
+
+// TestExpireArchiveToAnotherStore moves expired partitions into another
+// store (another bucket) under the same prefix; they read identically there.
+func TestExpireArchiveToAnotherStore(t *testing.T) {
+	ctx := context.Background()
+	src := mustLocal(t)
+	dst := stores(t)["s3"](t)
+	l, c := newLake(t, src)
+	fillHours(t, l, 0, 5)
+	c.t = t0.Add(6 * time.Hour)
+	old := readPartition(t, l, lake.PartitionOf(t0))
+	res, err := l.Expire(ctx, lake.ExpireOptions{Dataset: lake.Transactions, OlderThan: 3 * time.Hour, Action: lake.ExpireArchive,
+		ArchivePrefix: "lake", ArchiveStore: dst})
+	must(t, err)
+	if !equal(res.Partitions, []string{lake.PartitionOf(t0)}) {
+		t.Fatalf("expired %v", res.Partitions)
+	}
+	arch := lake.New(dst, lake.Options{Prefix: "lake"})
+	got := readPartition(t, arch, lake.PartitionOf(t0))
+	if !reflect.DeepEqual(byEventID(got), byEventID(old)) || len(got) != 3 {
+		t.Fatalf("archive reads %v, want %v", eventIDs(got), eventIDs(old))
+	}
+	rows, err := lake.Read[lake.TransactionRow](ctx, l, lake.Transactions, lake.AsOf{})
+	must(t, err)
+	if got := eventIDs(rows); !equal(got, []string{"e0050", "e0051", "e0052"}) {
+		t.Fatalf("left in the lake: %v", got)
+	}
+}
