@@ -29,7 +29,7 @@ type ExpireOptions struct {
 	// ArchiveStore is where they move to (another bucket, say); nil is the
 	// lake's own store.
 	ArchiveStore Store
-	DryRun        bool
+	DryRun       bool
 }
 
 // ExpireResult says what Expire did (or would do).
