@@ -46,6 +46,9 @@ const (
 	// run of a RetentionPolicy enforced every target. The job owns it; the
 	// controller folds a False into Stalled.
 	ConditionLastRunSucceeded = "LastRunSucceeded"
+	// ConditionLakeWritable reports whether the runtime replicas of a
+	// Pipeline with spec.sinks.lake write and commit to the lake.
+	ConditionLakeWritable = "LakeWritable"
 )
 
 // Condition reasons. Reasons are CamelCase and stable: alerts and scripts may
@@ -91,6 +94,12 @@ const (
 	ReasonKafkaUnreachable = "KafkaUnreachable"
 	// ReasonKafkaReachable: the brokers answered.
 	ReasonKafkaReachable = "KafkaReachable"
+	// ReasonLakeUnavailable: a runtime replica failed to write or commit to
+	// the lake; it keeps the data staged and retries. The message has the
+	// object store's error.
+	ReasonLakeUnavailable = "LakeUnavailable"
+	// ReasonLakeWritable: every answering replica writes to the lake.
+	ReasonLakeWritable = "LakeWritable"
 	// ReasonCronJobReady: the enforcement CronJob is in place.
 	ReasonCronJobReady = "CronJobReady"
 	// ReasonApplied: every runtime replica runs the object's generation.

@@ -165,7 +165,11 @@ func runRuntimeWith(ctx context.Context, o runtimeOptions) error {
 	if err := engine.EnsureTopics(ctx, kcfg, &settings); err != nil {
 		return err
 	}
-	eng, err := engine.New(settings, engine.Options{Kafka: kcfg, Group: engine.ConsumerGroup(rc), RuleSets: rc.FraudRuleSets, Segmentations: rc.Segmentations, Logger: log})
+	lk, err := openLake(&settings, sources)
+	if err != nil {
+		return fmt.Errorf("invalid runtime config %s: %w", configPath, err)
+	}
+	eng, err := engine.New(settings, engine.Options{Kafka: kcfg, Group: engine.ConsumerGroup(rc), RuleSets: rc.FraudRuleSets, Segmentations: rc.Segmentations, Logger: log, Lake: lk})
 	if err != nil {
 		return fmt.Errorf("invalid runtime config %s: %w", configPath, err)
 	}

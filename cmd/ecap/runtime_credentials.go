@@ -19,6 +19,7 @@ import (
 	"github.com/ecap-dev/ecap/runtime/credentials"
 	"github.com/ecap-dev/ecap/runtime/engine"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
+	"github.com/ecap-dev/ecap/runtime/lake"
 )
 
 // Environment variables holding object-storage keys when
@@ -161,8 +162,8 @@ type runtimeStatus struct {
 	Credentials []credentials.Status `json:"credentials,omitempty"`
 }
 
-// Ready implements admin.Backend: every credential obtained and every
-// assigned partition restored.
+// Ready implements admin.Backend: every credential obtained, every
+// assigned partition restored and the lake (if any) writable.
 func (b *runtimeBackend) Ready() bool {
 	for _, s := range b.sources {
 		if !s.Status().Ready {
@@ -170,7 +171,11 @@ func (b *runtimeBackend) Ready() bool {
 		}
 	}
 	e := b.eng.Load()
-	return e != nil && e.Ready()
+	if e == nil {
+		return false
+	}
+	ok, _ := e.LakeHealthy()
+	return ok && e.Ready()
 }
 
 // NotReadyReason implements admin.NotReadyReasoner.
@@ -184,8 +189,12 @@ func (b *runtimeBackend) NotReadyReason() string {
 			return why
 		}
 	}
-	if b.eng.Load() == nil {
+	e := b.eng.Load()
+	if e == nil {
 		return "starting"
+	}
+	if ok, why := e.LakeHealthy(); !ok {
+		return "lake unavailable, data stays staged: " + why
 	}
 	return ""
 }
@@ -241,4 +250,22 @@ func runSources(ctx context.Context, sources map[string]credentials.Source, log 
 		}()
 	}
 	return wg.Wait
+}
+
+// openLake opens spec.sinks.lake, nil without one. The S3 key pair is
+// asked from its credentials source at every request, so rotated keys
+// apply at once and keys not yet available fail writes (retried) rather
+// than the start.
+func openLake(s *engine.Settings, sources map[string]credentials.Source) (*lake.Lake, error) {
+	if s.Lake == nil {
+		return nil, nil
+	}
+	src := sources[v1alpha1.CredentialsLakeS3]
+	return engine.OpenLake(s.Lake, func() (string, string, error) {
+		if src == nil {
+			return "", "", fmt.Errorf("pipeline.spec.sinks.lake.s3.credentials: no credentials source")
+		}
+		p, err := src.Current()
+		return p.Username, p.Password.Reveal(), err
+	})
 }

@@ -9,6 +9,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -58,6 +59,10 @@ type LiveMetrics struct {
 	// Progressed reports whether committed offsets advanced since the last
 	// gathering.
 	Progressed bool
+	// LakeReported is true when a runtime replica reported its lake sink;
+	// LakeError is the first failing replica's last lake error.
+	LakeReported bool
+	LakeError    string
 }
 
 // +kubebuilder:rbac:groups=analytics.ecap.dev,resources=pipelines,verbs=get;list;watch;update;patch
@@ -267,6 +272,14 @@ func (r *Reconciler) reconcileLiveMetrics(ctx context.Context, p *v1alpha1.Pipel
 	if m.Watermark != nil {
 		p.Status.Watermark = &metav1.Time{Time: *m.Watermark}
 	}
+	switch {
+	case p.Spec.Sinks.Lake == nil:
+		meta.RemoveStatusCondition(&p.Status.Conditions, v1alpha1.ConditionLakeWritable)
+	case m.LakeError != "":
+		status.Set(p, now, v1alpha1.ConditionLakeWritable, metav1.ConditionFalse, v1alpha1.ReasonLakeUnavailable, m.LakeError)
+	case m.LakeReported:
+		status.Set(p, now, v1alpha1.ConditionLakeWritable, metav1.ConditionTrue, v1alpha1.ReasonLakeWritable, "runtime replicas write and commit to the lake")
+	}
 	if m.Progressed || m.Lag == 0 || p.Status.LastProgressTime == nil {
 		p.Status.LastProgressTime = &metav1.Time{Time: now}
 	}
@@ -303,6 +316,11 @@ func (r *Reconciler) computeStatus(p *v1alpha1.Pipeline, dep *appsv1.Deployment)
 	switch {
 	case deploymentDeadlineExceeded(dep):
 		status.MarkStalled(p, now, v1alpha1.ReasonDeploymentUnavailable, "runtime rollout exceeded its progress deadline: "+deploymentMessage(dep))
+	case p.Spec.Sinks.Lake != nil && meta.IsStatusConditionFalse(p.Status.Conditions, v1alpha1.ConditionLakeWritable):
+		// The runtime does not crash on it (its pods turn unready): the
+		// store or its credentials need fixing.
+		status.MarkStalled(p, now, v1alpha1.ReasonLakeUnavailable, "lake unavailable, the runtime keeps the data staged and retries: "+
+			meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionLakeWritable).Message)
 	case !rolledOut:
 		status.MarkReconciling(p, now, v1alpha1.ReasonProgressing,
 			fmt.Sprintf("waiting for the runtime rollout: %d/%d replicas available and updated", min(dep.Status.AvailableReplicas, dep.Status.UpdatedReplicas), desired))

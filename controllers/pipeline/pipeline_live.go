@@ -55,6 +55,10 @@ type runtimeStatus struct {
 	Partitions      []struct {
 		Watermark *time.Time `json:"watermark"`
 	} `json:"partitions"`
+	Lake *struct {
+		Healthy   bool   `json:"healthy"`
+		LastError string `json:"lastError"`
+	} `json:"lake"`
 }
 
 // Gather implements MetricsSource. Kafka being unreachable is an error
@@ -88,6 +92,12 @@ func (s *LiveSource) Gather(ctx context.Context, p *v1alpha1.Pipeline) (*LiveMet
 		rate += st.EventsPerSecond
 		events += st.EventsTotal
 		m.DeadLettered += st.DeadLettered
+		if st.Lake != nil {
+			m.LakeReported = true
+			if !st.Lake.Healthy && m.LakeError == "" {
+				m.LakeError = st.Lake.LastError
+			}
+		}
 		for _, part := range st.Partitions {
 			if part.Watermark != nil && (m.Watermark == nil || part.Watermark.Before(*m.Watermark)) {
 				w := *part.Watermark

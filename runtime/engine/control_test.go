@@ -73,7 +73,12 @@ func TestSnapshotWithoutControlOffsetDecodes(t *testing.T) {
 	if err := decodeSnapshot(q, blob); err != nil || q.nextUE != 11 || q.nextFB != 22 || q.nextCtl != 33 {
 		t.Fatalf("round trip: %v, offsets %d %d %d", err, q.nextUE, q.nextFB, q.nextCtl)
 	}
-	old := blob[:len(blob)-1] // varint 33 is one byte
+	// The layout ends with the control offset (varint 33: one byte) and the
+	// staged lake files (none: one length byte).
+	if blob[len(blob)-1] != 0 {
+		t.Fatalf("snapshot does not end with an empty lake blob: % x", blob[len(blob)-4:])
+	}
+	old := blob[:len(blob)-2]
 	r, _ := newPartition(&s, 0)
 	if err := decodeSnapshot(r, old); err != nil || r.nextFB != 22 || r.nextCtl != 0 {
 		t.Fatalf("old snapshot: %v, feedback %d control %d", err, r.nextFB, r.nextCtl)

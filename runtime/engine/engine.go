@@ -18,6 +18,7 @@ import (
 	"github.com/ecap-dev/ecap/runtime/events"
 	"github.com/ecap-dev/ecap/runtime/fraud"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
+	"github.com/ecap-dev/ecap/runtime/lake"
 	"github.com/ecap-dev/ecap/runtime/state"
 )
 
@@ -51,6 +52,7 @@ type Engine struct {
 	// erasing keeps customers erased during a Segmentation run out of
 	// its results (control_segmentation.go).
 	erasing eraseGuard
+	lake    *lakeSink // nil without spec.sinks.lake
 }
 
 // owned is one owned partition number with its lock.
@@ -73,6 +75,8 @@ type Options struct {
 	Logger        *slog.Logger
 	// Now is the validator's clock; nil is time.Now.
 	Now func() time.Time
+	// Lake is the data lake (OpenLake); required when the settings have one.
+	Lake *lake.Lake
 }
 
 // New builds an engine; it does no I/O.
@@ -104,6 +108,12 @@ func New(s Settings, o Options) (*Engine, error) {
 	e.metrics.pipelineGen.Set(float64(s.Generation))
 	if errs := e.SetRuleSets(o.RuleSets); len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if s.Lake != nil {
+		if o.Lake == nil {
+			return nil, fmt.Errorf("pipeline.spec.sinks.lake: no lake store was opened")
+		}
+		e.lake = newLakeSink(&e.s, o.Lake, e.metrics)
 	}
 	e.seg = newSegmenter(e)
 	// An invalid Segmentation does not stop the runtime: it is reported in
@@ -186,6 +196,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Go(func() { e.checkpointLoop(bg) })
 	wg.Go(func() { e.rateLoop(bg) })
 	wg.Go(func() { e.seg.run(bg) })
+	if e.lake != nil {
+		wg.Go(func() { e.lakeLoop(bg) })
+	}
 	if e.s.Catalog {
 		wg.Go(func() {
 			if err := e.runCatalog(bg); err != nil && bg.Err() == nil {
@@ -347,6 +360,7 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 	if err := e.harvest(p, false); err != nil {
 		return err
 	}
+	e.lakeBackpressure(ctx, p)
 	// An erasure is checkpointed at once: until then the changelog still
 	// holds the customer.
 	if time.Since(p.lastCkpt) >= e.s.CheckpointInterval || p.eraseCkpts == eraseCheckpoints {
@@ -391,6 +405,17 @@ func (e *Engine) OnRevoked(ctx context.Context, _ []kafkaio.TopicPartition) erro
 		o.p.revoked = true
 		o.mu.Unlock()
 	}
+	if ok, _ := e.LakeHealthy(); ok && e.lake != nil {
+		// Best effort and bounded, so the hand-over stays quick: whoever
+		// restores the partition commits what is left.
+		cctx, cancel := context.WithTimeout(ctx, lakeRevokeCommitTimeout)
+		for _, o := range parts {
+			if err := e.commitLake(cctx, o); err != nil {
+				e.log.Warn("lake commit on revoke failed; the next owner commits the staged files", "partition", o.p.id, "err", err)
+			}
+		}
+		cancel()
+	}
 	e.assigned.Store(false)
 	return errors.Join(errs...)
 }
@@ -414,6 +439,7 @@ type inflightCheckpoint struct {
 	err  error // set before done is closed
 
 	recs                          []state.Record
+	lakeFiles                     []*lakeFile // written before the changelog records
 	next, nextUE, nextFB, nextCtl int64
 	slot                          int
 	eraseSeq                      uint64          // partition.eraseSeq when encoded
@@ -437,16 +463,27 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	}
 	next := p.store.Meta().NextOffset
 	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.nextFB == p.ckptFB && p.nextCtl == p.ckptCtl &&
-		p.store.Dirty() == 0 && p.eraseCkpts == 0 && len(p.fencePending) == 0) {
+		p.store.Dirty() == 0 && p.eraseCkpts == 0 && len(p.fencePending) == 0 && !p.lake.pending()) {
 		p.lastCkpt = time.Now()
 		return nil
+	}
+	if e.lake != nil && p.lake.pending() && e.lake.waiting() {
+		// The object store failed recently: the marker must not pass rows
+		// the lake does not hold, so no checkpoint until the retry time.
+		p.lastCkpt = time.Now()
+		return nil
+	}
+	if e.lake != nil {
+		p.lake.cut(e.lake, p.id)
 	}
 	t0 := time.Now()
 	if n := p.expireFraud(); n > 0 {
 		e.metrics.fraudExpired.Add(float64(n))
 	}
+	lakeFiles := p.lake.inflight
 	body, marker, recs, live, err := encodeCheckpoint(e.s.Transactions, p)
 	if err != nil {
+		p.lake.done(lakeFiles, false)
 		return err
 	}
 	fences := p.fencePending
@@ -456,8 +493,8 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	for _, m := range body {
 		size += len(m.Key) + len(m.Value)
 	}
-	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, next: next, nextUE: p.nextUE, nextFB: p.nextFB, nextCtl: p.nextCtl,
-		slot: p.snapSlot, live: live, started: t0, eraseSeq: p.eraseSeq, fences: fences}
+	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, lakeFiles: lakeFiles, next: next, nextUE: p.nextUE, nextFB: p.nextFB,
+		nextCtl: p.nextCtl, slot: p.snapSlot, live: live, started: t0, eraseSeq: p.eraseSeq, fences: fences}
 	p.inflight = c
 	p.lastCkpt = t0
 	offsets := map[kafkaio.TopicPartition]int64{}
@@ -479,6 +516,14 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	id := p.id
 	go func() {
 		defer close(c.done)
+		// Lake files first: the snapshot names them, so they must be
+		// durable before it is.
+		if len(lakeFiles) > 0 {
+			if err := e.lake.stage(wctx, lakeFiles); err != nil {
+				c.err = &lakeStageError{err: err}
+				return
+			}
+		}
 		// Two appends: the marker must not become durable before everything
 		// it covers, and one Append may be split over several produce
 		// requests.
@@ -553,7 +598,19 @@ func (e *Engine) harvest(p *partition, wait bool) error {
 	if c.err != nil {
 		p.store.Requeue(c.recs)
 		p.fencePending = append(c.fences, p.fencePending...)
+		p.lake.done(c.lakeFiles, false)
+		if se := (*lakeStageError)(nil); errors.As(c.err, &se) {
+			// Not fatal: rows stay buffered and the checkpoint is retried
+			// after a backoff; status and readiness report it.
+			e.lake.fail("stage", se.err)
+			e.log.Warn("lake write failed; the checkpoint waits for the object store", "lake", e.lake.l.String(), "err", se.err)
+			return nil
+		}
 		return c.err
+	}
+	p.lake.done(c.lakeFiles, true)
+	if e.lake != nil && len(c.lakeFiles) > 0 {
+		e.lake.stagedOK()
 	}
 	p.snapCount[c.slot] = c.live
 	p.fraudWritten(c.slot)

@@ -174,11 +174,18 @@ func legacySnapshot(t *testing.T, p *partition) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The new layout ends with a fraud-state count of 0 and the feedback
-	// and control offsets; splice the states in before the offsets.
-	tail := binary.AppendUvarint(nil, 0)
-	tail = binary.AppendVarint(tail, p.nextFB)
-	tail = binary.AppendVarint(tail, p.nextCtl)
+	// The layout ends with a fraud-state count of 0, then the feedback and
+	// control offsets and the staged lake files; splice the states in
+	// before them.
+	lakeData, err := p.lake.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := binary.AppendVarint(nil, p.nextFB)
+	after = binary.AppendVarint(after, p.nextCtl)
+	after = binary.AppendUvarint(after, uint64(len(lakeData)))
+	after = append(after, lakeData...)
+	tail := append(binary.AppendUvarint(nil, 0), after...)
 	if !bytes.HasSuffix(blob, tail) {
 		t.Fatal("unexpected snapshot layout")
 	}
@@ -195,8 +202,7 @@ func legacySnapshot(t *testing.T, p *partition) []byte {
 		out = binary.AppendUvarint(out, uint64(len(data)))
 		out = append(out, data...)
 	}
-	out = binary.AppendVarint(out, p.nextFB)
-	return binary.AppendVarint(out, p.nextCtl)
+	return append(out, after...)
 }
 
 // TestFraudStateFromLegacySnapshotMovesToRecords: a partition checkpointed

@@ -63,6 +63,9 @@ type partition struct {
 	// status
 	hwmTxn, hwmUE, hwmFB, hwmCtl int64
 
+	// lake buffers rows for the lake sink (lake.go); empty without one.
+	lake *lakeBuffer
+
 	// latest is the latest transaction event time seen; fraud state older
 	// than the rules can still read is dropped against it (expireFraud).
 	latest time.Time
@@ -73,6 +76,7 @@ func newPartition(s *Settings, id int32) (*partition, error) {
 		id:    id,
 		store: state.NewStore(s.Transactions, id),
 		fraud: map[string]*fraud.State{},
+		lake:  newLakeBuffer(),
 	}
 	var err error
 	if p.dedupTxn, err = dedup.New(s.Dedup); err != nil {
@@ -214,6 +218,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 						out.add(s.AlertsTopic, []byte(d.AlertID), b, nil)
 					}
 				}
+				p.lake.addDecision(s, p.id, m.Offset, &d)
 				pr.metrics.alerts.WithLabelValues(string(d.Outcome), rs.Name()).Inc()
 				for _, hit := range d.Hits {
 					pr.metrics.ruleHits.WithLabelValues(rs.Name(), hit.Rule).Inc()
@@ -242,6 +247,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		}
 		p.store.Advance(m.Offset + 1)
 
+		p.lake.addTransaction(s, p.id, m.Offset, txn, units, &pr.enr)
 		if s.EnrichedTopic != "" {
 			// Sized for the input plus the enrichment, so that encoding does
 			// not grow the buffer.
@@ -267,6 +273,7 @@ func (pr *processor) emitKPIs(p *partition, out *output) {
 			continue
 		}
 		out.add(pr.s.KPITopic, []byte(r.ID), b, nil)
+		p.lake.addKPI(pr.s, p.id, p.store.Meta().NextOffset-1, r)
 		pr.metrics.kpiWindows.WithLabelValues(r.Window).Inc()
 	}
 }
@@ -289,6 +296,7 @@ func (pr *processor) processUserEvents(p *partition, topic string, msgs []kafka.
 			pr.metrics.duplicates.WithLabelValues(topic).Inc()
 		default:
 			pr.metrics.kpi.countUserEvent(&pr.kpiC, ev.(*events.UserEvent))
+			p.lake.addUserEvent(pr.s, p.id, m.Offset, ev.(*events.UserEvent))
 		}
 		p.nextUE = m.Offset + 1
 	}

@@ -61,6 +61,9 @@ type Settings struct {
 	KPI *kpi.Config
 
 	CheckpointInterval time.Duration
+
+	// Lake is spec.sinks.lake; nil without a lake sink (lake.go).
+	Lake *LakeSettings
 }
 
 // Resolve validates a RuntimeConfig's pipeline and applies the schema
@@ -176,6 +179,9 @@ func Resolve(rc *v1alpha1.RuntimeConfig) (Settings, error) {
 	s.AlertsTopic = string(spec.Sinks.AlertsTopic)
 	s.EnrichedTopic = string(spec.Sinks.EnrichedTransactionsTopic)
 	s.ProfilesTopic = string(spec.Sinks.CustomerProfilesTopic)
+	if s.Lake, err = resolveLake(spec.Sinks.Lake); err != nil {
+		return s, err
+	}
 
 	for i, rs := range rc.FraudRuleSets {
 		if rs.Name == "" {

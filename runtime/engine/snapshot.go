@@ -90,6 +90,13 @@ func encodeSnapshot(p *partition) ([]byte, error) {
 	// Added with retention requests: a snapshot that ends here was written
 	// before the control topic was consumed (offset 0).
 	b = binary.AppendVarint(b, p.nextCtl)
+	// Added with the lake sink: the staged lake files (lake.go); a
+	// snapshot that ends before it has none.
+	lakeData, err := p.lake.encode()
+	if err != nil {
+		return nil, err
+	}
+	appendBlob(lakeData)
 	return b, nil
 }
 
@@ -159,6 +166,15 @@ func decodeSnapshot(p *partition, b []byte) error {
 	if r.Len() > 0 {
 		if p.nextCtl, err = binary.ReadVarint(r); err != nil {
 			return fail
+		}
+	}
+	if r.Len() > 0 {
+		data, err := blob()
+		if err != nil {
+			return err
+		}
+		if err := p.lake.decode(data); err != nil {
+			return err
 		}
 	}
 	return nil

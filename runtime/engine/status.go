@@ -23,6 +23,8 @@ type Status struct {
 	// Segmentations are the Segmentations this runtime runs and their last
 	// runs (runtime/engine/segmentation*.go).
 	Segmentations []SegmentationStatus `json:"segmentations,omitempty"`
+	// Lake is the lake sink's state; absent without spec.sinks.lake.
+	Lake *LakeStatus `json:"lake,omitempty"`
 }
 
 // RuleSetStatus is the generation of one fraud rule set scoring now.
@@ -109,6 +111,7 @@ func (e *Engine) Status() Status {
 	}
 	sort.Slice(st.Partitions, func(i, j int) bool { return st.Partitions[i].Partition < st.Partitions[j].Partition })
 	st.Segmentations = e.seg.status()
+	st.Lake = e.lakeStatus()
 	return st
 }
 
