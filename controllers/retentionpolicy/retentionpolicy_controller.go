@@ -115,7 +115,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, err
 	}
 
-	for _, obj := range []client.Object{desiredServiceAccount(rp), desiredRole(rp, p), desiredRoleBinding(rp), desiredCronJob(rp, r.Image)} {
+	for _, obj := range []client.Object{desiredServiceAccount(rp), desiredRole(rp, p), desiredRoleBinding(rp), desiredCronJob(rp, p, r.Image)} {
 		if _, err := children.Ensure(ctx, r.Client, rp, obj, nil); err != nil {
 			return ctrl.Result{}, err
 		}
