@@ -161,7 +161,7 @@ func RunJob(ctx context.Context, o JobOptions) error {
 			if err != nil {
 				return fail(v1alpha1.ReasonLakeUnavailable, fmt.Errorf("lake of pipeline %q: %w", p.Name, err))
 			}
-			lt, err := lakeTargets(l, s.Lake, ids, lakeSpec)
+			lt, err := lakeTargets(l, s.Lake, ids, lakeSpec, func() time.Time { return now })
 			if err != nil {
 				return fail(v1alpha1.ReasonInvalidSpec, err)
 			}

@@ -67,14 +67,31 @@ func lakeDatasets(ls *engine.LakeSettings) []lake.Dataset {
 }
 
 // lakeTargets are the targets of erasure in the lake (with ids) and of
-// spec.lake on lake l.
-func lakeTargets(l *lake.Lake, ls *engine.LakeSettings, ids []string, entries []lakeRetention) ([]retention.Target, error) {
+// spec.lake on lake l. The erasure covers the archives of spec.lake too:
+// an archive is a lake of its own under archivePrefix in the same store,
+// and customers erased after their partitions were archived must go from
+// there as well. now is the lake's clock.
+func lakeTargets(l *lake.Lake, ls *engine.LakeSettings, ids []string, entries []lakeRetention, now func() time.Time) ([]retention.Target, error) {
 	have := lakeDatasets(ls)
 	var out []retention.Target
 	if len(ids) > 0 {
 		for _, d := range have {
 			if lake.HasCustomers(d) {
 				out = append(out, &retention.LakeErasure{Lake: l, Dataset: d, CustomerIDs: ids})
+			}
+		}
+		seen := map[string]bool{}
+		for _, e := range entries {
+			prefix := strings.Trim(e.spec.ArchivePrefix, "/")
+			if e.action != lake.ExpireArchive || seen[prefix] {
+				continue
+			}
+			seen[prefix] = true
+			arch := lake.New(l.Store(), lake.Options{Prefix: prefix, Now: now})
+			for _, d := range have {
+				if lake.HasCustomers(d) {
+					out = append(out, &retention.LakeErasure{Lake: arch, Dataset: d, CustomerIDs: ids, Label: prefix + "/" + string(d)})
+				}
 			}
 		}
 	}

@@ -326,7 +326,7 @@ func testRetentionJobLake(t *testing.T, kind string) {
 	}
 	sort.Strings(keys)
 	g.Expect(keys).To(Equal([]string{"Erasure/shop", "LakeDataset/fraud_decisions", "LakeDataset/transactions", "LakeDataset/user_events",
-		"LakeErasure/transactions", "LakeErasure/user_events"}))
+		"LakeErasure/archive/transactions", "LakeErasure/archive/user_events", "LakeErasure/transactions", "LakeErasure/user_events"}))
 	g.Expect(byTarget["LakeDataset/transactions"].Partitions).To(BeEquivalentTo(4))
 	g.Expect(byTarget["LakeDataset/transactions"].Bytes).To(BeNumerically(">", 0))
 	g.Expect(byTarget["LakeErasure/user_events"].Entries).To(BeEquivalentTo(12))
@@ -344,12 +344,47 @@ func testRetentionJobLake(t *testing.T, kind string) {
 	g.Expect(retentionpolicy.RunJob(ctx, opts)).To(Succeed())
 	g.Expect(env.Get(ctx, rp)).To(Succeed())
 	g.Expect(lakeTarget(rp, v1alpha1.TargetLakeDataset, "transactions").PartitionsDeleted).To(BeEquivalentTo(1))
+	g.Expect(lakeTarget(rp, v1alpha1.TargetLakeDataset, "user_events").PartitionsArchived).To(BeEquivalentTo(1))
 	for id := range wantTxn {
 		if hourOf(id) == 4 {
 			delete(wantTxn, id)
 		}
 	}
+	for id, r := range wantUE {
+		if hourOf(id) == 4 {
+			delete(wantUE, id)
+			wantArchived[id] = r
+		}
+	}
 	g.Expect(txnRows(g, l, false)).To(Equal(wantTxn))
+	g.Expect(ueRows(g, l, false)).To(Equal(wantUE))
+
+	// A customer erased after their partitions were archived goes from
+	// the archive too; the other customer's archived rows stay identical.
+	g.Expect(env.Update(ctx, rp, func() { rp.Spec.Erasure.CustomerIDs = []string{lakeErased, "cus-a"} })).To(Succeed())
+	g.Expect(retentionpolicy.RunJob(ctx, opts)).To(Succeed())
+	g.Expect(env.Get(ctx, rp)).To(Succeed())
+	g.Expect(lakeTarget(rp, v1alpha1.TargetLakeErasure, "archive/user_events").RowsErased).To(BeEquivalentTo(2*5), "%+v", rp.Status.Targets)
+	for id, r := range wantArchived {
+		if r.CustomerID == "cus-a" {
+			delete(wantArchived, id)
+		}
+	}
+	arch := lake.New(store, lake.Options{Prefix: "archive"})
+	g.Expect(ueRows(g, arch, false)).To(Equal(wantArchived))
+	objs, err = store.List(ctx, "archive/")
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, o := range objs {
+		if strings.HasPrefix(o.Key, "archive/user_events/") && strings.HasSuffix(o.Key, ".parquet") {
+			data, err := store.Get(ctx, o.Key)
+			g.Expect(err).NotTo(HaveOccurred())
+			rows, err := lake.DecodeRows[lake.UserEventRow](data)
+			g.Expect(err).NotTo(HaveOccurred())
+			for _, r := range rows {
+				g.Expect(r.CustomerID).To(Equal("cus-c"), o.Key)
+			}
+		}
+	}
 }
 
 // TestRetentionJobLakeUnreachable: an S3 lake that answers every request

@@ -102,6 +102,9 @@ type LakeErasure struct {
 	Lake        *lake.Lake
 	Dataset     lake.Dataset
 	CustomerIDs []string
+	// Label names the target instead of the dataset (an archive's
+	// "<archivePrefix>/<dataset>").
+	Label string
 }
 
 var _ Target = (*LakeErasure)(nil)
@@ -109,8 +112,13 @@ var _ Target = (*LakeErasure)(nil)
 // Kind implements Target.
 func (e *LakeErasure) Kind() v1alpha1.TargetKind { return v1alpha1.TargetLakeErasure }
 
-// Name implements Target: the dataset.
-func (e *LakeErasure) Name() string { return string(e.Dataset) }
+// Name implements Target: the dataset, or Label.
+func (e *LakeErasure) Name() string {
+	if e.Label != "" {
+		return e.Label
+	}
+	return string(e.Dataset)
+}
 
 // Enforce implements Target.
 func (e *LakeErasure) Enforce(ctx context.Context, run *Run) (Outcome, error) {
