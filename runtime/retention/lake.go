@@ -94,10 +94,13 @@ func (d *LakeDataset) note(o Outcome) Outcome {
 
 // LakeErasure removes customers' rows from one lake dataset: every file
 // of a partition's newest version holding them is rewritten without them,
-// then the rewritten partitions are vacuumed down to that one version, so
-// no older version (and no file only it listed) keeps the rows. The
-// vacuum deletes those files because a dropped version listed them, not
-// because of the orphan grace.
+// then every partition with an erasure version that is not its oldest is
+// vacuumed down to the versions from that erasure on, so no older version
+// (and no file only it listed) keeps the rows. The vacuum deletes those
+// files because a dropped version listed them, not because of the orphan
+// grace. Looking for erasure versions, rather than only at the partitions
+// rewritten now, finishes the vacuum of an earlier run that failed after
+// its rewrite; partitions never erased keep their history.
 type LakeErasure struct {
 	Lake        *lake.Lake
 	Dataset     lake.Dataset
@@ -131,25 +134,62 @@ func (e *LakeErasure) Enforce(ctx context.Context, run *Run) (Outcome, error) {
 	out.Message = fmt.Sprintf("%s %d rows of %d requested customers in %d files of %d partitions", verb, res.RowsErased, len(e.CustomerIDs), res.FilesRewritten, res.Partitions)
 	if err != nil {
 		out.Message += "; " + err.Error()
-		// Partitions rewritten before the failure still hold the rows in
-		// their older versions: vacuum them anyway.
-		if run.DryRun || len(res.PartitionNames) == 0 {
+	}
+	if run.DryRun {
+		if err != nil {
 			return out, fmt.Errorf("%w: %s: %w", ErrLake, e.Lake, err)
 		}
-	}
-	if len(res.PartitionNames) == 0 || run.DryRun {
 		return out, nil
 	}
-	vac, verr := e.Lake.Vacuum(ctx, lake.VacuumOptions{Dataset: e.Dataset, KeepVersions: 1, Partitions: res.PartitionNames})
-	out.BytesFreed = vac.BytesFreed
-	out.Message += fmt.Sprintf("; older versions vacuumed (%d manifests, %d files)", vac.ManifestsDeleted, vac.FilesDeleted)
-	if verr != nil {
-		out.Message += "; vacuum failed, older versions still hold the rows: " + verr.Error()
+	// Vacuum even after a failed rewrite: the partitions rewritten before
+	// it still hold the rows in their older versions.
+	plan, perr := e.vacuumPlan(ctx)
+	var manifests, files int
+	var verr error
+	for keep, parts := range plan {
+		vac, err := e.Lake.Vacuum(ctx, lake.VacuumOptions{Dataset: e.Dataset, KeepVersions: keep, Partitions: parts})
+		out.BytesFreed += vac.BytesFreed
+		manifests += vac.ManifestsDeleted
+		files += vac.FilesDeleted
+		verr = errors.Join(verr, err)
+	}
+	if manifests+files > 0 {
+		out.Message += fmt.Sprintf("; versions before the erasure vacuumed (%d manifests, %d files)", manifests, files)
+	}
+	if verr = errors.Join(perr, verr); verr != nil {
+		out.Message += "; vacuum failed, older versions may still hold the rows (the next run retries): " + verr.Error()
 	}
 	if err = errors.Join(err, verr); err != nil {
 		return out, fmt.Errorf("%w: %s: %w", ErrLake, e.Lake, err)
 	}
 	return out, nil
+}
+
+// vacuumPlan returns, by the number of versions to keep, the partitions
+// whose newest erasure version has older versions before it.
+func (e *LakeErasure) vacuumPlan(ctx context.Context) (map[int][]string, error) {
+	parts, err := e.Lake.Partitions(ctx, e.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	plan := map[int][]string{}
+	for _, p := range parts {
+		vs, err := e.Lake.Versions(ctx, e.Dataset, p)
+		if err != nil {
+			return plan, err
+		}
+		for i := len(vs) - 1; i > 0; i-- {
+			m, err := e.Lake.Manifest(ctx, e.Dataset, p, vs[i])
+			if err != nil {
+				return plan, err
+			}
+			if m.Operation == "erase" {
+				plan[len(vs)-i] = append(plan[len(vs)-i], p)
+				break
+			}
+		}
+	}
+	return plan, nil
 }
 
 // SelectDatasets returns the datasets of have that sel chooses, in
