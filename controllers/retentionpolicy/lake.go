@@ -82,7 +82,7 @@ func lakeTargets(l *lake.Lake, ls *engine.LakeSettings, ids []string, entries []
 		}
 		seen := map[string]bool{}
 		for _, e := range entries {
-			prefix := strings.Trim(e.spec.ArchivePrefix, "/")
+			prefix := archivePrefix(ls, e.spec.ArchivePrefix)
 			if e.action != lake.ExpireArchive || seen[prefix] {
 				continue
 			}
@@ -110,10 +110,25 @@ func lakeTargets(l *lake.Lake, ls *engine.LakeSettings, ids []string, entries []
 		}
 		for _, d := range chosen {
 			out = append(out, &retention.LakeDataset{Lake: l, Dataset: d, ExpireAfter: e.expireAfter, Action: e.action,
-				ArchivePrefix: e.spec.ArchivePrefix, KeepVersions: int(e.spec.KeepVersions), Note: note})
+				ArchivePrefix: archivePrefix(ls, e.spec.ArchivePrefix), KeepVersions: int(e.spec.KeepVersions), Note: note})
 		}
 	}
 	return out, nil
+}
+
+// archivePrefix is where an S3 lake's partitions are archived: the
+// lake's own prefix under spec.lake[].archivePrefix, so Pipelines sharing
+// a bucket (each under its prefix) never write into each other's archive
+// (manifest names would collide). A local lake's archive is archivePrefix
+// under the lake's directory.
+func archivePrefix(ls *engine.LakeSettings, prefix string) string {
+	prefix = strings.Trim(prefix, "/")
+	if ls.S3 != nil {
+		if p := strings.Trim(ls.S3.Prefix, "/"); p != "" {
+			return prefix + "/" + p
+		}
+	}
+	return prefix
 }
 
 func datasetList(ds []lake.Dataset) string {

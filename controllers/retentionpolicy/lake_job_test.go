@@ -162,7 +162,9 @@ func testRetentionJobLake(t *testing.T, kind string) {
 
 	var store lake.Store
 	sink := &v1alpha1.LakeSink{Datasets: []v1alpha1.LakeDataset{"transactions", "user_events"}}
-	prefix := ""
+	// archive is where the archived partitions go: the lake's prefix
+	// under spec.lake[].archivePrefix.
+	prefix, archive := "", "archive"
 	switch kind {
 	case "local":
 		dir := filepath.Join(t.TempDir(), "lake")
@@ -172,7 +174,7 @@ func testRetentionJobLake(t *testing.T, kind string) {
 		store = st
 	case "s3":
 		s3 := laketest.NewS3(t, "lake")
-		prefix = "shop"
+		prefix, archive = "shop", "archive/shop"
 		sink.S3 = &v1alpha1.S3Lake{Endpoint: s3.Endpoint, Bucket: s3.Bucket, Prefix: prefix, Region: "us-east-1", Insecure: true,
 			Credentials: v1alpha1.CredentialsSource{SecretRef: &v1alpha1.SecretCredentials{Name: "lake-keys"}}}
 		store = s3.Store(t)
@@ -299,7 +301,7 @@ func testRetentionJobLake(t *testing.T, kind string) {
 		}
 	}
 	g.Expect(ueRows(g, l, false)).To(Equal(wantUE))
-	g.Expect(ueRows(g, lake.New(store, lake.Options{Prefix: "archive"}), false)).To(Equal(wantArchived))
+	g.Expect(ueRows(g, lake.New(store, lake.Options{Prefix: archive}), false)).To(Equal(wantArchived))
 
 	// Versions: the erased partitions keep only their rewritten version;
 	// hour 6 (nothing erased) keeps keepVersions=2 and time travel.
@@ -326,7 +328,7 @@ func testRetentionJobLake(t *testing.T, kind string) {
 	}
 	sort.Strings(keys)
 	g.Expect(keys).To(Equal([]string{"Erasure/shop", "LakeDataset/fraud_decisions", "LakeDataset/transactions", "LakeDataset/user_events",
-		"LakeErasure/archive/transactions", "LakeErasure/archive/user_events", "LakeErasure/transactions", "LakeErasure/user_events"}))
+		"LakeErasure/" + archive + "/transactions", "LakeErasure/" + archive + "/user_events", "LakeErasure/transactions", "LakeErasure/user_events"}))
 	g.Expect(byTarget["LakeDataset/transactions"].Partitions).To(BeEquivalentTo(4))
 	g.Expect(byTarget["LakeDataset/transactions"].Bytes).To(BeNumerically(">", 0))
 	g.Expect(byTarget["LakeErasure/user_events"].Entries).To(BeEquivalentTo(12))
@@ -364,18 +366,18 @@ func testRetentionJobLake(t *testing.T, kind string) {
 	g.Expect(env.Update(ctx, rp, func() { rp.Spec.Erasure.CustomerIDs = []string{lakeErased, "cus-a"} })).To(Succeed())
 	g.Expect(retentionpolicy.RunJob(ctx, opts)).To(Succeed())
 	g.Expect(env.Get(ctx, rp)).To(Succeed())
-	g.Expect(lakeTarget(rp, v1alpha1.TargetLakeErasure, "archive/user_events").RowsErased).To(BeEquivalentTo(2*5), "%+v", rp.Status.Targets)
+	g.Expect(lakeTarget(rp, v1alpha1.TargetLakeErasure, archive+"/user_events").RowsErased).To(BeEquivalentTo(2*5), "%+v", rp.Status.Targets)
 	for id, r := range wantArchived {
 		if r.CustomerID == "cus-a" {
 			delete(wantArchived, id)
 		}
 	}
-	arch := lake.New(store, lake.Options{Prefix: "archive"})
+	arch := lake.New(store, lake.Options{Prefix: archive})
 	g.Expect(ueRows(g, arch, false)).To(Equal(wantArchived))
-	objs, err = store.List(ctx, "archive/")
+	objs, err = store.List(ctx, archive+"/")
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, o := range objs {
-		if strings.HasPrefix(o.Key, "archive/user_events/") && strings.HasSuffix(o.Key, ".parquet") {
+		if strings.HasPrefix(o.Key, archive+"/user_events/") && strings.HasSuffix(o.Key, ".parquet") {
 			data, err := store.Get(ctx, o.Key)
 			g.Expect(err).NotTo(HaveOccurred())
 			rows, err := lake.DecodeRows[lake.UserEventRow](data)
