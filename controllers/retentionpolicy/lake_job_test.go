@@ -444,3 +444,29 @@ func TestRetentionJobLakeUnreachable(t *testing.T) {
 	g.Eventually(check).Should(Succeed())
 	g.Consistently(check).Should(Succeed())
 }
+
+// TestRetentionJobLakeWithoutSink: spec.lake on a Pipeline without a lake
+// sink is reported per entry, and the run succeeds without touching Kafka.
+func TestRetentionJobLakeWithoutSink(t *testing.T) {
+	ctx, g, ns := env.Setup(t)
+	g.Expect(env.Client.Create(ctx, kafkaPipeline(ns, "shop", []string{"127.0.0.1:1"}))).To(Succeed())
+	rp := &v1alpha1.RetentionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "lake"},
+		Spec: v1alpha1.RetentionPolicySpec{PipelineRef: v1alpha1.LocalObjectReference{Name: "shop"},
+			Lake: []v1alpha1.LakeRetention{{Selector: v1alpha1.TargetSelector{Pattern: ".*"}, ExpireAfter: "30d"}}},
+	}
+	g.Expect(env.Client.Create(ctx, rp)).To(Succeed())
+	opened := false
+	g.Expect(retentionpolicy.RunJob(ctx, retentionpolicy.JobOptions{Client: env.Client, Namespace: ns, Policy: "lake",
+		Clock: clocktesting.NewFakeClock(lakeT0), KafkaTimeout: time.Second,
+		OpenLake: func(context.Context, *v1alpha1.Pipeline, *engine.LakeSettings, func() time.Time) (*lake.Lake, error) {
+			opened = true
+			return nil, fmt.Errorf("no lake")
+		}})).To(Succeed())
+	g.Expect(opened).To(BeFalse())
+	g.Expect(env.Get(ctx, rp)).To(Succeed())
+	g.Expect(rp.Status.Targets).To(HaveLen(1))
+	g.Expect(rp.Status.Targets[0].Kind).To(Equal(v1alpha1.TargetLakeDataset))
+	g.Expect(rp.Status.Targets[0].Message).To(ContainSubstring("spec.lake[0]: Pipeline shop has no lake sink (spec.sinks.lake)"))
+	g.Expect(testenv.Condition(rp, v1alpha1.ConditionLastRunSucceeded).Status).To(Equal(metav1.ConditionTrue))
+}
