@@ -443,6 +443,7 @@ func TestRetentionJobLakeUnreachable(t *testing.T) {
 	}
 	g.Eventually(check).Should(Succeed())
 	g.Consistently(check).Should(Succeed())
+	t.Logf("after %s: Stalled: %s", time.Since(t0).Round(time.Second), testenv.Condition(rp, v1alpha1.ConditionStalled).Message)
 }
 
 // TestRetentionJobLakeWithoutSink: spec.lake on a Pipeline without a lake
