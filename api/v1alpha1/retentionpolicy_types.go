@@ -149,6 +149,8 @@ const (
 	TargetLakeDataset   TargetKind = "LakeDataset"
 	TargetCustomerState TargetKind = "CustomerState"
 	TargetErasure       TargetKind = "Erasure"
+	// TargetLakeErasure is the erasure's rewrite of one lake dataset.
+	TargetLakeErasure TargetKind = "LakeErasure"
 )
 
 // TargetStatus reports the last enforcement on one target.

@@ -25,6 +25,7 @@ import (
 	"github.com/ecap-dev/ecap/runtime/audit"
 	"github.com/ecap-dev/ecap/runtime/engine"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
+	"github.com/ecap-dev/ecap/runtime/lake"
 	"github.com/ecap-dev/ecap/runtime/retention"
 )
 
@@ -55,15 +56,17 @@ type JobOptions struct {
 	// KafkaConfig builds the client configuration of the Pipeline's brokers;
 	// nil is pipeline.KafkaConfig with client ID "ecap-retention".
 	KafkaConfig func(ctx context.Context, p *v1alpha1.Pipeline) (kafkaio.Config, error)
-	// LakeTargets builds the targets of spec.lake (runtime/lake); nil
-	// reports those targets as not enforced by this build.
-	LakeTargets func(ctx context.Context, rp *v1alpha1.RetentionPolicy, p *v1alpha1.Pipeline) ([]retention.Target, error)
-	Log         *slog.Logger
+	// OpenLake opens the Pipeline's lake (spec.sinks.lake, resolved in ls)
+	// with now as the lake's clock, which Expire and Vacuum read; nil
+	// reports the spec.lake targets as not enforced by this build and
+	// leaves the lake out of the erasure.
+	OpenLake func(ctx context.Context, p *v1alpha1.Pipeline, ls *engine.LakeSettings, now func() time.Time) (*lake.Lake, error)
+	Log      *slog.Logger
 }
 
 // RunJob runs one enforcement of a RetentionPolicy: erasure and
 // customer-state TTL through the Pipeline's runtime (runtime/retention),
-// then the status. It returns an error, after recording it in the status,
+// erasure and expiry in the Pipeline's lake, then the status. It returns an error, after recording it in the status,
 // when a target could not be enforced; the process exits non-zero once and
 // the Job's backoffLimit decides about retries.
 func RunJob(ctx context.Context, o JobOptions) error {
@@ -112,8 +115,14 @@ func RunJob(ctx context.Context, o JobOptions) error {
 		}
 	}
 
+	lakeSpec, err := parseLake(rp)
+	if err != nil {
+		return fail(v1alpha1.ReasonInvalidSpec, err)
+	}
+	useLake := o.OpenLake != nil && s.Lake != nil && (len(lakeSpec) > 0 || len(ids) > 0)
+
 	var results []retention.Result
-	if len(ids) > 0 || inactiveAfter > 0 {
+	if len(ids) > 0 || inactiveAfter > 0 || useLake {
 		cfgOf := o.KafkaConfig
 		if cfgOf == nil {
 			cfgOf = func(ctx context.Context, p *v1alpha1.Pipeline) (kafkaio.Config, error) {
@@ -147,19 +156,29 @@ func RunJob(ctx context.Context, o JobOptions) error {
 		if inactiveAfter > 0 {
 			targets = append(targets, &retention.CustomerState{Channel: ch, Pipeline: p.Name, InactiveAfter: inactiveAfter})
 		}
-		if o.LakeTargets != nil && len(rp.Spec.Lake) > 0 {
-			lake, err := o.LakeTargets(ctx, rp, p)
+		if useLake {
+			l, err := o.OpenLake(ctx, p, s.Lake, func() time.Time { return now })
 			if err != nil {
-				return fail(v1alpha1.ReasonRunFailed, fmt.Errorf("spec.lake: %w", err))
+				return fail(v1alpha1.ReasonLakeUnavailable, fmt.Errorf("lake of pipeline %q: %w", p.Name, err))
 			}
-			targets = append(targets, lake...)
+			lt, err := lakeTargets(l, s.Lake, ids, lakeSpec, func() time.Time { return now })
+			if err != nil {
+				return fail(v1alpha1.ReasonInvalidSpec, err)
+			}
+			targets = append(targets, lt...)
 		}
 		results = retention.Enforce(ctx, run, ch, targets)
 	}
-	if o.LakeTargets == nil {
+	switch {
+	case o.OpenLake == nil:
 		for _, l := range rp.Spec.Lake {
 			results = append(results, retention.Result{Kind: v1alpha1.TargetLakeDataset, Name: selectorString(l.Selector),
 				Outcome: retention.Outcome{Message: "lake retention is not enforced by this build of ecap retention"}})
+		}
+	case s.Lake == nil:
+		for i, l := range rp.Spec.Lake {
+			results = append(results, retention.Result{Kind: v1alpha1.TargetLakeDataset, Name: selectorString(l.Selector),
+				Outcome: retention.Outcome{Message: fmt.Sprintf("spec.lake[%d]: Pipeline %s has no lake sink (spec.sinks.lake); nothing to expire", i, p.Name)}})
 		}
 	}
 
@@ -176,6 +195,8 @@ func RunJob(ctx context.Context, o JobOptions) error {
 				reason = v1alpha1.ReasonKafkaUnreachable
 			case errors.Is(r.Err, retention.ErrNotAcknowledged):
 				reason = v1alpha1.ReasonRuntimeNotAcknowledged
+			case errors.Is(r.Err, retention.ErrLake):
+				reason = v1alpha1.ReasonLakeUnavailable
 			}
 		}
 	}

@@ -75,7 +75,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).
 		Watches(&v1alpha1.Pipeline{}, attachment.EnqueueReferencing(mgr.GetClient(), func() client.ObjectList { return &v1alpha1.RetentionPolicyList{} }),
-			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
+			// A spec change of the Pipeline (its lake, its credentials)
+			// changes the CronJob's pod and the Role; status writes do not.
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+				return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration()
+			}})).
 		Named("retentionpolicy").
 		Complete(r)
 }
@@ -115,7 +119,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, err
 	}
 
-	for _, obj := range []client.Object{desiredServiceAccount(rp), desiredRole(rp, p), desiredRoleBinding(rp), desiredCronJob(rp, r.Image)} {
+	for _, obj := range []client.Object{desiredServiceAccount(rp), desiredRole(rp, p), desiredRoleBinding(rp), desiredCronJob(rp, p, r.Image)} {
 		if _, err := children.Ensure(ctx, r.Client, rp, obj, nil); err != nil {
 			return ctrl.Result{}, err
 		}

@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -132,4 +133,49 @@ func TestPolicyValidatorAndControllerAgree(t *testing.T) {
 	_, err := v.ValidateCreate(t.Context(), rp)
 	g.Expect(err).To(MatchError(ContainSubstring("spec.schedule")))
 	g.Expect(retentionpolicy.Validate(rp).ToAggregate().Error()).To(ContainSubstring("spec.schedule"))
+}
+
+// TestCronJobReachesLake: the job's pod gets what the runtime's pods get
+// to reach the Pipeline's lake: the S3 key pair from the credentials
+// Secret as environment, and a local lake's claim mounted at its path;
+// a change of the Pipeline's lake reaches the CronJob.
+func TestCronJobReachesLake(t *testing.T) {
+	ctx, g, ns := env.Setup(t)
+	p := testenv.Pipeline(ns, "shop")
+	p.Spec.Sinks.Lake = &v1alpha1.LakeSink{Datasets: []v1alpha1.LakeDataset{"transactions"},
+		S3: &v1alpha1.S3Lake{Endpoint: "minio.storage:9000", Bucket: "lake", Credentials: v1alpha1.CredentialsSource{
+			SecretRef: &v1alpha1.SecretCredentials{Name: "lake-keys", UsernameKey: "access", PasswordKey: "secret"}}}}
+	g.Expect(env.Client.Create(ctx, p)).To(Succeed())
+	g.Expect(env.Client.Create(ctx, policy(ns, "lake", "shop"))).To(Succeed())
+
+	cj := &batchv1.CronJob{}
+	key := client.ObjectKey{Namespace: ns, Name: "ecap-retention-lake"}
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(ctx, key, cj)).To(Succeed())
+		c := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+		envs := map[string]corev1.EnvVar{}
+		for _, e := range c.Env {
+			envs[e.Name] = e
+		}
+		g.Expect(envs).To(HaveKey("ECAP_S3_ACCESS_KEY"))
+		g.Expect(envs).To(HaveKey("ECAP_S3_SECRET_KEY"))
+		g.Expect(envs["ECAP_S3_ACCESS_KEY"].ValueFrom.SecretKeyRef.Name).To(Equal("lake-keys"))
+		g.Expect(envs["ECAP_S3_ACCESS_KEY"].ValueFrom.SecretKeyRef.Key).To(Equal("access"))
+		g.Expect(envs["ECAP_S3_SECRET_KEY"].ValueFrom.SecretKeyRef.Key).To(Equal("secret"))
+		g.Expect(c.VolumeMounts).To(BeEmpty())
+	}).Should(Succeed())
+
+	g.Expect(env.Update(ctx, p, func() {
+		p.Spec.Sinks.Lake.S3 = nil
+		p.Spec.Sinks.Lake.Local = &v1alpha1.LocalLake{Path: "/var/lib/ecap/lake", ClaimName: "lake-rwx"}
+	})).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(ctx, key, cj)).To(Succeed())
+		pod := cj.Spec.JobTemplate.Spec.Template.Spec
+		g.Expect(pod.Containers[0].Env).To(BeEmpty())
+		g.Expect(pod.Volumes).To(HaveLen(1))
+		g.Expect(pod.Volumes[0].PersistentVolumeClaim).NotTo(BeNil())
+		g.Expect(pod.Volumes[0].PersistentVolumeClaim.ClaimName).To(Equal("lake-rwx"))
+		g.Expect(pod.Containers[0].VolumeMounts).To(ConsistOf(corev1.VolumeMount{Name: pod.Volumes[0].Name, MountPath: "/var/lib/ecap/lake"}))
+	}).Should(Succeed())
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/controllers/pipeline"
 )
 
 // ChildName is the name of the CronJob and its RBAC objects.
@@ -74,7 +75,45 @@ func desiredRoleBinding(rp *v1alpha1.RetentionPolicy) *rbacv1.RoleBinding {
 	}
 }
 
-func desiredCronJob(rp *v1alpha1.RetentionPolicy, image string) *batchv1.CronJob {
+// lakeAccess is what the job's pod needs to reach the Pipeline's lake, the
+// same as the runtime's pods get: the S3 key pair from the credentials
+// Secret as ECAP_S3_ACCESS_KEY/ECAP_S3_SECRET_KEY, the Vault CA where the
+// lake's Vault credentials are verified, and a local lake's claim mounted
+// at its path. A local lake on a ReadWriteOnce claim is reachable only
+// from the node that mounts it; see docs/operations.md.
+func lakeAccess(p *v1alpha1.Pipeline) (env []corev1.EnvVar, volumes []corev1.Volume, mounts []corev1.VolumeMount) {
+	if p == nil || p.Spec.Sinks.Lake == nil {
+		return nil, nil, nil
+	}
+	l := p.Spec.Sinks.Lake
+	if l.Local != nil && l.Local.ClaimName != "" {
+		volumes = append(volumes, corev1.Volume{Name: "lake", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: l.Local.ClaimName}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: "lake", MountPath: l.Local.Path})
+	}
+	if l.S3 == nil {
+		return env, volumes, mounts
+	}
+	if ref := l.S3.Credentials.SecretRef; ref != nil {
+		secretEnv := func(name, key, def string) corev1.EnvVar {
+			if key == "" {
+				key = def
+			}
+			return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: key}}}
+		}
+		env = append(env, secretEnv(pipeline.EnvS3AccessKey, ref.UsernameKey, "username"), secretEnv(pipeline.EnvS3SecretKey, ref.PasswordKey, "password"))
+	}
+	if v := l.S3.Credentials.Vault; v != nil && v.CASecretRef != nil {
+		vol := "vault-ca-" + v1alpha1.CredentialsLakeS3
+		volumes = append(volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: v.CASecretRef.Name, Items: []corev1.KeyToPath{{Key: v.CASecretRef.Key, Path: v1alpha1.VaultCAFile}}}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: vol, MountPath: v1alpha1.VaultCAMountDir + "/" + v1alpha1.CredentialsLakeS3, ReadOnly: true})
+	}
+	return env, volumes, mounts
+}
+
+func desiredCronJob(rp *v1alpha1.RetentionPolicy, p *v1alpha1.Pipeline, image string) *batchv1.CronJob {
 	sched := string(rp.Spec.Schedule)
 	if sched == "" {
 		sched = "0 3 * * *"
@@ -83,6 +122,7 @@ func desiredCronJob(rp *v1alpha1.RetentionPolicy, image string) *batchv1.CronJob
 	if rp.Spec.DryRun {
 		args = append(args, "--dry-run")
 	}
+	env, volumes, mounts := lakeAccess(p)
 	return &batchv1.CronJob{
 		ObjectMeta: metav1.ObjectMeta{Name: ChildName(rp), Namespace: rp.Namespace, Labels: labels(rp)},
 		Spec: batchv1.CronJobSpec{
@@ -106,10 +146,12 @@ func desiredCronJob(rp *v1alpha1.RetentionPolicy, image string) *batchv1.CronJob
 								SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 							},
 							Containers: []corev1.Container{{
-								Name:    "retention",
-								Image:   image,
-								Command: []string{"/ecap"},
-								Args:    args,
+								Name:         "retention",
+								Image:        image,
+								Command:      []string{"/ecap"},
+								Args:         args,
+								Env:          env,
+								VolumeMounts: mounts,
 								Resources: corev1.ResourceRequirements{
 									Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
 									Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
@@ -120,6 +162,7 @@ func desiredCronJob(rp *v1alpha1.RetentionPolicy, image string) *batchv1.CronJob
 									Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 								},
 							}},
+							Volumes: volumes,
 						},
 					},
 				},

@@ -73,6 +73,10 @@ type Record struct {
 	// Entries counts the state entries removed: customer records, fraud
 	// state entries, segmentation results, tombstones written.
 	Entries int64 `json:"entries"`
+	// Partitions counts the lake partitions deleted or archived, Bytes the
+	// bytes freed in the lake.
+	Partitions int64 `json:"partitions,omitempty"`
+	Bytes      int64 `json:"bytes,omitempty"`
 	// What says in words what was done.
 	What string `json:"what,omitempty"`
 }

@@ -104,19 +104,26 @@ func resolveLake(l *v1alpha1.LakeSink) (*LakeSettings, error) {
 // OpenLake opens the lake the settings name. creds returns the S3 key
 // pair (asked at every request); it is not used for a local lake.
 func OpenLake(ls *LakeSettings, creds func() (string, string, error)) (*lake.Lake, error) {
+	return OpenLakeAt(ls, creds, nil)
+}
+
+// OpenLakeAt is OpenLake with now as the lake's clock (commit times,
+// expiry and vacuum cutoffs); nil is time.Now. The retention job passes
+// the run's clock.
+func OpenLakeAt(ls *LakeSettings, creds func() (string, string, error), now func() time.Time) (*lake.Lake, error) {
 	if ls.Local != "" {
 		st, err := lake.NewLocalStore(ls.Local)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline.spec.sinks.lake.local.path: %w", err)
 		}
-		return lake.New(st, lake.Options{}), nil
+		return lake.New(st, lake.Options{Now: now}), nil
 	}
 	st, err := lake.NewS3Store(lake.S3Config{Endpoint: ls.S3.Endpoint, Bucket: ls.S3.Bucket, Region: ls.S3.Region,
 		Insecure: ls.S3.Insecure, Credentials: creds})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline.spec.sinks.lake.s3: %w", err)
 	}
-	return lake.New(st, lake.Options{Prefix: ls.S3.Prefix}), nil
+	return lake.New(st, lake.Options{Prefix: ls.S3.Prefix, Now: now}), nil
 }
 
 // LakeStatus is the lake sink's part of /v1/status.

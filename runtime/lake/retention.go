@@ -3,6 +3,7 @@ package lake
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -173,7 +174,10 @@ type VacuumOptions struct {
 	// longest time a runtime may stay down with staged files. 0 means
 	// DefaultOrphanGrace.
 	OrphanGrace time.Duration
-	DryRun      bool
+	// Partitions limits the vacuum to these partitions ("date=.../hour=..."),
+	// as after an erasure; empty is every partition of the dataset.
+	Partitions []string
+	DryRun     bool
 }
 
 // DefaultOrphanGrace is VacuumOptions.OrphanGrace's default.
@@ -206,6 +210,9 @@ func (l *Lake) Vacuum(ctx context.Context, o VacuumOptions) (VacuumResult, error
 		return res, err
 	}
 	for _, p := range parts {
+		if len(o.Partitions) > 0 && !slices.Contains(o.Partitions, p) {
+			continue
+		}
 		base := l.partitionKey(o.Dataset, p)
 		objs, err := l.store.List(ctx, base)
 		if err != nil {

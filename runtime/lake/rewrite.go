@@ -217,6 +217,9 @@ type EraseResult struct {
 	Partitions     int   `json:"partitions"`
 	FilesRewritten int   `json:"filesRewritten"`
 	RowsErased     int64 `json:"rowsErased"`
+	// PartitionNames are the partitions rewritten (or to rewrite), the
+	// ones to vacuum afterwards.
+	PartitionNames []string `json:"partitionNames,omitempty"`
 }
 
 // Erase removes every row whose customer_id is in customerIDs from the
@@ -252,6 +255,7 @@ func (l *Lake) Erase(ctx context.Context, d Dataset, customerIDs []string, dryRu
 		}
 		if r.FilesRewritten > 0 {
 			res.Partitions++
+			res.PartitionNames = append(res.PartitionNames, p)
 			res.FilesRewritten += r.FilesRewritten
 			res.RowsErased += r.RowsErased
 		}

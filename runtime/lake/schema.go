@@ -129,6 +129,9 @@ type KPIRow struct {
 // PartitionTime implements Row.
 func (r KPIRow) PartitionTime() time.Time { return r.WindowStart }
 
+// HasCustomers reports whether d's rows name a customer (Erase applies).
+func HasCustomers(d Dataset) bool { return customerColumn(d) != "" }
+
 // customerColumn is the column Erase matches customer IDs against; empty
 // for datasets without customers.
 func customerColumn(d Dataset) string {

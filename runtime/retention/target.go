@@ -165,7 +165,8 @@ func Enforce(ctx context.Context, run *Run, ch *Channel, targets []Target) []Res
 		out = append(out, Result{Kind: t.Kind(), Name: t.Name(), Outcome: o, Err: err})
 		rec := audit.Record{Time: run.Now.UTC(), Policy: run.Policy, Target: audit.Target{Kind: string(t.Kind()), Name: t.Name()},
 			Action: "Enforce" + string(t.Kind()), DryRun: run.DryRun, Source: audit.SourceJob, RequestID: run.RequestID,
-			Customers: o.CustomersForgotten, Entries: o.RowsErased, What: o.Message}
+			Customers: o.CustomersForgotten, Entries: o.RowsErased, Partitions: o.PartitionsDeleted + o.PartitionsArchived,
+			Bytes: o.BytesFreed, What: o.Message}
 		b := rec.Marshal()
 		if err != nil {
 			log.Error("retention target failed", "audit", string(b), "err", err)
