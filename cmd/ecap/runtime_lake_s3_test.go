@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,24 +42,7 @@ func TestRuntimeLakeS3Unreachable(t *testing.T) {
 		}},
 	}
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "runtime.json")
-	data, _ := json.Marshal(rc)
-	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "runtime.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("runtime log (tail):\n%s", b)
-		}
-	}()
+	cfgPath, logf := runtimeFiles(t, dir, rc)
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "runtime", "--config", cfgPath, "--admin-addr", addr)
 	cmd.Env = append(os.Environ(), envS3AccessKey+"="+laketest.AccessKey, envS3SecretKey+"="+laketest.SecretKey)

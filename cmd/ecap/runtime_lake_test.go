@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -44,24 +42,7 @@ func TestRuntimeLakeCrash(t *testing.T) {
 			Rules:       []v1alpha1.FraudRule{{Name: "big-amount", Expression: "txn.amount > 150.0", Score: 100}},
 		}}},
 	}
-	cfgPath := filepath.Join(dir, "runtime.json")
-	data, _ := json.Marshal(rc)
-	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "runtime.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("runtime log (tail):\n%s", b)
-		}
-	}()
+	cfgPath, logf := runtimeFiles(t, dir, rc)
 
 	// Load in the background, with producer retries (duplicates the dedup
 	// stage drops), while the runtime is killed.

@@ -119,25 +119,7 @@ func TestRuntimeCrash(t *testing.T) {
 		}}},
 	}
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "runtime.json")
-	data, _ := json.Marshal(rc)
-	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "runtime.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			_ = os.WriteFile(filepath.Join(os.TempDir(), "ecap-crash-runtime.log"), b, 0o644)
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("runtime log (tail):\n%s", b)
-		}
-	}()
+	cfgPath, logf := runtimeFiles(t, dir, rc)
 
 	// Load: produced in the background while the runtime is killed.
 	gen := enginetest.NewGenerator(7, 500, 40, time.Now().Add(-20*time.Minute), 50*time.Millisecond)

@@ -70,7 +70,15 @@ func newTestEnv(t *testing.T) *testEnv {
 // run starts an engine and returns a stop func that cancels it and waits.
 func (env *testEnv) run() (*Engine, func()) {
 	env.t.Helper()
-	e, err := New(env.s, Options{Kafka: env.kcfg, Group: ConsumerGroup(env.rc), RuleSets: env.rc.FraudRuleSets, Segmentations: env.rc.Segmentations})
+	return env.start(Options{})
+}
+
+// start starts an engine with o completed from env (Kafka, group, rule sets,
+// segmentations) and returns a stop func that cancels it and waits.
+func (env *testEnv) start(o Options) (*Engine, func()) {
+	env.t.Helper()
+	o.Kafka, o.Group, o.RuleSets, o.Segmentations = env.kcfg, ConsumerGroup(env.rc), env.rc.FraudRuleSets, env.rc.Segmentations
+	e, err := New(env.s, o)
 	if err != nil {
 		env.t.Fatal(err)
 	}

@@ -39,6 +39,25 @@ func fraudLogLocal(t *testing.T) *Local {
 	return l
 }
 
+// restoreLocal restores partition 0 of a fraudLogLocal from the changelog
+// records in log, as an owner does on assignment.
+func restoreLocal(t *testing.T, log []kafka.Message) *Local {
+	t.Helper()
+	l := fraudLogLocal(t)
+	rc := newRestoreCollector(l.s.Transactions, 0)
+	for _, m := range log {
+		if err := rc.add(m.Key, m.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := finishRestore(&l.s, l.p, rc, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.p = p
+	return l
+}
+
 // fraudImage is every fraud state of p in its snapshot encoding.
 func fraudImage(t *testing.T, p *partition) map[string][]byte {
 	t.Helper()
@@ -94,21 +113,7 @@ func TestFraudRecordsRestoreExactlyTheMarkersState(t *testing.T) {
 		l.p.fraudWritten(l.p.snapSlot)
 		l.p.snapSlot, l.p.snapSeq = 1-l.p.snapSlot, l.p.snapSeq+1
 	}
-	restore := func() *Local {
-		l := fraudLogLocal(t)
-		rc := newRestoreCollector(l.s.Transactions, 0)
-		for _, m := range log {
-			if err := rc.add(m.Key, m.Value); err != nil {
-				t.Fatal(err)
-			}
-		}
-		p, err := finishRestore(&l.s, l.p, rc, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.p = p
-		return l
-	}
+	restore := func() *Local { return restoreLocal(t, log) }
 	same := func(what string, got, want map[string][]byte) {
 		t.Helper()
 		if !maps.EqualFunc(got, want, bytes.Equal) {
@@ -229,21 +234,7 @@ func TestFraudStateFromLegacySnapshotMovesToRecords(t *testing.T) {
 	log = append(log[:len(log)-1], snapshotChunks("txns", old.p, legacySnapshot(t, old.p))...)
 	log = append(log, marker)
 
-	restore := func() *Local {
-		l := fraudLogLocal(t)
-		rc := newRestoreCollector(l.s.Transactions, 0)
-		for _, m := range log {
-			if err := rc.add(m.Key, m.Value); err != nil {
-				t.Fatal(err)
-			}
-		}
-		p, err := finishRestore(&l.s, l.p, rc, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.p = p
-		return l
-	}
+	restore := func() *Local { return restoreLocal(t, log) }
 	l := restore()
 	if got := fraudImage(t, l.p); !maps.EqualFunc(got, want, bytes.Equal) {
 		t.Fatal("fraud state from the legacy snapshot differs")

@@ -35,24 +35,7 @@ func (env *testEnv) withLake(sink *v1alpha1.LakeSink) *lake.Lake {
 // runLake starts an engine writing to l.
 func (env *testEnv) runLake(l *lake.Lake) (*Engine, func()) {
 	env.t.Helper()
-	e, err := New(env.s, Options{Kafka: env.kcfg, Group: ConsumerGroup(env.rc), RuleSets: env.rc.FraudRuleSets, Lake: l})
-	if err != nil {
-		env.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	return e, func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				env.t.Errorf("engine Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			env.t.Fatal("engine did not stop")
-		}
-	}
+	return env.start(Options{Lake: l})
 }
 
 // waitLakeRows waits until the lake's transactions hold want rows.
