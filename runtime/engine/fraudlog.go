@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -145,34 +146,58 @@ func (p *partition) fraudWritten(slot int) {
 	}
 }
 
-// fraudRestore gathers one changelog partition's fraud records per slot.
+// fraudRestore gathers one changelog partition's fraud records per slot:
+// the latest value of each key, undecoded. Only the slot the marker's
+// snapshot names is decoded (install), once per entry; an uncompacted
+// changelog holds many superseded values per entry, and the other slot's
+// entries are needed only by key.
 type fraudRestore struct {
-	images [2]map[string]*fraud.State
+	slots  [2]map[fraudEntryKey]rawRecord
+	n      int // records seen, for the order of last writes
 	errors int
 }
 
+type fraudEntryKey struct{ set, entry string }
+
+type rawRecord struct {
+	pos   int
+	value []byte
+}
+
 func (r *fraudRestore) add(slot int, set, entry string, value []byte) {
-	if r.images[slot] == nil {
-		r.images[slot] = map[string]*fraud.State{}
+	if r.slots[slot] == nil {
+		r.slots[slot] = map[fraudEntryKey]rawRecord{}
 	}
-	st := r.images[slot][set]
-	if st == nil {
-		st = newFraudState()
-		r.images[slot][set] = st
+	k := fraudEntryKey{set, entry}
+	r.n++
+	if value == nil {
+		delete(r.slots[slot], k) // a tombstone: the entry is gone
+		return
 	}
-	if err := st.Restore(entry, value); err != nil {
-		r.errors++
-	}
+	r.slots[slot][k] = rawRecord{pos: r.n, value: slices.Clone(value)}
 }
 
 // install puts the image of slot (the slot of the snapshot that matches the
 // marker; -1 when none does) into p, unless legacy: the snapshot carried
-// the fraud states in full, which p already holds. It sets what the next
-// checkpoint into each slot must rewrite.
+// the fraud states in full, which p already holds. Entries are applied in
+// the order of their last write, which is the order the alert log keeps
+// (the oldest alert is forgotten first). It sets what the next checkpoint
+// into each slot must rewrite.
 func (r *fraudRestore) install(p *partition, slot int, legacy bool) {
 	if slot >= 0 && !legacy {
-		for n, st := range r.images[slot] {
-			p.fraud[n] = st
+		type rec struct {
+			k fraudEntryKey
+			rawRecord
+		}
+		recs := make([]rec, 0, len(r.slots[slot]))
+		for k, v := range r.slots[slot] {
+			recs = append(recs, rec{k, v})
+		}
+		slices.SortFunc(recs, func(x, y rec) int { return x.pos - y.pos })
+		for _, x := range recs {
+			if err := p.fraudState(x.k.set).Restore(x.k.entry, x.value); err != nil {
+				r.errors++
+			}
 		}
 	}
 	for s := range 2 {
@@ -183,8 +208,12 @@ func (r *fraudRestore) install(p *partition, slot int, legacy bool) {
 		for n, st := range p.fraud {
 			st.Keys(func(r fraud.EntryRef) { p.fraudPending.add(bit, n, r) })
 		}
-		for n, st := range r.images[s] {
-			st.Keys(func(r fraud.EntryRef) { p.fraudPending.add(bit, n, r) })
+		// What the slot holds beyond the state (left by a checkpoint cut
+		// short, or gone since) gets a tombstone.
+		for k := range r.slots[s] {
+			if ref, ok := fraud.ParseEntryKey(k.entry); ok {
+				p.fraudPending.add(bit, k.set, ref)
+			}
 		}
 	}
 }

@@ -530,7 +530,7 @@ func (s *State) AppendRecord(dst []byte, r EntryRef) ([]byte, bool) {
 // key, or nil and false when the state has no such entry or the key is
 // invalid.
 func (s *State) Record(key string) ([]byte, bool) {
-	r, ok := parseEntryKey(key)
+	r, ok := ParseEntryKey(key)
 	if !ok {
 		return nil, false
 	}
@@ -541,8 +541,8 @@ func (s *State) Record(key string) ([]byte, bool) {
 	return b, true
 }
 
-// parseEntryKey parses a changelog key written by FlushChanges.
-func parseEntryKey(key string) (EntryRef, bool) {
+// ParseEntryKey parses a changelog key written by FlushChanges.
+func ParseEntryKey(key string) (EntryRef, bool) {
 	rec, rest, ok := strings.Cut(key, "/")
 	if !ok || len(rec) != 1 {
 		return EntryRef{}, false
