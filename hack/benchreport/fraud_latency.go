@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +24,6 @@ import (
 	"github.com/ecap-dev/ecap/runtime/engine"
 	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
-	"github.com/ecap-dev/ecap/runtime/kafkatest/embedkafka"
 	"github.com/ecap-dev/ecap/runtime/rulewatch"
 )
 
@@ -73,8 +77,10 @@ func fraudLatency() ([]figure, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The cluster outlives ctx: the engine's last checkpoint goes to it.
-	cluster, err := embedkafka.Start(context.Background(), embedkafka.Options{GroupMinSessionTimeout: time.Second})
+	// The broker runs in a process of its own (hack/kafkad), as it does in
+	// a deployment; it outlives ctx: the engine's last checkpoint goes to
+	// it.
+	cluster, err := startKafkad()
 	if err != nil {
 		return nil, err
 	}
@@ -375,4 +381,60 @@ func histogram(e *engine.Engine, name string) (uint64, float64) {
 		return n, sum
 	}
 	return 0, 0
+}
+
+// kafkad is the embedded broker in a child process (hack/kafkad).
+type kafkad struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	addrs []string
+}
+
+func (k *kafkad) Addrs() []string { return append([]string(nil), k.addrs...) }
+
+// Close stops the broker: closing its stdin ends it; it is killed if it
+// has not exited within 10 s.
+func (k *kafkad) Close() {
+	_ = k.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = k.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = k.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// startKafkad builds and starts hack/kafkad and reads its addresses.
+func startKafkad() (*kafkad, error) {
+	dir, err := os.MkdirTemp("", "kafkad")
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(dir, "kafkad")
+	build := exec.Command("go", "build", "-o", bin, "./hack/kafkad")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("build hack/kafkad: %w", err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("hack/kafkad printed no addresses: %w", err)
+	}
+	return &kafkad{cmd: cmd, stdin: stdin, addrs: strings.Split(strings.TrimSpace(line), ",")}, nil
 }
