@@ -167,6 +167,7 @@ func fraudLatency() ([]figure, error) {
 	time.Sleep(gap)
 	offered, lat := m.stopMeasuring()
 	ckptCount, ckptSum := histogram(e, "ecap_checkpoint_duration_seconds")
+	pauseCount, pauseSum := histogram(e, "ecap_checkpoint_pause_seconds")
 	stopProd()
 	if err := <-prodErr; err != nil {
 		return nil, err
@@ -190,6 +191,8 @@ func fraudLatency() ([]figure, error) {
 		{"rule_hot_reload_max_ms", float64(slices.Max(reloads).Microseconds()) / 1000, "ms"},
 		// The partition pauses while its checkpoint is written: the tail.
 		{"fraud_decision_checkpoint_mean_ms", 1000 * ckptSum / max(float64(ckptCount), 1), "ms"},
+		// Of which the partition waits for the encoding, under its lock.
+		{"fraud_decision_checkpoint_pause_mean_ms", 1000 * pauseSum / max(float64(pauseCount), 1), "ms"},
 	}, nil
 }
 

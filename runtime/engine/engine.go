@@ -493,6 +493,7 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	for _, m := range body {
 		size += len(m.Key) + len(m.Value)
 	}
+	e.metrics.checkpointPause.Observe(time.Since(t0).Seconds())
 	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, lakeFiles: lakeFiles, next: next, nextUE: p.nextUE, nextFB: p.nextFB,
 		nextCtl: p.nextCtl, slot: p.snapSlot, live: live, started: t0, eraseSeq: p.eraseSeq, fences: fences}
 	p.inflight = c

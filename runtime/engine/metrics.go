@@ -25,6 +25,7 @@ type Metrics struct {
 	kpiWindows      *prometheus.CounterVec // window
 	customers       *prometheus.GaugeVec   // partition
 	checkpoint      prometheus.Histogram   // seconds
+	checkpointPause prometheus.Histogram   // seconds the partition waits while a checkpoint is encoded
 	checkpointBytes prometheus.Counter     // bytes appended to the changelog
 	lag             *prometheus.GaugeVec   // topic, partition
 	ruleGeneration  *prometheus.GaugeVec   // rule_set
@@ -60,6 +61,9 @@ func newMetrics() *Metrics {
 	m.checkpoint = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_checkpoint_duration_seconds", Help: "Time to append a partition's checkpoint to the changelog and commit.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
 	m.checkpointBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_checkpoint_bytes_total", Help: "Bytes appended to the changelog."})
+	m.checkpointPause = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_checkpoint_pause_seconds",
+		Help:    "Time a partition's processing waits while its checkpoint is encoded (fraud state expiry, changed records, snapshot), before the background write.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14)})
 	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ecap_consumer_lag_records", Help: "High-water mark of the last fetch minus the next offset to process, by owned topic-partition."}, []string{"topic", "partition"})
 	m.ruleGeneration = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ecap_fraud_ruleset_generation", Help: "Generation of the rule set currently scoring."}, []string{"rule_set"})
 	m.reloadFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_fraud_reload_failures_total", Help: "Rule-set reloads that failed to compile (the previous generation keeps scoring)."}, []string{"rule_set"})
@@ -69,7 +73,7 @@ func newMetrics() *Metrics {
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)})
 	m.outputsWritten = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_outputs_written_total", Help: "Output records acknowledged, by topic."}, []string{"topic"})
 	for _, c := range []prometheus.Collector{m.eventsIn, m.rejects, m.duplicates, m.late, m.replaySkipped, m.stateErrors, m.latency, m.alerts, m.ruleHits,
-		m.kpiWindows, m.customers, m.checkpoint, m.checkpointBytes, m.lag, m.ruleGeneration, m.reloadFailures, m.pipelineGen, m.catalogProducts,
+		m.kpiWindows, m.customers, m.checkpoint, m.checkpointPause, m.checkpointBytes, m.lag, m.ruleGeneration, m.reloadFailures, m.pipelineGen, m.catalogProducts,
 		m.restoreDuration, m.outputsWritten} {
 		f(c)
 	}

@@ -93,7 +93,7 @@ type CustomerState struct {
 
 	devices   seenSet
 	countries seenSet
-	dirty     bool
+	mark      uint32 // State.epoch when last noted as changed
 }
 
 // observe folds a transaction into the history.

@@ -109,7 +109,7 @@ type alertEntry struct {
 	at       int64 // event time, Unix ns
 	label    byte
 	seq      uint64 // position in alertLog.order
-	dirty    bool
+	mark     uint32 // State.epoch when last noted as changed
 }
 
 // maxAlertRules bounds the rules in a record: a rule set has at most 256.

@@ -22,7 +22,7 @@ type MerchantState struct {
 	// Last is the event time of the latest transaction, Unix nanoseconds.
 	Last int64
 
-	dirty bool
+	mark uint32 // State.epoch when last noted as changed
 }
 
 // Risk estimates the fraction of the merchant's transactions that are

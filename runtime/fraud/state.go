@@ -62,7 +62,7 @@ func (k entityKind) of(t *Transaction) string {
 // customer.
 type entity struct {
 	windows []keyedWindow
-	dirty   bool
+	mark    uint32 // State.epoch when last noted as changed
 }
 
 type keyedWindow struct {
@@ -152,8 +152,10 @@ type State struct {
 	snapHint  int // capacity for the next MarshalBinary
 
 	// dirty lists what changed since the last FlushChanges, in order;
-	// duplicates are dropped at flush time.
+	// duplicates are dropped at flush time. An entry is in it when its
+	// mark equals epoch; a flush starts a new epoch.
 	dirty []EntryRef
+	epoch uint32
 }
 
 // Record kinds, also the first byte of changelog keys.
@@ -198,6 +200,7 @@ func NewState(cfg StateConfig) *State {
 	}
 	s := &State{
 		cfg:       cfg,
+		epoch:     1, // entries start with mark 0: not noted
 		customers: make(map[string]*CustomerState),
 		merchants: make(map[string]*MerchantState),
 		alerts:    alertLog{entries: make(map[string]*alertEntry)},
@@ -245,29 +248,29 @@ func (s *State) track(r EntryRef) {
 }
 
 func (s *State) markCustomer(id string, c *CustomerState) {
-	if !c.dirty {
-		c.dirty = true
+	if c.mark != s.epoch {
+		c.mark = s.epoch
 		s.track(EntryRef{rec: recCustomer, id: id})
 	}
 }
 
 func (s *State) markMerchant(id string, m *MerchantState) {
-	if !m.dirty {
-		m.dirty = true
+	if m.mark != s.epoch {
+		m.mark = s.epoch
 		s.track(EntryRef{rec: recMerchant, id: id})
 	}
 }
 
 func (s *State) markEntity(k entityKind, id string, e *entity) {
-	if !e.dirty {
-		e.dirty = true
+	if e.mark != s.epoch {
+		e.mark = s.epoch
 		s.track(EntryRef{rec: recEntity, kind: k, id: id})
 	}
 }
 
 func (s *State) markAlert(id string, a *alertEntry) {
-	if !a.dirty {
-		a.dirty = true
+	if a.mark != s.epoch {
+		a.mark = s.epoch
 		s.track(EntryRef{rec: recAlert, id: id})
 	}
 }
@@ -380,47 +383,44 @@ func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
 			continue
 		}
 		e.b = e.b[:0]
-		var clean func()
+		var m interface{ marshal(*encoder) }
 		switch r.rec {
 		case recCustomer:
 			if c := s.customers[r.id]; c != nil {
-				c.marshal(&e)
-				clean = func() { c.dirty = false }
+				m = c
 			}
 		case recMerchant:
-			if m := s.merchants[r.id]; m != nil {
-				m.marshal(&e)
-				clean = func() { m.dirty = false }
+			if x := s.merchants[r.id]; x != nil {
+				m = x
 			}
 		case recEntity:
 			if en := s.entities[r.kind][r.id]; en != nil {
-				en.marshal(&e)
-				clean = func() { en.dirty = false }
+				m = en
 			}
 		case recAlert:
 			if a := s.alerts.entries[r.id]; a != nil {
-				a.marshal(&e)
-				clean = func() { a.dirty = false }
+				m = a
 			}
 		case recRule:
 			if t := s.rules[r.id]; t != nil {
-				t.marshal(&e)
-				clean = func() { t.dirty = false }
+				m = t
 			}
 		}
 		var value []byte
-		if clean != nil {
+		if m != nil {
+			m.marshal(&e)
 			value = slices.Clone(e.b)
 		}
 		if err := fn(r.key(), value); err != nil {
+			// What was flushed is no longer pending; what was not stays in
+			// the list. A new epoch lets any entry be noted again.
 			s.dirty = slices.Delete(s.dirty, 0, i)
+			s.epoch++
 			return fmt.Errorf("failed to flush %s: %w", r.key(), err)
-		}
-		if clean != nil {
-			clean()
 		}
 		seen[r] = struct{}{}
 	}
+	s.epoch++
 	clear(s.dirty)
 	s.dirty = s.dirty[:0]
 	if cap(s.dirty) > 4096 {
@@ -437,30 +437,11 @@ func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
 // itself with Record.
 func (s *State) TakeChanges(fn func(EntryRef)) {
 	for _, r := range s.dirty {
-		switch r.rec {
-		case recCustomer:
-			if c := s.customers[r.id]; c != nil {
-				c.dirty = false
-			}
-		case recMerchant:
-			if m := s.merchants[r.id]; m != nil {
-				m.dirty = false
-			}
-		case recEntity:
-			if en := s.entities[r.kind][r.id]; en != nil {
-				en.dirty = false
-			}
-		case recAlert:
-			if a := s.alerts.entries[r.id]; a != nil {
-				a.dirty = false
-			}
-		case recRule:
-			if t := s.rules[r.id]; t != nil {
-				t.dirty = false
-			}
-		}
 		fn(r)
 	}
+	// A new epoch: every entry counts as unchanged again, without visiting
+	// it.
+	s.epoch++
 	clear(s.dirty)
 	s.dirty = s.dirty[:0]
 	if cap(s.dirty) > 4096 {

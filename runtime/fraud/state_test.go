@@ -41,7 +41,7 @@ func TestCustomerStateRoundTrip(t *testing.T) {
 	if err := back.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	back.dirty = c.dirty
+	back.mark = c.mark
 	if !reflect.DeepEqual(*c, back) {
 		t.Errorf("round trip differs:\n%+v\n%+v", *c, back)
 	}

@@ -20,8 +20,8 @@ const recRule = 'r'
 type ruleTally struct {
 	hits, shadowHits               int64
 	confirmedFraud, confirmedLegit int64
-	lastHit                        int64 // event time, Unix ns
-	dirty                          bool
+	lastHit                        int64  // event time, Unix ns
+	mark                           uint32 // State.epoch when last noted as changed
 }
 
 func (t *ruleTally) marshal(e *encoder) {
@@ -46,8 +46,8 @@ func (s *State) tally(rule string) *ruleTally {
 		t = new(ruleTally)
 		s.rules[rule] = t
 	}
-	if !t.dirty {
-		t.dirty = true
+	if t.mark != s.epoch {
+		t.mark = s.epoch
 		s.track(EntryRef{rec: recRule, id: rule})
 	}
 	return t
