@@ -477,8 +477,14 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 		p.lake.cut(e.lake, p.id)
 	}
 	t0 := time.Now()
-	if n := p.expireFraud(); n > 0 {
-		e.metrics.fraudExpired.Add(float64(n))
+	// Expiry scans the whole fraud state under the lock: every 25
+	// checkpoint intervals, at most every 30 s, not at every checkpoint.
+	// Expired windows are ones no rule can read any more.
+	if every := min(25*e.s.CheckpointInterval, 30*time.Second); t0.Sub(p.lastExpire) >= every {
+		p.lastExpire = t0
+		if n := p.expireFraud(); n > 0 {
+			e.metrics.fraudExpired.Add(float64(n))
+		}
 	}
 	lakeFiles := p.lake.inflight
 	body, marker, recs, live, err := encodeCheckpoint(e.s.Transactions, p)

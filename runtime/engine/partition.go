@@ -47,6 +47,7 @@ type partition struct {
 	// checkpoints without progress.
 	ckptTxn, ckptUE, ckptFB, ckptCtl int64
 	lastCkpt                         time.Time
+	lastExpire                       time.Time // last fraud-state expiry (startCheckpoint)
 	// eraseCkpts counts the checkpoints still forced by a retention
 	// request that removed customers (control.go); only checkpoints
 	// encoded after the latest such request (eraseSeq) count.
