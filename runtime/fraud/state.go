@@ -383,29 +383,7 @@ func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
 			continue
 		}
 		e.b = e.b[:0]
-		var m interface{ marshal(*encoder) }
-		switch r.rec {
-		case recCustomer:
-			if c := s.customers[r.id]; c != nil {
-				m = c
-			}
-		case recMerchant:
-			if x := s.merchants[r.id]; x != nil {
-				m = x
-			}
-		case recEntity:
-			if en := s.entities[r.kind][r.id]; en != nil {
-				m = en
-			}
-		case recAlert:
-			if a := s.alerts.entries[r.id]; a != nil {
-				m = a
-			}
-		case recRule:
-			if t := s.rules[r.id]; t != nil {
-				m = t
-			}
-		}
+		m := s.entry(r)
 		var value []byte
 		if m != nil {
 			m.marshal(&e)
@@ -470,35 +448,40 @@ func (s *State) Keys(fn func(EntryRef)) {
 	}
 }
 
-// AppendRecord appends the entry's current changelog value, as
-// FlushChanges would write it, to dst; false when the state has no such
-// entry (its record is a tombstone).
-func (s *State) AppendRecord(dst []byte, r EntryRef) ([]byte, bool) {
-	var m interface{ marshal(*encoder) }
+// entry returns the entry r names, as what encodes its record, or nil.
+func (s *State) entry(r EntryRef) interface{ marshal(*encoder) } {
 	switch r.rec {
 	case recCustomer:
 		if c := s.customers[r.id]; c != nil {
-			m = c
+			return c
 		}
 	case recMerchant:
-		if x := s.merchants[r.id]; x != nil {
-			m = x
+		if m := s.merchants[r.id]; m != nil {
+			return m
 		}
 	case recEntity:
 		if r.kind < numKinds {
 			if en := s.entities[r.kind][r.id]; en != nil {
-				m = en
+				return en
 			}
 		}
 	case recAlert:
 		if a := s.alerts.entries[r.id]; a != nil {
-			m = a
+			return a
 		}
 	case recRule:
 		if t := s.rules[r.id]; t != nil {
-			m = t
+			return t
 		}
 	}
+	return nil
+}
+
+// AppendRecord appends the entry's current changelog value, as
+// FlushChanges would write it, to dst; false when the state has no such
+// entry (its record is a tombstone).
+func (s *State) AppendRecord(dst []byte, r EntryRef) ([]byte, bool) {
+	m := s.entry(r)
 	if m == nil {
 		return dst, false
 	}
