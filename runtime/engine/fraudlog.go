@@ -30,7 +30,7 @@ import (
 // its slot every entry changed since that slot's previous checkpoint (the
 // changes of the last two intervals), tombstones included. A restore takes
 // the image of the slot whose snapshot matches the marker and ignores the
-// other one, which a crash may have left half rewritten. compaction keeps
+// other one, which a crash may have left half rewritten. Compaction keeps
 // the latest record per key, which in the chosen slot is its value at that
 // checkpoint: nothing the marker does not cover is ever read.
 //
