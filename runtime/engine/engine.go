@@ -567,11 +567,7 @@ func encodeCheckpoint(topic string, p *partition) (body []kafka.Message, marker 
 		p.store.Requeue(recs)
 		return nil, marker, nil, 0, err
 	}
-	fraudRecs, err := p.fraudRecords(topic, p.snapSlot)
-	if err != nil {
-		p.store.Requeue(recs)
-		return nil, marker, nil, 0, err
-	}
+	fraudRecs := p.fraudRecords(topic, p.snapSlot)
 	body = make([]kafka.Message, 0, len(recs)+len(fraudRecs)+2)
 	for _, r := range recs[:len(recs)-1] {
 		body = append(body, kafka.Message{Key: r.Key, Value: r.Value})
@@ -619,9 +615,7 @@ func (e *Engine) harvest(p *partition, wait bool) error {
 	if e.lake != nil && len(c.lakeFiles) > 0 {
 		e.lake.stagedOK()
 	}
-	p.snapCount[c.slot] = c.live
-	p.fraudWritten(c.slot)
-	p.snapSlot, p.snapSeq = 1-c.slot, p.snapSeq+1
+	p.slotWritten(c.slot, c.live)
 	p.ckptTxn, p.ckptUE, p.ckptFB, p.ckptCtl = c.next, c.nextUE, c.nextFB, c.nextCtl
 	p.dropFences(c.next)
 	if p.eraseCkpts > 0 && c.eraseSeq == p.eraseSeq {

@@ -81,7 +81,7 @@ func parseFraudKey(key []byte, topic string, part int32) (slot int, set, entry s
 // slot's pending entries (fraudWritten); after a failed one they stay, so
 // the next checkpoint into the slot rewrites whatever the failed one may
 // have left half done. Record order does not matter: each key appears once.
-func (p *partition) fraudRecords(topic string, slot int) ([]kafka.Message, error) {
+func (p *partition) fraudRecords(topic string, slot int) []kafka.Message {
 	for n, st := range p.fraud {
 		st.TakeChanges(func(r fraud.EntryRef) { p.fraudPending.add(3, n, r) })
 	}
@@ -131,7 +131,15 @@ func (p *partition) fraudRecords(topic string, slot int) ([]kafka.Message, error
 			msgs[i].Value = values[sp.v0:sp.v1:sp.v1]
 		}
 	}
-	return msgs, nil
+	return msgs
+}
+
+// slotWritten records that the checkpoint into slot, with live snapshot
+// chunks, is durable: the next one goes to the other slot.
+func (p *partition) slotWritten(slot, live int) {
+	p.snapCount[slot] = live
+	p.fraudWritten(slot)
+	p.snapSlot, p.snapSeq = 1-slot, p.snapSeq+1
 }
 
 // fraudWritten records that slot's checkpoint is durable.

@@ -109,9 +109,7 @@ func TestFraudRecordsRestoreExactlyTheMarkersState(t *testing.T) {
 		}
 		log = append(log, body...)
 		log = append(log, marker)
-		l.p.snapCount[l.p.snapSlot] = live
-		l.p.fraudWritten(l.p.snapSlot)
-		l.p.snapSlot, l.p.snapSeq = 1-l.p.snapSlot, l.p.snapSeq+1
+		l.p.slotWritten(l.p.snapSlot, live)
 	}
 	restore := func() *Local { return restoreLocal(t, log) }
 	same := func(what string, got, want map[string][]byte) {
@@ -245,9 +243,7 @@ func TestFraudStateFromLegacySnapshotMovesToRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		log = append(append(log, body...), marker)
-		l.p.snapCount[l.p.snapSlot] = live
-		l.p.fraudWritten(l.p.snapSlot)
-		l.p.snapSlot, l.p.snapSeq = 1-l.p.snapSlot, l.p.snapSeq+1
+		l.p.slotWritten(l.p.snapSlot, live)
 		if got := fraudImage(t, restore().p); !maps.EqualFunc(got, want, bytes.Equal) {
 			t.Fatal("fraud state restored from records differs")
 		}
@@ -285,10 +281,7 @@ func BenchmarkFraudRecords(b *testing.B) {
 			st.Keys(func(r fraud.EntryRef) { l.p.fraudPending.add(1, n, r) })
 		}
 		b.StartTimer()
-		recs, err := l.p.fraudRecords("txns", 0)
-		if err != nil {
-			b.Fatal(err)
-		}
+		recs := l.p.fraudRecords("txns", 0)
 		records += len(recs)
 		l.p.fraudWritten(0)
 	}
@@ -338,10 +331,7 @@ func BenchmarkFraudCheckpointEncode(b *testing.B) {
 			fullBytes += len(blob)
 		}
 		t1 := time.Now()
-		recs, err := l.p.fraudRecords(l.s.Transactions, l.p.snapSlot)
-		if err != nil {
-			b.Fatal(err)
-		}
+		recs := l.p.fraudRecords(l.s.Transactions, l.p.snapSlot)
 		t2 := time.Now()
 		incrRecords += len(recs)
 		l.p.fraudWritten(l.p.snapSlot)

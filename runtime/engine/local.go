@@ -83,9 +83,7 @@ func (l *Local) CheckpointBytes() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	l.p.snapCount[l.p.snapSlot] = live
-	l.p.fraudWritten(l.p.snapSlot)
-	l.p.snapSlot, l.p.snapSeq = 1-l.p.snapSlot, l.p.snapSeq+1
+	l.p.slotWritten(l.p.snapSlot, live)
 	n := len(marker.Key) + len(marker.Value)
 	for _, m := range body {
 		n += len(m.Key) + len(m.Value)

@@ -490,21 +490,6 @@ func (s *State) AppendRecord(dst []byte, r EntryRef) ([]byte, bool) {
 	return e.b, true
 }
 
-// Record returns the current changelog value of the entry with the given
-// key, or nil and false when the state has no such entry or the key is
-// invalid.
-func (s *State) Record(key string) ([]byte, bool) {
-	r, ok := ParseEntryKey(key)
-	if !ok {
-		return nil, false
-	}
-	b, ok := s.AppendRecord(nil, r)
-	if !ok {
-		return nil, false
-	}
-	return b, true
-}
-
 // ParseEntryKey parses a changelog key written by FlushChanges.
 func ParseEntryKey(key string) (EntryRef, bool) {
 	rec, rest, ok := strings.Cut(key, "/")
