@@ -318,7 +318,9 @@ func TestInvalidSpecIsStalledNotRetried(t *testing.T) {
 
 	// What slips past admission (here: the webhook is removed) ends Stalled.
 	withoutWebhooks(ctx, g, func() {
-		g.Expect(env.Client.Create(ctx, bad)).To(Succeed())
+		// The API server drops a deleted webhook configuration through its
+		// own watch, a moment later: retry until it admits the spec.
+		g.Eventually(func() error { return env.Client.Create(ctx, bad) }).Should(Succeed())
 	})
 	p := &v1alpha1.Pipeline{}
 	g.Eventually(func(g Gomega) {
