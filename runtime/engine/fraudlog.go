@@ -42,8 +42,14 @@ import (
 const fraudPrefix = "\x00fraud/"
 
 // fraudPending holds the fraud entries each changelog slot has yet to
-// receive: (rule set, entry key) -> bit 1<<slot for each slot missing it.
-type fraudPending map[fraudEntry]uint8
+// receive: (rule set, entry key) -> the slots missing it, and which capture
+// (fraudCapture.seq) last encoded it.
+type fraudPending map[fraudEntry]pendingEntry
+
+type pendingEntry struct {
+	slots    uint8 // bit 1<<slot for each slot missing the entry
+	captured uint32
+}
 
 type fraudEntry struct {
 	set string
@@ -54,7 +60,9 @@ func (f *fraudPending) add(slots uint8, set string, ref fraud.EntryRef) {
 	if *f == nil {
 		*f = fraudPending{}
 	}
-	(*f)[fraudEntry{set, ref}] |= slots
+	v := (*f)[fraudEntry{set, ref}]
+	v.slots |= slots
+	(*f)[fraudEntry{set, ref}] = v
 }
 
 func fraudKeyPrefix(topic string, part int32) string {
@@ -74,64 +82,149 @@ func parseFraudKey(key []byte, topic string, part int32) (slot int, set, entry s
 	return int(rest[0] - '0'), set, entry, true
 }
 
-// fraudRecords takes the fraud states' changes and returns the records
-// that bring slot up to date: every entry changed since the slot's last
-// complete checkpoint, with its current value or a tombstone. The changes
-// also become pending for the other slot. A successful write clears the
-// slot's pending entries (fraudWritten); after a failed one they stay, so
-// the next checkpoint into the slot rewrites whatever the failed one may
-// have left half done. Record order does not matter: each key appears once.
-func (p *partition) fraudRecords(topic string, slot int) []kafka.Message {
+// fraudCapture is the fraud part of a checkpoint into one slot: a record
+// for every entry changed since the slot's last complete checkpoint, with
+// its value, or a tombstone, as of the moment the checkpoint was taken.
+//
+// Encoding them all at that moment held the partition for tens of
+// milliseconds (2 µs a record, tens of thousands of records), and every
+// event behind it waited. Instead the records are encoded while the
+// partition goes on processing: a few hundred at a time by the checkpoint's
+// goroutine (step, under the partition lock), and, copy-on-write, just
+// before the partition changes, creates or removes an entry the capture has
+// not encoded yet (beforeFraudChange, which fraud.State calls before any
+// change). Either way a record holds the value the entry had when the
+// checkpoint was taken. Record order does not matter: each key appears
+// once.
+type fraudCapture struct {
+	seq    uint32 // marks, in fraudPending, the entries this capture encoded
+	bit    uint8
+	prefix string
+	todo   []fraudEntry // the slot's pending entries when the checkpoint was taken
+	next   int          // todo[:next] are encoded
+	early  int          // entries encoded before a change (beforeFraudChange)
+	// The records, in chunks of captureChunkRecords, with their keys and
+	// values in buffers of captureChunkBytes: nothing is allocated for
+	// the whole capture at once under the partition lock (a checkpoint
+	// of 20,000 records would allocate and clear megabytes there, and pay
+	// the garbage collector's assist for them), and no buffer is copied
+	// as it grows. A record keeps the buffer it was encoded into even if a
+	// long value moved the buffer on.
+	keys, values []byte
+	msgs         [][]kafka.Message
+}
+
+const (
+	captureChunkRecords = 1024
+	captureChunkBytes   = 64 << 10
+)
+
+// fraudCaptureStep is the records a checkpoint's goroutine encodes per
+// hold of the partition lock: about half a millisecond.
+const fraudCaptureStep = 256
+
+// startFraudCapture takes the fraud states' changes and starts the capture
+// of the records that bring slot up to date: every entry changed since the
+// slot's last complete checkpoint. The changes also become pending for the
+// other slot. A successful write clears the slot's pending entries
+// (fraudWritten); after a failed one they stay, so the next checkpoint into
+// the slot rewrites whatever the failed one may have left half done.
+func (p *partition) startFraudCapture(topic string, slot int) *fraudCapture {
 	for n, st := range p.fraud {
 		st.TakeChanges(func(r fraud.EntryRef) { p.fraudPending.add(3, n, r) })
 	}
-	prefix := fraudKeyPrefix(topic, p.id) + strconv.Itoa(slot) + "/"
-	bit := uint8(1) << slot
-	n := 0
-	for _, slots := range p.fraudPending {
-		if slots&bit != 0 {
-			n++
+	p.captureSeq++
+	c := &fraudCapture{seq: p.captureSeq, bit: 1 << slot, prefix: fraudKeyPrefix(topic, p.id) + strconv.Itoa(slot) + "/"}
+	for e, v := range p.fraudPending {
+		if v.slots&c.bit != 0 {
+			c.todo = append(c.todo, e)
 		}
 	}
-	// Keys and values live in two buffers shared by every record of the
-	// checkpoint: two allocations (and their growth) instead of two per
-	// record. Records are sliced out once the buffers stop moving.
-	type span struct{ k0, k1, v0, v1 int }
-	spans := make([]span, 0, n)
-	// Sized from the previous checkpoint's bytes per record, so that the
-	// buffers do not grow (and copy) several times over.
-	keys := make([]byte, 0, n*max(p.fraudKeyBytes, len(prefix)+24)*9/8)
-	values := make([]byte, 0, n*max(p.fraudValueBytes, 32)*9/8)
-	for e, slots := range p.fraudPending {
-		if slots&bit == 0 {
-			continue
-		}
-		var sp span
-		sp.k0 = len(keys)
-		keys = append(append(append(keys, prefix...), e.set...), '/')
-		keys = e.ref.AppendKey(keys)
-		sp.k1 = len(keys)
-		sp.v0, sp.v1 = -1, -1
-		if st := p.fraud[e.set]; st != nil {
-			start := len(values)
-			var ok bool
-			if values, ok = st.AppendRecord(values, e.ref); ok {
-				sp.v0, sp.v1 = start, len(values)
-			}
-		}
-		spans = append(spans, sp)
+	p.capture = c
+	return c
+}
+
+// encode appends e's record, with e's current value.
+func (c *fraudCapture) encode(p *partition, e fraudEntry) {
+	if cap(c.keys)-len(c.keys) < 1<<10 {
+		c.keys = make([]byte, 0, captureChunkBytes)
 	}
-	if len(spans) > 0 {
-		p.fraudKeyBytes, p.fraudValueBytes = len(keys)/len(spans)+1, len(values)/len(spans)+1
+	if cap(c.values)-len(c.values) < 4<<10 {
+		c.values = make([]byte, 0, captureChunkBytes)
 	}
-	msgs := make([]kafka.Message, len(spans))
-	for i, sp := range spans {
-		msgs[i].Key = keys[sp.k0:sp.k1:sp.k1]
-		if sp.v0 >= 0 {
-			msgs[i].Value = values[sp.v0:sp.v1:sp.v1]
+	k0 := len(c.keys)
+	c.keys = append(append(append(c.keys, c.prefix...), e.set...), '/')
+	c.keys = e.ref.AppendKey(c.keys)
+	m := kafka.Message{Key: c.keys[k0:len(c.keys):len(c.keys)]}
+	if st := p.fraud[e.set]; st != nil {
+		v0 := len(c.values)
+		var ok bool
+		if c.values, ok = st.AppendRecord(c.values, e.ref); ok {
+			m.Value = c.values[v0:len(c.values):len(c.values)]
 		}
 	}
+	if n := len(c.msgs); n == 0 || len(c.msgs[n-1]) == captureChunkRecords {
+		c.msgs = append(c.msgs, make([]kafka.Message, 0, captureChunkRecords))
+	}
+	last := &c.msgs[len(c.msgs)-1]
+	*last = append(*last, m)
+}
+
+// step encodes up to n of the entries not encoded yet and reports whether
+// none is left. The caller holds the partition lock.
+func (c *fraudCapture) step(p *partition, n int) bool {
+	for ; c.next < len(c.todo) && n > 0; c.next++ {
+		e := c.todo[c.next]
+		v := p.fraudPending[e]
+		if v.captured == c.seq {
+			continue // encoded before a change
+		}
+		c.encode(p, e)
+		v.captured = c.seq
+		p.fraudPending[e] = v
+		n--
+	}
+	return c.next == len(c.todo)
+}
+
+// finish encodes what is left and returns the records, in chunks. The
+// caller holds the partition lock.
+func (c *fraudCapture) finish(p *partition) [][]kafka.Message {
+	c.step(p, len(c.todo))
+	if p.capture == c {
+		p.capture = nil
+	}
+	msgs := c.msgs
+	c.todo, c.msgs, c.keys, c.values = nil, nil, nil, nil
 	return msgs
+}
+
+// beforeFraudChange is fraud.StateConfig.BeforeChange for rule set set: an
+// entry of the capture in flight that is about to change is encoded first,
+// with the value the checkpoint covers.
+func (p *partition) beforeFraudChange(set string, r fraud.EntryRef) {
+	c := p.capture
+	if c == nil {
+		return
+	}
+	e := fraudEntry{set, r}
+	v, ok := p.fraudPending[e]
+	if !ok || v.slots&c.bit == 0 || v.captured == c.seq {
+		return
+	}
+	c.encode(p, e)
+	c.early++
+	v.captured = c.seq
+	// Assigning stores the key again: not the ID of the event at hand,
+	// which shares that event's whole record.
+	e.ref = r.Clone()
+	p.fraudPending[e] = v
+}
+
+// fraudRecords encodes, at once, the records a checkpoint into slot
+// writes (see startFraudCapture).
+func (p *partition) fraudRecords(topic string, slot int) []kafka.Message {
+	return slices.Concat(p.startFraudCapture(topic, slot).finish(p)...)
 }
 
 // slotWritten records that the checkpoint into slot, with live snapshot
@@ -145,11 +238,11 @@ func (p *partition) slotWritten(slot, live int) {
 // fraudWritten records that slot's checkpoint is durable.
 func (p *partition) fraudWritten(slot int) {
 	bit := uint8(1) << slot
-	for e, slots := range p.fraudPending {
-		if slots &^= bit; slots == 0 {
+	for e, v := range p.fraudPending {
+		if v.slots &^= bit; v.slots == 0 {
 			delete(p.fraudPending, e)
 		} else {
-			p.fraudPending[e] = slots
+			p.fraudPending[e] = v
 		}
 	}
 }
@@ -226,6 +319,14 @@ func (r *fraudRestore) install(p *partition, slot int, legacy bool) {
 	}
 }
 
-func newFraudState() *fraud.State {
-	return fraud.NewState(fraud.StateConfig{TrackChanges: true})
+// fraudState returns the fraud state of rule set name, created empty if
+// there is none.
+func (p *partition) fraudState(name string) *fraud.State {
+	st := p.fraud[name]
+	if st == nil {
+		st = fraud.NewState(fraud.StateConfig{TrackChanges: true,
+			BeforeChange: func(r fraud.EntryRef) { p.beforeFraudChange(name, r) }})
+		p.fraud[name] = st
+	}
+	return st
 }

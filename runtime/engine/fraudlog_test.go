@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -18,16 +19,11 @@ import (
 )
 
 // fraudLogLocal is a partition worker whose rule set keeps every kind of
-// fraud entry: customer and card windows, merchants, alerts and tallies.
+// fraud entry (keepEveryFraudEntry).
 func fraudLogLocal(t *testing.T) *Local {
 	t.Helper()
 	rc := testRuntimeConfig([]string{"unused:9092"})
-	rc.FraudRuleSets[0].Spec.Features = []v1alpha1.VelocityFeature{
-		{Name: "card_txns_10m", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCard, Window: "10m"},
-		{Name: "customer_spend_1h", Aggregation: v1alpha1.AggregationSum, KeyBy: v1alpha1.KeyCustomer, Field: "amount", Window: "1h"},
-	}
-	rc.FraudRuleSets[0].Spec.Rules = append(rc.FraudRuleSets[0].Spec.Rules,
-		v1alpha1.FraudRule{Name: "card-burst", Expression: "features.card_txns_10m >= 2", Score: 100})
+	keepEveryFraudEntry(rc)
 	s, err := Resolve(rc)
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +33,18 @@ func fraudLogLocal(t *testing.T) *Local {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// keepEveryFraudEntry gives rc's rule set features and a rule that keep
+// every kind of fraud entry: customer and card windows, merchants, alerts
+// and tallies.
+func keepEveryFraudEntry(rc *v1alpha1.RuntimeConfig) {
+	rc.FraudRuleSets[0].Spec.Features = []v1alpha1.VelocityFeature{
+		{Name: "card_txns_10m", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCard, Window: "10m"},
+		{Name: "customer_spend_1h", Aggregation: v1alpha1.AggregationSum, KeyBy: v1alpha1.KeyCustomer, Field: "amount", Window: "1h"},
+	}
+	rc.FraudRuleSets[0].Spec.Rules = append(rc.FraudRuleSets[0].Spec.Rules,
+		v1alpha1.FraudRule{Name: "card-burst", Expression: "features.card_txns_10m >= 2", Score: 100})
 }
 
 // restoreLocal restores partition 0 of a fraudLogLocal from the changelog
@@ -166,6 +174,56 @@ func TestFraudRecordsRestoreExactlyTheMarkersState(t *testing.T) {
 	}
 	if n := len(slices.Collect(maps.Keys(keys))); n < 100 {
 		t.Fatalf("only %d distinct fraud records", n)
+	}
+}
+
+// TestFraudCaptureWhileProcessingIsTheCheckpointsState: a checkpoint's
+// fraud records are encoded while the partition goes on processing, a step
+// at a time and, for an entry about to change, just before the change.
+// Restoring each checkpoint must give exactly the fraud state at the moment
+// it was taken, over several checkpoints into both slots.
+func TestFraudCaptureWhileProcessingIsTheCheckpointsState(t *testing.T) {
+	gen := enginetest.NewGenerator(7, 300, 40, time.Now().Add(-2*time.Hour), 200*time.Millisecond)
+	msgs := make([]kafka.Message, 6000)
+	for i := range msgs {
+		x := gen.Next()
+		msgs[i] = kafka.Message{Offset: int64(i), Key: x.Key, Value: x.Value}
+	}
+	l, ref := fraudLogLocal(t), fraudLogLocal(t)
+	var log []kafka.Message
+	next, early, encoded := 0, 0, 0
+	for round := range 4 {
+		cut := next + 700
+		l.ProcessTransactions(msgs[next:cut])
+		ref.ProcessTransactions(msgs[next:cut])
+		want := fraudImage(t, ref.p)
+		body, marker, _, live, capture, err := beginCheckpoint(l.s.Transactions, l.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Small batches between small steps, as the engine's goroutine and
+		// the partition's batches take turns at the lock.
+		for next = cut; !capture.step(l.p, 40); next += 10 {
+			l.ProcessTransactions(msgs[next : next+10])
+		}
+		early += capture.early
+		fraudRecs := slices.Concat(capture.finish(l.p)...)
+		encoded += len(fraudRecs)
+		log = append(log, body...)
+		log = append(log, fraudRecs...)
+		log = append(log, marker)
+		l.p.slotWritten(l.p.snapSlot, live)
+		if got := fraudImage(t, restoreLocal(t, log).p); !maps.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("checkpoint %d (slot %d): the restored fraud state is not the state at the checkpoint", round, 1-l.p.snapSlot)
+		}
+		if next == cut {
+			t.Fatalf("checkpoint %d: nothing was processed during the capture", round)
+		}
+		ref.ProcessTransactions(msgs[cut:next])
+	}
+	t.Logf("%d fraud records, %d of them encoded before a change", encoded, early)
+	if early == 0 {
+		t.Fatal("no entry was encoded copy-on-write")
 	}
 }
 
@@ -343,4 +401,84 @@ func BenchmarkFraudCheckpointEncode(b *testing.B) {
 	b.ReportMetric(float64(incr.Microseconds())/1000/float64(b.N), "incremental-ms/checkpoint")
 	b.ReportMetric(float64(fullBytes)/float64(b.N), "full-bytes/checkpoint")
 	b.ReportMetric(float64(incrRecords)/float64(b.N), "records/checkpoint")
+}
+
+// TestEngineCompletesFraudCaptures: the engine encodes a checkpoint's fraud
+// records between batches. A partition that receives no more batches
+// still completes its checkpoint (the checkpoint timer advances the
+// capture), and a synchronous checkpoint (revoke, shutdown) that finds a
+// capture unfinished finishes and writes it itself. Each time the
+// changelog restores exactly the partition's fraud state.
+func TestEngineCompletesFraudCaptures(t *testing.T) {
+	env := newTestEnv(t)
+	keepEveryFraudEntry(env.rc) // so that a capture is large
+	e, stop := env.run()
+	defer stop()
+	gen := enginetest.NewGenerator(9, 8000, 60, time.Now().Add(-time.Hour), 50*time.Millisecond)
+	var txns []enginetest.Txn
+	for range 6000 {
+		txns = append(txns, gen.Next())
+	}
+	produceTxns(t, env.cluster, txns)
+	waitCaughtUp(t, e, int64(len(txns)))
+
+	// Idle partitions: every marker reaches the partition's offset.
+	restoredImage := func(n int32) (map[string][]byte, int64) {
+		rc := newRestoreCollector(env.s.Transactions, n)
+		for _, r := range env.cluster.ReadPartition(t, env.s.Changelog, int(n)) {
+			if err := rc.add(r.Key, r.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, _ := newPartition(&env.s, n)
+		p, err := finishRestore(&env.s, p, rc, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fraudImage(t, p), p.store.Meta().NextOffset
+	}
+	for _, o := range e.owned() {
+		o.mu.Lock()
+		id, next := o.p.id, o.p.store.Meta().NextOffset
+		o.mu.Unlock()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, at := restoredImage(id)
+			if at == next {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d: changelog marker at %d after 10 s without batches, state at %d", id, at, next)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// A capture that a synchronous checkpoint finds unfinished.
+	o := e.owned()[0]
+	o.mu.Lock()
+	p := o.p
+	if err := e.harvest(p, true); err != nil {
+		t.Fatal(err)
+	}
+	for n, st := range p.fraud {
+		st.Keys(func(r fraud.EntryRef) { p.fraudPending.add(3, n, r) })
+	}
+	p.lastCkpt = time.Time{}
+	if err := e.startCheckpoint(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if p.inflight == nil || p.inflight.writing {
+		o.mu.Unlock()
+		t.Fatal("the capture of every fraud entry finished within one batch's budget; the test needs a larger state")
+	}
+	want := fraudImage(t, p)
+	err := e.checkpoint(context.Background(), p)
+	o.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := restoredImage(p.id); !maps.EqualFunc(got, want, bytes.Equal) || len(want) == 0 {
+		t.Fatalf("partition %d: the restored fraud state differs from the partition's (%d vs %d rule sets)", p.id, len(got), len(want))
+	}
 }

@@ -40,8 +40,10 @@ type partition struct {
 	// fraudPending: fraud entries each changelog slot has yet to receive
 	// (see fraudlog.go).
 	fraudPending fraudPending
-	// bytes per fraud record key and value at the last checkpoint
-	fraudKeyBytes, fraudValueBytes int
+	// capture: the fraud records of the checkpoint being encoded, nil
+	// when none is (fraudlog.go); captureSeq numbers the captures.
+	capture    *fraudCapture
+	captureSeq uint32
 
 	// checkpointed: offsets of the last successful checkpoint, to skip
 	// checkpoints without progress.
@@ -94,15 +96,6 @@ func newPartition(s *Settings, id int32) (*partition, error) {
 		}
 	}
 	return p, nil
-}
-
-func (p *partition) fraudState(name string) *fraud.State {
-	st := p.fraud[name]
-	if st == nil {
-		st = newFraudState()
-		p.fraud[name] = st
-	}
-	return st
 }
 
 // processor runs the stage chain on one partition's records. It holds no

@@ -175,26 +175,22 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 			// IDs of a decoded event share one copy of its whole record:
 			// keys the state keeps are cloned so that they do not hold it.
 			id = strings.Clone(id)
-			c = new(CustomerState)
+			st.changing(EntryRef{rec: recCustomer, id: id}, nil)
+			c = &CustomerState{mark: st.epoch}
 			st.customers[id] = c
+		} else {
+			st.changing(EntryRef{rec: recCustomer, id: id}, &c.mark)
 		}
 		c.observe(txn, at)
-		st.markCustomer(id, c)
 	}
 	alerted := d != nil && d.Alerted()
 	if id := txn.MerchantID; id != "" {
-		m := st.merchants[id]
-		if m == nil {
-			id = strings.Clone(id)
-			m = &MerchantState{Last: at}
-			st.merchants[id] = m
-		}
+		m := st.merchant(id, at)
 		m.Transactions++
 		if alerted {
 			m.Alerts++
 		}
 		m.Last = max(m.Last, at)
-		st.markMerchant(id, m)
 	}
 	for k := range rs.observe {
 		ws := rs.observe[k]
@@ -208,8 +204,11 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 		e := st.entities[k][id]
 		if e == nil {
 			id = strings.Clone(id)
-			e = &entity{windows: make([]keyedWindow, 0, len(ws))}
+			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, nil)
+			e = &entity{windows: make([]keyedWindow, 0, len(ws)), mark: st.epoch}
 			st.entities[k][id] = e
+		} else {
+			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.mark)
 		}
 		for i := range ws {
 			o := &ws[i]
@@ -229,7 +228,6 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 			}
 			w.add(at, amount, h, hasH)
 		}
-		st.markEntity(entityKind(k), id, e)
 	}
 	if d == nil {
 		return

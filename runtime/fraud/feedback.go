@@ -50,18 +50,13 @@ func (s *State) ApplyFeedback(fb Feedback, stats *Stats) error {
 	if a.label == code {
 		return nil
 	}
+	s.changing(EntryRef{rec: recAlert, id: fb.AlertID}, &a.mark)
 	prev := a.label
 	a.label = code
-	s.markAlert(fb.AlertID, a)
 	s.relabel(a.rules, prev, code)
 	if a.merchant != "" {
-		m := s.merchants[a.merchant]
-		if m == nil {
-			m = &MerchantState{Last: a.at}
-			s.merchants[a.merchant] = m
-		}
+		m := s.merchant(a.merchant, a.at)
 		adjust(&m.ConfirmedFraud, &m.ConfirmedLegit, prev, code)
-		s.markMerchant(a.merchant, m)
 	}
 	if stats != nil {
 		for _, r := range a.rules {
@@ -159,16 +154,22 @@ type alertRef struct {
 // transaction) but keeping its label. Restored entries are not marked for
 // flushing.
 func (l *alertLog) put(s *State, id string, a *alertEntry, restored bool) {
-	if old := l.entries[id]; old != nil && a.label == labelNone {
+	old := l.entries[id]
+	if old != nil && a.label == labelNone {
 		a.label = old.label
+	}
+	if !restored {
+		var mark *uint32
+		if old != nil {
+			mark = &old.mark
+		}
+		s.changing(EntryRef{rec: recAlert, id: id}, mark)
+		a.mark = s.epoch
 	}
 	l.seq++
 	a.seq = l.seq
 	l.entries[id] = a
 	l.order = append(l.order, alertRef{id: id, seq: a.seq})
-	if !restored {
-		s.markAlert(id, a)
-	}
 	for len(l.entries) > s.cfg.MaxAlerts {
 		l.evictOldest(s)
 	}
@@ -182,8 +183,8 @@ func (l *alertLog) evictOldest(s *State) bool {
 		l.order[l.head] = alertRef{}
 		l.head++
 		if a := l.entries[r.id]; a != nil && a.seq == r.seq {
+			s.changing(EntryRef{rec: recAlert, id: r.id}, nil)
 			delete(l.entries, r.id)
-			s.track(EntryRef{rec: recAlert, id: r.id})
 			return true
 		}
 	}
@@ -206,8 +207,8 @@ func (l *alertLog) expire(s *State, now int64) int {
 		l.order[l.head] = alertRef{}
 		l.head++
 		if live {
+			s.changing(EntryRef{rec: recAlert, id: r.id}, nil)
 			delete(l.entries, r.id)
-			s.track(EntryRef{rec: recAlert, id: r.id})
 			n++
 		}
 	}

@@ -1,5 +1,7 @@
 package fraud
 
+import "strings"
+
 // Merchant risk priors. A merchant without history scores merchantPriorRate;
 // its own evidence outweighs the prior after about merchantPriorWeight
 // transactions.
@@ -79,4 +81,20 @@ func (m *MerchantState) unmarshal(d *decoder) {
 		ConfirmedLegit: d.uvarint(),
 		Last:           d.varint(),
 	}
+}
+
+// merchant returns the merchant's counters for a change, created with Last
+// at if the merchant is new.
+func (s *State) merchant(id string, at int64) *MerchantState {
+	m := s.merchants[id]
+	if m == nil {
+		// IDs of a decoded event share one copy of its whole record.
+		id = strings.Clone(id)
+		s.changing(EntryRef{rec: recMerchant, id: id}, nil)
+		m = &MerchantState{Last: at, mark: s.epoch}
+		s.merchants[id] = m
+	} else {
+		s.changing(EntryRef{rec: recMerchant, id: id}, &m.mark)
+	}
+	return m
 }

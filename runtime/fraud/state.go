@@ -122,6 +122,14 @@ type StateConfig struct {
 	// state keeps no list that grows with every entry ever touched: the
 	// engine checkpoints fraud state with MarshalBinary.
 	TrackChanges bool
+	// BeforeChange, if set, is called with an entry about to change,
+	// appear or go, while the State still holds its previous value (or
+	// does not hold it yet): once per entry between two TakeChanges or
+	// FlushChanges, and at every creation and removal. AppendRecord may be
+	// called from it, nothing that changes the State. The engine uses it
+	// to encode, copy-on-write, the entries of a checkpoint it is still
+	// writing out.
+	BeforeChange func(EntryRef)
 }
 
 const (
@@ -179,6 +187,13 @@ func (r EntryRef) key() string { return string(r.AppendKey(nil)) }
 
 // Key returns the entry's changelog key.
 func (r EntryRef) Key() string { return r.key() }
+
+// Clone returns r with a copy of its ID: for a caller that keeps r while
+// the ID is part of a larger string (a decoded event's record).
+func (r EntryRef) Clone() EntryRef {
+	r.id = strings.Clone(r.id)
+	return r
+}
 
 // AppendKey appends the entry's changelog key to b.
 func (r EntryRef) AppendKey(b []byte) []byte {
@@ -247,32 +262,24 @@ func (s *State) track(r EntryRef) {
 	}
 }
 
-func (s *State) markCustomer(id string, c *CustomerState) {
-	if c.mark != s.epoch {
-		c.mark = s.epoch
-		s.track(EntryRef{rec: recCustomer, id: id})
+// changing is called before the entry r changes, appears or goes. It notes
+// the change for TakeChanges and FlushChanges, and lets
+// StateConfig.BeforeChange read the entry's value from before the change.
+// mark is the entry's change mark: an entry already noted since the last
+// flush is not noted again. It is nil for an entry about to be created or
+// removed, which is always noted; a created entry then takes the current
+// epoch as its mark.
+func (s *State) changing(r EntryRef, mark *uint32) {
+	if mark != nil {
+		if *mark == s.epoch {
+			return
+		}
+		*mark = s.epoch
 	}
-}
-
-func (s *State) markMerchant(id string, m *MerchantState) {
-	if m.mark != s.epoch {
-		m.mark = s.epoch
-		s.track(EntryRef{rec: recMerchant, id: id})
+	if s.cfg.BeforeChange != nil {
+		s.cfg.BeforeChange(r)
 	}
-}
-
-func (s *State) markEntity(k entityKind, id string, e *entity) {
-	if e.mark != s.epoch {
-		e.mark = s.epoch
-		s.track(EntryRef{rec: recEntity, kind: k, id: id})
-	}
-}
-
-func (s *State) markAlert(id string, a *alertEntry) {
-	if a.mark != s.epoch {
-		a.mark = s.epoch
-		s.track(EntryRef{rec: recAlert, id: id})
-	}
+	s.track(r)
 }
 
 // Expire forgets what can no longer matter at event time now: velocity
@@ -286,31 +293,38 @@ func (s *State) Expire(now time.Time) int {
 	removed := 0
 	for k := range s.entities {
 		for id, e := range s.entities[k] {
+			live := 0
+			for i := range e.windows {
+				if !e.windows[i].w.expired(at) {
+					live++
+				}
+			}
+			if live == len(e.windows) {
+				continue
+			}
+			r := EntryRef{rec: recEntity, kind: entityKind(k), id: id}
+			if live == 0 {
+				s.changing(r, nil)
+				delete(s.entities[k], id)
+				removed++
+				continue
+			}
+			s.changing(r, &e.mark)
 			kept := e.windows[:0]
 			for _, kw := range e.windows {
 				if !kw.w.expired(at) {
 					kept = append(kept, kw)
 				}
 			}
-			if len(kept) == len(e.windows) {
-				continue
-			}
 			clear(e.windows[len(kept):])
 			e.windows = kept
-			if len(kept) == 0 {
-				delete(s.entities[k], id)
-				s.track(EntryRef{rec: recEntity, kind: entityKind(k), id: id})
-				removed++
-			} else {
-				s.markEntity(entityKind(k), id, e)
-			}
 		}
 	}
 	if ttl := s.cfg.CustomerTTL; ttl > 0 {
 		for id, c := range s.customers {
 			if idleSince(c.Last, at) > ttl {
+				s.changing(EntryRef{rec: recCustomer, id: id}, nil)
 				delete(s.customers, id)
-				s.track(EntryRef{rec: recCustomer, id: id})
 				removed++
 			}
 		}
@@ -318,8 +332,8 @@ func (s *State) Expire(now time.Time) int {
 	if ttl := s.cfg.MerchantTTL; ttl > 0 {
 		for id, m := range s.merchants {
 			if idleSince(m.Last, at) > ttl {
+				s.changing(EntryRef{rec: recMerchant, id: id}, nil)
 				delete(s.merchants, id)
-				s.track(EntryRef{rec: recMerchant, id: id})
 				removed++
 			}
 		}
@@ -344,12 +358,12 @@ func (s *State) ForgetCustomer(id string) bool {
 	_, hadC := s.customers[id]
 	_, hadE := s.entities[kindCustomer][id]
 	if hadC {
+		s.changing(EntryRef{rec: recCustomer, id: id}, nil)
 		delete(s.customers, id)
-		s.track(EntryRef{rec: recCustomer, id: id})
 	}
 	if hadE {
+		s.changing(EntryRef{rec: recEntity, kind: kindCustomer, id: id}, nil)
 		delete(s.entities[kindCustomer], id)
-		s.track(EntryRef{rec: recEntity, kind: kindCustomer, id: id})
 	}
 	return hadC || hadE
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ecap-dev/ecap/api/v1alpha1"
 )
 
 // busyState scores a mixed stream so that every kind of entry exists.
@@ -317,5 +319,102 @@ func TestTakeChangesYieldsTheFlushKeys(t *testing.T) {
 	_ = b.FlushChanges(func(string, []byte) error { n++; return nil })
 	if n != 0 {
 		t.Fatalf("%d changes left after TakeChanges", n)
+	}
+}
+
+// TestBeforeChangeKeepsTheCapturedImage: a copy-on-write capture through
+// BeforeChange, as the engine takes while it writes a checkpoint out, gives
+// exactly the state as of the moment the capture started, whatever changes
+// meanwhile: scoring, new entries, feedback, erasure, expiry and alert
+// eviction.
+func TestBeforeChangeKeepsTheCapturedImage(t *testing.T) {
+	spec := sampleSpec()
+	spec.Rules = append(spec.Rules, rule("one-in-three", `txn.id.endsWith("1") || txn.id.endsWith("5") || txn.id.endsWith("8")`, 100, v1alpha1.RuleModeEnforce))
+	rs := mustCompile(t, spec)
+	var st *State
+	var captured map[string][]byte // at the capture, of the entries changed since; nil: absent
+	st = NewState(StateConfig{TrackChanges: true, MaxAlerts: 25, CustomerTTL: time.Hour,
+		BeforeChange: func(r EntryRef) {
+			if _, done := captured[r.Key()]; done || captured == nil {
+				return
+			}
+			v, _ := st.AppendRecord(nil, r)
+			captured[r.Key()] = v
+		}})
+	image := func() map[string][]byte {
+		m := map[string][]byte{}
+		st.Keys(func(r EntryRef) { m[r.Key()], _ = st.AppendRecord(nil, r) })
+		return m
+	}
+	var alerts []string
+	step := func(i int) {
+		at := t0.Add(time.Duration(i) * 2 * time.Minute)
+		txn := baseTxn(fmt.Sprint("s", i), at)
+		txn.CustomerID = fmt.Sprint("c", (i*7)%50)
+		txn.CardFingerprint = fmt.Sprint("card", i%17)
+		txn.DeviceID = fmt.Sprint("dev", i%23)
+		txn.MerchantID = fmt.Sprint("m", i%5)
+		txn.Country = []string{"DE", "FR", "US", "BR"}[i%4]
+		txn.Amount = float64(5 + (i*37)%400)
+		d := rs.Evaluate(&txn, st)
+		rs.Observe(&txn, st, &d)
+		if d.AlertID != "" {
+			alerts = append(alerts, d.AlertID)
+		}
+		switch {
+		case i%7 == 3 && len(alerts) > 0:
+			label := []Label{LabelFraud, LabelLegit}[i%2]
+			if err := st.ApplyFeedback(Feedback{AlertID: alerts[len(alerts)-1-i%min(len(alerts), 5)], Label: label}, nil); err != nil && !errors.Is(err, ErrUnknownAlert) {
+				t.Fatal(err)
+			}
+		case i%31 == 0:
+			st.ForgetCustomer(fmt.Sprint("c", (i*3)%50))
+		case i%37 == 0:
+			st.Expire(at)
+		}
+	}
+	var created, removed, changed int
+	i := 0
+	for round := range 6 {
+		for end := i + 120; i < end; i++ {
+			step(i)
+		}
+		want := image()
+		st.TakeChanges(func(EntryRef) {}) // as a checkpoint does: a new epoch
+		captured = map[string][]byte{}
+		for end := i + 80; i < end; i++ {
+			step(i)
+		}
+		got := image()
+		for k, v := range captured {
+			_, was := want[k]
+			_, is := got[k]
+			switch {
+			case !was:
+				created++
+			case !is:
+				removed++
+			default:
+				changed++
+			}
+			if v == nil {
+				delete(got, k)
+			} else {
+				got[k] = v
+			}
+		}
+		captured = nil
+		if len(got) != len(want) {
+			t.Fatalf("round %d: the capture holds %d entries, the state had %d", round, len(got), len(want))
+		}
+		for k, v := range want {
+			if !bytes.Equal(got[k], v) {
+				t.Fatalf("round %d: %s captured as %x, was %x", round, k, got[k], v)
+			}
+		}
+	}
+	t.Logf("%d alerts; entries captured: %d changed, %d created, %d removed", len(alerts), changed, created, removed)
+	if created == 0 || removed == 0 || changed == 0 || len(alerts) < 30 {
+		t.Fatal("the stream does not exercise every kind of change")
 	}
 }

@@ -43,12 +43,11 @@ func (t *ruleTally) unmarshal(d *decoder) {
 func (s *State) tally(rule string) *ruleTally {
 	t := s.rules[rule]
 	if t == nil {
-		t = new(ruleTally)
+		s.changing(EntryRef{rec: recRule, id: rule}, nil)
+		t = &ruleTally{mark: s.epoch}
 		s.rules[rule] = t
-	}
-	if t.mark != s.epoch {
-		t.mark = s.epoch
-		s.track(EntryRef{rec: recRule, id: rule})
+	} else {
+		s.changing(EntryRef{rec: recRule, id: rule}, &t.mark)
 	}
 	return t
 }

@@ -35,7 +35,7 @@ type Changelog interface {
 type TopicChangelog struct {
 	c     *Client
 	topic string
-	w     *kafka.Writer
+	w     batchWriters
 }
 
 var _ Changelog = (*TopicChangelog)(nil)
@@ -43,7 +43,7 @@ var _ Changelog = (*TopicChangelog)(nil)
 // NewChangelog returns the Changelog on topic. Create the topic with
 // EnsureTopics and CompactedTopic, with as many partitions as the inputs.
 func (c *Client) NewChangelog(topic string) *TopicChangelog {
-	return &TopicChangelog{c: c, topic: topic, w: c.newKafkaWriter(topic, explicitPartition{})}
+	return &TopicChangelog{c: c, topic: topic, w: c.newBatchWriters(topic, func() kafka.Balancer { return explicitPartition{} })}
 }
 
 // Topic returns the changelog topic name.
@@ -61,7 +61,7 @@ func (l *TopicChangelog) Append(ctx context.Context, partition int, records []ka
 	for i, r := range records {
 		msgs[i] = kafka.Message{Partition: partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Time: r.Time}
 	}
-	if err := l.w.WriteMessages(ctx, msgs...); err != nil {
+	if err := l.w.write(ctx, msgs); err != nil {
 		return fmt.Errorf("changelog %s/%d: %w", l.topic, partition, writeErr(err, records))
 	}
 	return nil

@@ -3,6 +3,7 @@ package kafkaio_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -198,4 +199,41 @@ func TestPingNamesBrokers(t *testing.T) {
 		t.Fatalf("Ping = %v, want both addresses named", err)
 	}
 	t.Log(err)
+}
+
+// TestSmallWritesAllocateLittle: kafka-go allocates a batch at its writer's
+// full BatchSize; a stream of small writes must not pay for 2,000 records
+// per partition batch (300 KB) each time, which was most of what the
+// runtime allocated under a light load.
+func TestSmallWritesAllocateLittle(t *testing.T) {
+	c := kafkatest.Start(t)
+	c.CreateTopic(t, "out", 4, nil)
+	w := newClient(t, kafkaio.Config{Brokers: c.Addrs()}).NewWriter()
+	defer w.Close()
+	ctx := context.Background()
+	write := func(i int) {
+		msgs := make([]kafka.Message, 8)
+		for j := range msgs {
+			msgs[j] = message("out", fmt.Sprint("k", i, "-", j), "v")
+		}
+		if err := w.WriteBatch(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0) // connections, metadata
+	const n = 200
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		write(i + 1)
+	}
+	runtime.ReadMemStats(&after)
+	perWrite := float64(after.TotalAlloc-before.TotalAlloc) / n
+	t.Logf("%.0f bytes allocated per write of 8 records (the in-process broker included)", perWrite)
+	if perWrite > 128<<10 {
+		t.Fatalf("%.0f bytes allocated per write of 8 records, want well under the 300 KB of one 2,000-record batch", perWrite)
+	}
+	if got := len(c.ReadAll(t, "out")); got != 8*(n+1) {
+		t.Fatalf("%d records in the topic, want %d", got, 8*(n+1))
+	}
 }
