@@ -125,15 +125,6 @@ type processor struct {
 	kpiC    kpiCache
 }
 
-// output is what processing a batch produced.
-type output struct {
-	msgs []kafka.Message
-}
-
-func (o *output) add(topic string, key, value []byte, headers []kafka.Header) {
-	o.msgs = append(o.msgs, kafka.Message{Topic: topic, Key: key, Value: value, Headers: headers})
-}
-
 // processTransactions runs the whole chain over records of the transactions
 // partition. Offsets the state already includes are skipped entirely: their
 // outputs were written before the checkpoint that included them.
@@ -211,12 +202,14 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 					continue
 				}
 				if d.Publish() && s.AlertsTopic != "" {
-					d.AlertID = fraud.AlertID(d.RuleSet, d.Generation, txn.TransactionID)
-					// evaluated_at is pinned to the event time so that a
-					// replay writes byte-identical alerts.
+					// Evaluate set d.AlertID, from the rule set, generation
+					// and transaction ID. evaluated_at is pinned to the
+					// event time so that a replay writes byte-identical
+					// alerts.
 					d.EvaluatedAt = txn.EventTime
-					if b, err := json.Marshal(&d); err == nil {
-						out.add(s.AlertsTopic, []byte(d.AlertID), b, nil)
+					if b, err := appendAlert(out.space(alertRoom), &d); err == nil {
+						b = out.keep(b) // before the key is written after it
+						out.add(s.AlertsTopic, out.bytes(d.AlertID), b, nil)
 					}
 				}
 				p.lake.addDecision(s, p.id, m.Offset, &d)
@@ -252,8 +245,9 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		if s.EnrichedTopic != "" {
 			// Sized for the input plus the enrichment, so that encoding does
 			// not grow the buffer.
-			if b, err := appendEnriched(make([]byte, 0, len(m.Value)+256), txn, &pr.enr); err == nil {
-				out.add(s.EnrichedTopic, []byte(txn.EventID), b, nil)
+			if b, err := appendEnriched(out.space(len(m.Value)+256), txn, &pr.enr); err == nil {
+				b = out.keep(b) // before the key is written after it
+				out.add(s.EnrichedTopic, out.bytes(txn.EventID), b, nil)
 			}
 		}
 		pr.metrics.latency.Observe(time.Since(start).Seconds())

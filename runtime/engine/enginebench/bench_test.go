@@ -37,3 +37,29 @@ func BenchmarkEndToEnd(b *testing.B) {
 		report(b, figs, err)
 	}
 }
+
+// BenchmarkChainEvent: one op is one transaction through the whole chain
+// (batches of 1000, as EngineChain), so -benchmem gives the chain's own
+// allocations and bytes per event without the set-up EngineChain's
+// allocs/op include.
+func BenchmarkChainEvent(b *testing.B) {
+	l, gen, err := newLocal(20_000, 500)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Warm the state up first, so that the measured events meet customers,
+	// cards and windows that exist, as a running engine's do.
+	warm := messages(gen, 20_000)
+	for i := 0; i < len(warm); i += 1000 {
+		l.ProcessTransactions(warm[i:min(i+1000, len(warm))])
+	}
+	msgs := messages(gen, b.N)
+	for i := range msgs {
+		msgs[i].Offset = int64(len(warm) + i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < len(msgs); i += 1000 {
+		l.ProcessTransactions(msgs[i:min(i+1000, len(msgs))])
+	}
+}
