@@ -123,6 +123,7 @@ type processor struct {
 	shares  []kpi.CategoryShare
 	results []kpi.WindowResult
 	kpiC    kpiCache
+	ft      fraud.Transaction
 }
 
 // processTransactions runs the whole chain over records of the transactions
@@ -191,7 +192,8 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 
 		// fraud
 		if holders := pr.rules(); len(holders) > 0 {
-			ft := FraudTransaction(txn, units, &pr.enr)
+			ft := &pr.ft
+			fillFraudTransaction(ft, txn, units, &pr.enr)
 			for _, h := range holders {
 				rs := h.Current()
 				if rs == nil {
@@ -316,7 +318,15 @@ func (pr *processor) reject(topic string, part int32, m *kafka.Message, err erro
 // catalog enrichment (nil when there is none) onto what fraud rules read.
 // The engine and the backtests share it, so both score the same values.
 func FraudTransaction(t *events.Transaction, units int64, e *catalog.Enrichment) *fraud.Transaction {
-	ft := &fraud.Transaction{
+	ft := new(fraud.Transaction)
+	fillFraudTransaction(ft, t, units, e)
+	return ft
+}
+
+// fillFraudTransaction is FraudTransaction into ft, which the processor
+// reuses from one transaction to the next: scoring keeps nothing of it.
+func fillFraudTransaction(ft *fraud.Transaction, t *events.Transaction, units int64, e *catalog.Enrichment) {
+	*ft = fraud.Transaction{
 		ID: t.TransactionID, EventTime: t.EventTime, CustomerID: t.CustomerID, Amount: t.Amount, Currency: t.Currency,
 		PaymentMethod: string(t.Payment.Method), CardFingerprint: t.Payment.CardFingerprint, DeviceID: t.Device.ID,
 		Country: t.Geo.Country, City: t.Geo.City, MerchantID: t.MerchantID, Channel: string(t.Channel),
@@ -331,7 +341,6 @@ func FraudTransaction(t *events.Transaction, units int64, e *catalog.Enrichment)
 	if t.Geo.Lat != nil && t.Geo.Lon != nil {
 		ft.Lat, ft.Lon, ft.HasGeo = *t.Geo.Lat, *t.Geo.Lon, true
 	}
-	return ft
 }
 
 // LabeledTransaction is FraudTransaction without enrichment plus the

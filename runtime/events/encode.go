@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -105,7 +106,7 @@ func (w *jsonWriter) transaction(t *Transaction) {
 	w.device(&t.Device)
 	if t.IP.IsValid() {
 		w.b = append(w.b, `,"ip":`...)
-		w.string(t.IP.String())
+		w.ip(t.IP)
 	}
 	w.geo(&t.Geo)
 	if t.Label != nil {
@@ -269,6 +270,23 @@ func (w *jsonWriter) time(t time.Time) {
 	}
 	w.b = append(w.b, '"')
 	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
+	w.b = append(w.b, '"')
+}
+
+// ip writes an address as a JSON string of its netip.Addr.String form,
+// formatted on the stack: the text of an address needs no escaping, short
+// of a zone, which takes the general path.
+func (w *jsonWriter) ip(a netip.Addr) {
+	var buf [64]byte
+	text := a.AppendTo(buf[:0])
+	for _, c := range text {
+		if c >= utf8.RuneSelf || !safeInString[c] {
+			w.string(a.String())
+			return
+		}
+	}
+	w.b = append(w.b, '"')
+	w.b = append(w.b, text...)
 	w.b = append(w.b, '"')
 }
 

@@ -114,3 +114,25 @@ func TestDecodeUnknownKind(t *testing.T) {
 		t.Fatalf("Decode with unknown kind = %v, want a plain error", err)
 	}
 }
+
+// TestEncodeIP checks the address, written without String, against
+// encoding/json for every form netip prints, including zones (which
+// validation rejects, but Encode does not validate) that need escaping.
+func TestEncodeIP(t *testing.T) {
+	for _, s := range []string{"10.1.2.3", "0.0.0.0", "::", "::1", "2001:db8::ff00:42:8329", "::ffff:10.1.2.3",
+		"fe80::1%eth0", `fe80::1%a"b\c<d>`, "fe80::1%é", "1:2:3:4:5:6:7:8"} {
+		tx := &Transaction{Envelope: Envelope{EventID: "t", Type: KindTransaction, SchemaVersion: 1, EventTime: testNow},
+			IP: netip.MustParseAddr(s)}
+		enc, err := Encode(tx)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		std, err := json.Marshal(tx)
+		if err != nil {
+			t.Fatalf("%s: json.Marshal: %v", s, err)
+		}
+		if !bytes.Equal(enc, std) {
+			t.Fatalf("%s: Encode differs from encoding/json:\n got %s\nwant %s", s, enc, std)
+		}
+	}
+}
