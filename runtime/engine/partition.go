@@ -124,6 +124,7 @@ type processor struct {
 	results []kpi.WindowResult
 	kpiC    kpiCache
 	ft      fraud.Transaction
+	counts  batchCounts
 }
 
 // processTransactions runs the whole chain over records of the transactions
@@ -138,7 +139,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			continue
 		}
 		start := time.Now()
-		pr.metrics.eventsIn.WithLabelValues(topic, string(events.KindTransaction)).Inc()
+		pr.counts.add(pr.metrics.eventsIn, topic, string(events.KindTransaction))
 		ev, err := pr.validator.Decode(events.KindTransaction, m.Value)
 		if err == nil {
 			if t := ev.(*events.Transaction); s.AllowedCurrencies != nil && !s.AllowedCurrencies[t.Currency] {
@@ -215,9 +216,9 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 					}
 				}
 				p.lake.addDecision(s, p.id, m.Offset, &d)
-				pr.metrics.alerts.WithLabelValues(string(d.Outcome), rs.Name()).Inc()
+				pr.counts.add(pr.metrics.alerts, string(d.Outcome), rs.Name())
 				for _, hit := range d.Hits {
-					pr.metrics.ruleHits.WithLabelValues(rs.Name(), hit.Rule).Inc()
+					pr.counts.add(pr.metrics.ruleHits, rs.Name(), hit.Rule)
 				}
 			}
 			if fenced {
@@ -254,6 +255,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		}
 		pr.metrics.latency.Observe(time.Since(start).Seconds())
 	}
+	pr.counts.flush()
 	pr.emitKPIs(p, out)
 }
 
