@@ -140,7 +140,9 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		}
 		start := time.Now()
 		pr.counts.add(pr.metrics.eventsIn, topic, string(events.KindTransaction))
-		ev, err := pr.validator.Decode(events.KindTransaction, m.Value)
+		// kafka-go gives every record bytes of its own, which nothing writes
+		// to afterwards: the event can point into them instead of a copy.
+		ev, err := pr.validator.DecodeOwned(events.KindTransaction, m.Value)
 		if err == nil {
 			if t := ev.(*events.Transaction); s.AllowedCurrencies != nil && !s.AllowedCurrencies[t.Currency] {
 				err = &events.Rejection{Reason: events.ReasonInvalidCurrency, Field: "currency",

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Decode parses one event of the given kind from data, a JSON object. An
@@ -22,10 +23,27 @@ import (
 // is a programming error. Decode does not keep data: the event holds a
 // private copy.
 func Decode(kind Kind, data []byte) (Event, error) {
+	return decode(kind, data, false)
+}
+
+// DecodeOwned is Decode for a caller that hands data over: the event's
+// strings point into data itself instead of into a private copy, which
+// saves copying every record. data must not be modified afterwards, for as
+// long as the event or any string taken from it is in use.
+func DecodeOwned(kind Kind, data []byte) (Event, error) {
+	return decode(kind, data, true)
+}
+
+func decode(kind Kind, data []byte, owned bool) (Event, error) {
 	if !utf8.Valid(data) {
 		return nil, reject(ReasonMalformedJSON, "", "payload is not valid UTF-8")
 	}
-	s := newScanner(data)
+	var s *scanner
+	if owned {
+		s = &scanner{src: unsafe.String(unsafe.SliceData(data), len(data)), raw: data}
+	} else {
+		s = newScanner(data)
+	}
 	if kind == "" {
 		var err error
 		if kind, err = s.sniffKind(); err != nil {

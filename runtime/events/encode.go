@@ -195,17 +195,17 @@ func (w *jsonWriter) geo(g *Geo) {
 		sep = ","
 	}
 	if g.City != "" {
-		w.b = append(w.b, sep+`"city":`...)
+		w.b = append(append(w.b, sep...), `"city":`...)
 		w.string(g.City)
 		sep = ","
 	}
 	if g.Lat != nil {
-		w.b = append(w.b, sep+`"lat":`...)
+		w.b = append(append(w.b, sep...), `"lat":`...)
 		w.float(*g.Lat)
 		sep = ","
 	}
 	if g.Lon != nil {
-		w.b = append(w.b, sep+`"lon":`...)
+		w.b = append(append(w.b, sep...), `"lon":`...)
 		w.float(*g.Lon)
 	}
 	w.b = append(w.b, '}')

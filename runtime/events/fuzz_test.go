@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -28,6 +29,12 @@ func fuzzDecode(f *testing.F, kind Kind) {
 	v := testValidator()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := v.Decode(kind, data)
+		// DecodeOwned, which reads the caller's bytes instead of a copy,
+		// decodes exactly the same.
+		owned, ownedErr := v.DecodeOwned(kind, slices.Clone(data))
+		if !reflect.DeepEqual(owned, ev) || !reflect.DeepEqual(ownedErr, err) {
+			t.Fatalf("DecodeOwned = %+v, %v; Decode = %+v, %v", owned, ownedErr, ev, err)
+		}
 		if err != nil {
 			var r *Rejection
 			if !errors.As(err, &r) {
@@ -51,4 +58,16 @@ func fuzzDecode(f *testing.F, kind Kind) {
 		}
 		checkRoundTrip(t, v, ev)
 	})
+}
+
+// TestDecodeOwnedSavesTheCopy checks that DecodeOwned allocates one block
+// less than Decode: the copy of the record it does not make.
+func TestDecodeOwnedSavesTheCopy(t *testing.T) {
+	data := example(t, KindTransaction)
+	v := testValidator()
+	copied := testing.AllocsPerRun(50, func() { _, _ = v.Decode(KindTransaction, data) })
+	owned := testing.AllocsPerRun(50, func() { _, _ = v.DecodeOwned(KindTransaction, data) })
+	if copied-owned != 1 {
+		t.Fatalf("Decode allocates %v times, DecodeOwned %v: want one less", copied, owned)
+	}
 }
