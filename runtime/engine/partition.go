@@ -123,6 +123,7 @@ type processor struct {
 	shares  []kpi.CategoryShare
 	results []kpi.WindowResult
 	kpiC    kpiCache
+	txn     events.TransactionBlock
 	ft      fraud.Transaction
 	counts  batchCounts
 }
@@ -141,20 +142,19 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		start := time.Now()
 		pr.counts.add(pr.metrics.eventsIn, topic, string(events.KindTransaction))
 		// kafka-go gives every record bytes of its own, which nothing writes
-		// to afterwards: the event can point into them instead of a copy.
-		ev, err := pr.validator.DecodeOwned(events.KindTransaction, m.Value)
-		if err == nil {
-			if t := ev.(*events.Transaction); s.AllowedCurrencies != nil && !s.AllowedCurrencies[t.Currency] {
-				err = &events.Rejection{Reason: events.ReasonInvalidCurrency, Field: "currency",
-					Detail: "currency " + strconv.Quote(t.Currency) + " is not in validation.allowedCurrencies"}
-			}
+		// to afterwards: the transaction can point into them instead of a
+		// copy. Nothing below keeps the transaction itself past this
+		// iteration, so each one is decoded into the same block.
+		txn, err := pr.validator.DecodeTransactionInto(&pr.txn, m.Value)
+		if err == nil && s.AllowedCurrencies != nil && !s.AllowedCurrencies[txn.Currency] {
+			err = &events.Rejection{Reason: events.ReasonInvalidCurrency, Field: "currency",
+				Detail: "currency " + strconv.Quote(txn.Currency) + " is not in validation.allowedCurrencies"}
 		}
 		if err != nil {
 			pr.reject(topic, p.id, m, err, out)
 			p.store.Advance(m.Offset + 1)
 			continue
 		}
-		txn := ev.(*events.Transaction)
 		if !s.DedupDisabled && !p.dedupTxn.Admit(txn.EventID, txn.EventTime) {
 			pr.metrics.duplicates.WithLabelValues(topic).Inc()
 			p.store.Advance(m.Offset + 1)

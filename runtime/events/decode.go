@@ -23,7 +23,7 @@ import (
 // is a programming error. Decode does not keep data: the event holds a
 // private copy.
 func Decode(kind Kind, data []byte) (Event, error) {
-	return decode(kind, data, false)
+	return decode(kind, data, false, nil)
 }
 
 // DecodeOwned is Decode for a caller that hands data over: the event's
@@ -31,10 +31,22 @@ func Decode(kind Kind, data []byte) (Event, error) {
 // saves copying every record. data must not be modified afterwards, for as
 // long as the event or any string taken from it is in use.
 func DecodeOwned(kind Kind, data []byte) (Event, error) {
-	return decode(kind, data, true)
+	return decode(kind, data, true, nil)
 }
 
-func decode(kind Kind, data []byte, owned bool) (Event, error) {
+// TransactionBlock holds one decoded transaction with room for the parts
+// that usually hang off it (a few order lines, coordinates, the label), for
+// a caller that decodes transaction after transaction and is done with
+// each before decoding the next (Validator.DecodeTransactionInto): reusing
+// one block saves allocating one per record. The zero value is ready.
+type TransactionBlock struct {
+	tx     Transaction
+	lines  [4]Line
+	coords [2]float64
+	label  Label
+}
+
+func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, error) {
 	if !utf8.Valid(data) {
 		return nil, reject(ReasonMalformedJSON, "", "payload is not valid UTF-8")
 	}
@@ -58,12 +70,12 @@ func decode(kind Kind, data []byte, owned bool) (Event, error) {
 	// usually hang off it (a few order lines, coordinates, the label).
 	switch kind {
 	case KindTransaction:
-		b := new(struct {
-			tx     Transaction
-			lines  [4]Line
-			coords [2]float64
-			label  Label
-		})
+		b := txn
+		if b == nil {
+			b = new(TransactionBlock)
+		} else {
+			*b = TransactionBlock{}
+		}
 		s.floats = b.coords[:]
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
 	case KindUserEvent:

@@ -27,6 +27,9 @@ func fuzzDecode(f *testing.F, kind Kind) {
 		}
 	}
 	v := testValidator()
+	// One block for every input: each decode must leave nothing of the
+	// previous transaction behind.
+	var block TransactionBlock
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := v.Decode(kind, data)
 		// DecodeOwned, which reads the caller's bytes instead of a copy,
@@ -34,6 +37,12 @@ func fuzzDecode(f *testing.F, kind Kind) {
 		owned, ownedErr := v.DecodeOwned(kind, slices.Clone(data))
 		if !reflect.DeepEqual(owned, ev) || !reflect.DeepEqual(ownedErr, err) {
 			t.Fatalf("DecodeOwned = %+v, %v; Decode = %+v, %v", owned, ownedErr, ev, err)
+		}
+		if kind == KindTransaction {
+			into, intoErr := v.DecodeTransactionInto(&block, slices.Clone(data))
+			if (into == nil) != (ev == nil) || into != nil && !reflect.DeepEqual(into, ev) || !reflect.DeepEqual(intoErr, err) {
+				t.Fatalf("DecodeTransactionInto = %+v, %v; Decode = %+v, %v", into, intoErr, ev, err)
+			}
 		}
 		if err != nil {
 			var r *Rejection
@@ -69,5 +78,46 @@ func TestDecodeOwnedSavesTheCopy(t *testing.T) {
 	owned := testing.AllocsPerRun(50, func() { _, _ = v.DecodeOwned(KindTransaction, data) })
 	if copied-owned != 1 {
 		t.Fatalf("Decode allocates %v times, DecodeOwned %v: want one less", copied, owned)
+	}
+}
+
+// TestDecodeTransactionIntoReusesTheBlock decodes transactions of different
+// shapes into one block, one after the other, and checks each against
+// Decode: nothing of a longer or richer transaction may leak into the next.
+func TestDecodeTransactionIntoReusesTheBlock(t *testing.T) {
+	v := testValidator()
+	full := example(t, KindTransaction)
+	lean := mutate(t, full, func(m map[string]any) {
+		for _, k := range []string{"geo", "label", "ip", "device", "payment", "merchant_id", "channel"} {
+			delete(m, k)
+		}
+		first := line(m, 0)
+		m["lines"] = m["lines"].([]any)[:1]
+		m["amount"] = first["quantity"].(float64) * first["unit_price"].(float64)
+	})
+	long := mutate(t, full, func(m map[string]any) {
+		ls := m["lines"].([]any)
+		first := obj(ls[0])
+		for len(ls) < 6 {
+			ls = append(ls, first)
+			m["amount"] = m["amount"].(float64) + first["quantity"].(float64)*first["unit_price"].(float64)
+		}
+		m["lines"] = ls
+	})
+	for i, data := range [][]byte{full, lean, long} {
+		if _, err := v.Decode(KindTransaction, data); err != nil {
+			t.Fatalf("record %d does not decode: %v", i, err)
+		}
+	}
+	var block TransactionBlock
+	for i, data := range [][]byte{full, lean, long, full, []byte(`{"type":"transaction"}`), lean} {
+		want, wantErr := v.Decode(KindTransaction, data)
+		got, err := v.DecodeTransactionInto(&block, data)
+		if (got == nil) != (want == nil) || got != nil && !reflect.DeepEqual(got, want) || !reflect.DeepEqual(err, wantErr) {
+			t.Fatalf("record %d: DecodeTransactionInto = %+v, %v; Decode = %+v, %v", i, got, err, want, wantErr)
+		}
+	}
+	if n := testing.AllocsPerRun(50, func() { _, _ = v.DecodeTransactionInto(&block, full) }); n != 0 {
+		t.Fatalf("DecodeTransactionInto allocates %v times", n)
 	}
 }

@@ -64,6 +64,17 @@ func (v *Validator) DecodeOwned(kind Kind, data []byte) (Event, error) {
 	return v.validate(DecodeOwned(kind, data))
 }
 
+// DecodeTransactionInto is DecodeOwned for a transaction, decoded into b:
+// the transaction is b's, valid until the next decode into b, and its
+// strings point into data.
+func (v *Validator) DecodeTransactionInto(b *TransactionBlock, data []byte) (*Transaction, error) {
+	ev, err := v.validate(decode(KindTransaction, data, true, b))
+	if err != nil {
+		return nil, err
+	}
+	return ev.(*Transaction), nil
+}
+
 func (v *Validator) validate(ev Event, err error) (Event, error) {
 	if err != nil {
 		return nil, err
