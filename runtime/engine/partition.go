@@ -197,6 +197,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		if holders := pr.rules(); len(holders) > 0 {
 			ft := &pr.ft
 			fillFraudTransaction(ft, txn, units, &pr.enr)
+			ft.IP = pr.txn.IPText()
 			for _, h := range holders {
 				rs := h.Current()
 				if rs == nil {
@@ -324,11 +325,15 @@ func (pr *processor) reject(topic string, part int32, m *kafka.Message, err erro
 func FraudTransaction(t *events.Transaction, units int64, e *catalog.Enrichment) *fraud.Transaction {
 	ft := new(fraud.Transaction)
 	fillFraudTransaction(ft, t, units, e)
+	if t.IP.IsValid() {
+		ft.IP = t.IP.String()
+	}
 	return ft
 }
 
 // fillFraudTransaction is FraudTransaction into ft, which the processor
-// reuses from one transaction to the next: scoring keeps nothing of it.
+// reuses from one transaction to the next (scoring keeps nothing of it),
+// except for the IP, which the caller sets.
 func fillFraudTransaction(ft *fraud.Transaction, t *events.Transaction, units int64, e *catalog.Enrichment) {
 	*ft = fraud.Transaction{
 		ID: t.TransactionID, EventTime: t.EventTime, CustomerID: t.CustomerID, Amount: t.Amount, Currency: t.Currency,
@@ -338,9 +343,6 @@ func fillFraudTransaction(ft *fraud.Transaction, t *events.Transaction, units in
 	}
 	if e != nil {
 		ft.Categories, ft.Margin = e.Categories, e.Margin
-	}
-	if t.IP.IsValid() {
-		ft.IP = t.IP.String()
 	}
 	if t.Geo.Lat != nil && t.Geo.Lon != nil {
 		ft.Lat, ft.Lon, ft.HasGeo = *t.Geo.Lat, *t.Geo.Lon, true

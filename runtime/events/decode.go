@@ -44,6 +44,22 @@ type TransactionBlock struct {
 	lines  [4]Line
 	coords [2]float64
 	label  Label
+	ipText string // the ip field as written, for IPText
+}
+
+// IPText returns the address of the transaction last decoded into b in its
+// netip.Addr.String form. When the record wrote it that way, as it usually
+// does, that is the record's own text and nothing is allocated.
+func (b *TransactionBlock) IPText() string {
+	a := b.tx.IP
+	if !a.IsValid() {
+		return ""
+	}
+	var buf [64]byte
+	if text := a.AppendTo(buf[:0]); b.ipText != "" && string(text) == b.ipText {
+		return b.ipText
+	}
+	return a.String()
 }
 
 func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, error) {
@@ -78,6 +94,7 @@ func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, e
 		}
 		s.floats = b.coords[:]
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
+		b.ipText = s.ipText
 	case KindUserEvent:
 		b := new(struct {
 			ue     UserEvent
@@ -348,6 +365,7 @@ func (s *scanner) ip(field string) (netip.Addr, error) {
 	if err != nil || a.Zone() != "" {
 		return netip.Addr{}, reject(ReasonInvalidIP, field, fmt.Sprintf("%q is not an IPv4 or IPv6 address", raw))
 	}
+	s.ipText = raw
 	return a, nil
 }
 

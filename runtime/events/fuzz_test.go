@@ -121,3 +121,42 @@ func TestDecodeTransactionIntoReusesTheBlock(t *testing.T) {
 		t.Fatalf("DecodeTransactionInto allocates %v times", n)
 	}
 }
+
+// TestIPText checks TransactionBlock.IPText against netip's String for
+// addresses written canonically or not, escaped, and absent, and that a
+// canonical one costs no allocation.
+func TestIPText(t *testing.T) {
+	v := testValidator()
+	full := example(t, KindTransaction)
+	var block TransactionBlock
+	for _, ip := range []any{"10.1.2.3", "2001:DB8::1", "2001:0db8:0:0::1", "::ffff:10.1.2.3", "::1", "10.1.2.\u0033", nil} {
+		data := mutate(t, full, func(m map[string]any) {
+			if ip == nil {
+				delete(m, "ip")
+			} else {
+				m["ip"] = ip
+			}
+		})
+		txn, err := v.DecodeTransactionInto(&block, data)
+		if err != nil {
+			t.Fatalf("%v: %v", ip, err)
+		}
+		want := ""
+		if txn.IP.IsValid() {
+			want = txn.IP.String()
+		}
+		if got := block.IPText(); got != want {
+			t.Errorf("%v: IPText() = %q, want %q", ip, got, want)
+		}
+	}
+	data := mutate(t, full, func(m map[string]any) { m["ip"] = "192.0.2.44" })
+	if _, err := v.DecodeTransactionInto(&block, data); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(50, func() { ipSink = block.IPText() }); n != 0 {
+		t.Errorf("IPText of a canonical address allocates %v times", n)
+	}
+}
+
+// ipSink keeps IPText's result alive.
+var ipSink string
