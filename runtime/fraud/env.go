@@ -42,13 +42,22 @@ func dbl(f float64) ref.Val {
 	return types.Double(f)
 }
 
-// wholeDoubles are 0, 1, 2, ... boxed once.
-var wholeDoubles = func() (t [1024]ref.Val) {
-	for i := range t {
-		t[i] = types.Double(i)
-	}
-	return t
-}()
+// wholeDoubles are 0, 1, 2, ... boxed once, and wholeFloats the same as
+// plain float64 for hit values (native).
+var (
+	wholeDoubles = func() (t [1024]ref.Val) {
+		for i := range t {
+			t[i] = types.Double(i)
+		}
+		return t
+	}()
+	wholeFloats = func() (t [len(wholeDoubles)]any) {
+		for i := range t {
+			t[i] = float64(i)
+		}
+		return t
+	}()
+)
 
 func integer(i int64) ref.Val { return types.Int(i) }
 

@@ -9,7 +9,10 @@ import (
 
 // dblSink keeps dbl's result alive, so that its boxing is not optimised
 // away.
-var dblSink ref.Val
+var (
+	dblSink    ref.Val
+	nativeSink any
+)
 
 // TestDblKeepsTheValue checks that dbl, which hands out whole numbers
 // boxed from a table, gives CEL every value bit for bit, and that the
@@ -22,8 +25,17 @@ func TestDblKeepsTheValue(t *testing.T) {
 			t.Errorf("dbl(%v).Value() = %v (%T)", f, dbl(f).Value(), dbl(f).Value())
 		}
 	}
+	for _, f := range []float64{0, math.Copysign(0, -1), 3, 1023, 1024, 2.5, -4} {
+		got, ok := native(dbl(f)).(float64)
+		if !ok || math.Float64bits(got) != math.Float64bits(f) {
+			t.Errorf("native(dbl(%v)) = %v (%T)", f, native(dbl(f)), native(dbl(f)))
+		}
+	}
 	counts := 0.0
 	if n := testing.AllocsPerRun(100, func() { counts = math.Mod(counts+1, 1000); dblSink = dbl(counts) }); n != 0 {
 		t.Errorf("dbl of a count allocates %v times", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { counts = math.Mod(counts+1, 1000); nativeSink = native(wholeDoubles[int(counts)]) }); n != 0 {
+		t.Errorf("native of a count allocates %v times", n)
 	}
 }
