@@ -135,6 +135,9 @@ func TestOutputKeepsRecordsApart(t *testing.T) {
 	if len(o.buf) == 0 {
 		t.Fatal("no record went into the output block")
 	}
+	if k := o.bytes(""); k == nil || len(k) != 0 {
+		t.Fatalf("empty key = %#v, want empty and not nil", k)
+	}
 	for i := range recs {
 		if string(recs[i]) != want[i] {
 			t.Fatalf("record %d changed: %q, want %q", i, recs[i], want[i])

@@ -41,7 +41,11 @@ func (o *output) keep(b []byte) []byte {
 	return b[:len(b):len(b)]
 }
 
-// bytes copies s into the output's block, for a record key.
+// bytes copies s into the output's block, for a record key. An empty s
+// gives an empty key, not a nil one, which Kafka would store as no key.
 func (o *output) bytes(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
 	return o.keep(append(o.space(len(s)), s...))
 }
