@@ -103,3 +103,30 @@ func (m *Metrics) Descriptors() []*prometheus.Desc {
 	}
 	return out
 }
+
+// batchCounts gathers counter increments over one batch and adds them at
+// its end (flush): WithLabelValues hashes its labels and takes a lock,
+// which once per event and series costs more than the rest of the
+// counting. Only for series with two labels.
+type batchCounts map[batchSeries]float64
+
+type batchSeries struct {
+	vec  *prometheus.CounterVec
+	a, b string
+}
+
+// add counts one for vec's series with labels a and b.
+func (c *batchCounts) add(vec *prometheus.CounterVec, a, b string) {
+	if *c == nil {
+		*c = batchCounts{}
+	}
+	(*c)[batchSeries{vec, a, b}]++
+}
+
+// flush adds what was counted and starts over.
+func (c batchCounts) flush() {
+	for k, n := range c {
+		k.vec.WithLabelValues(k.a, k.b).Add(n)
+	}
+	clear(c)
+}

@@ -116,15 +116,9 @@ type processor struct {
 	shares  []kpi.CategoryShare
 	results []kpi.WindowResult
 	kpiC    kpiCache
-}
-
-// output is what processing a batch produced.
-type output struct {
-	msgs []kafka.Message
-}
-
-func (o *output) add(topic string, key, value []byte, headers []kafka.Header) {
-	o.msgs = append(o.msgs, kafka.Message{Topic: topic, Key: key, Value: value, Headers: headers})
+	txn     events.TransactionBlock
+	ft      fraud.Transaction
+	counts  batchCounts
 }
 
 // processTransactions runs the whole chain over records of the transactions
@@ -139,20 +133,21 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			continue
 		}
 		start := time.Now()
-		pr.metrics.eventsIn.WithLabelValues(topic, string(events.KindTransaction)).Inc()
-		ev, err := pr.validator.Decode(events.KindTransaction, m.Value)
-		if err == nil {
-			if t := ev.(*events.Transaction); s.AllowedCurrencies != nil && !s.AllowedCurrencies[t.Currency] {
-				err = &events.Rejection{Reason: events.ReasonInvalidCurrency, Field: "currency",
-					Detail: "currency " + strconv.Quote(t.Currency) + " is not in validation.allowedCurrencies"}
-			}
+		pr.counts.add(pr.metrics.eventsIn, topic, string(events.KindTransaction))
+		// kafka-go gives every record bytes of its own, which nothing writes
+		// to afterwards: the transaction can point into them instead of a
+		// copy. Nothing below keeps the transaction itself past this
+		// iteration, so each one is decoded into the same block.
+		txn, err := pr.validator.DecodeTransactionInto(&pr.txn, m.Value)
+		if err == nil && s.AllowedCurrencies != nil && !s.AllowedCurrencies[txn.Currency] {
+			err = &events.Rejection{Reason: events.ReasonInvalidCurrency, Field: "currency",
+				Detail: "currency " + strconv.Quote(txn.Currency) + " is not in validation.allowedCurrencies"}
 		}
 		if err != nil {
 			pr.reject(topic, p.id, m, err, out)
 			p.store.Advance(m.Offset + 1)
 			continue
 		}
-		txn := ev.(*events.Transaction)
 		if !s.DedupDisabled && !p.dedupTxn.Admit(txn.EventID, txn.EventTime) {
 			pr.metrics.duplicates.WithLabelValues(topic).Inc()
 			p.store.Advance(m.Offset + 1)
@@ -193,7 +188,9 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 
 		// fraud
 		if holders := pr.rules(); len(holders) > 0 {
-			ft := FraudTransaction(txn, units, &pr.enr)
+			ft := &pr.ft
+			fillFraudTransaction(ft, txn, units, &pr.enr)
+			ft.IP = pr.txn.IPText()
 			for _, h := range holders {
 				rs := h.Current()
 				if rs == nil {
@@ -204,18 +201,20 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 					continue
 				}
 				if d.Publish() && s.AlertsTopic != "" {
-					d.AlertID = fraud.AlertID(d.RuleSet, d.Generation, txn.TransactionID)
-					// evaluated_at is pinned to the event time so that a
-					// replay writes byte-identical alerts.
+					// Evaluate set d.AlertID, from the rule set, generation
+					// and transaction ID. evaluated_at is pinned to the
+					// event time so that a replay writes byte-identical
+					// alerts.
 					d.EvaluatedAt = txn.EventTime
-					if b, err := json.Marshal(&d); err == nil {
-						out.add(s.AlertsTopic, []byte(d.AlertID), b, nil)
+					if b, err := appendAlert(out.space(alertRoom), &d); err == nil {
+						b = out.keep(b) // before the key is written after it
+						out.add(s.AlertsTopic, out.bytes(d.AlertID), b, nil)
 					}
 				}
 				p.lake.addDecision(s, p.id, m.Offset, &d)
-				pr.metrics.alerts.WithLabelValues(string(d.Outcome), rs.Name()).Inc()
+				pr.counts.add(pr.metrics.alerts, string(d.Outcome), rs.Name())
 				for _, hit := range d.Hits {
-					pr.metrics.ruleHits.WithLabelValues(rs.Name(), hit.Rule).Inc()
+					pr.counts.add(pr.metrics.ruleHits, rs.Name(), hit.Rule)
 				}
 			}
 			if fenced {
@@ -245,12 +244,14 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		if s.EnrichedTopic != "" {
 			// Sized for the input plus the enrichment, so that encoding does
 			// not grow the buffer.
-			if b, err := appendEnriched(make([]byte, 0, len(m.Value)+256), txn, &pr.enr); err == nil {
-				out.add(s.EnrichedTopic, []byte(txn.EventID), b, nil)
+			if b, err := appendEnriched(out.space(len(m.Value)+256), txn, &pr.enr); err == nil {
+				b = out.keep(b) // before the key is written after it
+				out.add(s.EnrichedTopic, out.bytes(txn.EventID), b, nil)
 			}
 		}
 		pr.metrics.latency.Observe(time.Since(start).Seconds())
 	}
+	pr.counts.flush()
 	pr.emitKPIs(p, out)
 }
 
@@ -315,7 +316,19 @@ func (pr *processor) reject(topic string, part int32, m *kafka.Message, err erro
 // catalog enrichment (nil when there is none) onto what fraud rules read.
 // The engine and the backtests share it, so both score the same values.
 func FraudTransaction(t *events.Transaction, units int64, e *catalog.Enrichment) *fraud.Transaction {
-	ft := &fraud.Transaction{
+	ft := new(fraud.Transaction)
+	fillFraudTransaction(ft, t, units, e)
+	if t.IP.IsValid() {
+		ft.IP = t.IP.String()
+	}
+	return ft
+}
+
+// fillFraudTransaction is FraudTransaction into ft, which the processor
+// reuses from one transaction to the next (scoring keeps nothing of it),
+// except for the IP, which the caller sets.
+func fillFraudTransaction(ft *fraud.Transaction, t *events.Transaction, units int64, e *catalog.Enrichment) {
+	*ft = fraud.Transaction{
 		ID: t.TransactionID, EventTime: t.EventTime, CustomerID: t.CustomerID, Amount: t.Amount, Currency: t.Currency,
 		PaymentMethod: string(t.Payment.Method), CardFingerprint: t.Payment.CardFingerprint, DeviceID: t.Device.ID,
 		Country: t.Geo.Country, City: t.Geo.City, MerchantID: t.MerchantID, Channel: string(t.Channel),
@@ -324,13 +337,9 @@ func FraudTransaction(t *events.Transaction, units int64, e *catalog.Enrichment)
 	if e != nil {
 		ft.Categories, ft.Margin = e.Categories, e.Margin
 	}
-	if t.IP.IsValid() {
-		ft.IP = t.IP.String()
-	}
 	if t.Geo.Lat != nil && t.Geo.Lon != nil {
 		ft.Lat, ft.Lon, ft.HasGeo = *t.Geo.Lat, *t.Geo.Lon, true
 	}
-	return ft
 }
 
 // LabeledTransaction is FraudTransaction without enrichment plus the

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Decode parses one event of the given kind from data, a JSON object. An
@@ -22,10 +23,55 @@ import (
 // is a programming error. Decode does not keep data: the event holds a
 // private copy.
 func Decode(kind Kind, data []byte) (Event, error) {
+	return decode(kind, data, false, nil)
+}
+
+// DecodeOwned is Decode for a caller that hands data over: the event's
+// strings point into data itself instead of into a private copy, which
+// saves copying every record. data must not be modified afterwards, for as
+// long as the event or any string taken from it is in use.
+func DecodeOwned(kind Kind, data []byte) (Event, error) {
+	return decode(kind, data, true, nil)
+}
+
+// TransactionBlock holds one decoded transaction with room for the parts
+// that usually hang off it (a few order lines, coordinates, the label), for
+// a caller that decodes transaction after transaction and is done with
+// each before decoding the next (Validator.DecodeTransactionInto): reusing
+// one block saves allocating one per record. The zero value is ready.
+type TransactionBlock struct {
+	tx     Transaction
+	lines  [4]Line
+	coords [2]float64
+	label  Label
+	ipText string // the ip field as written, for IPText
+}
+
+// IPText returns the address of the transaction last decoded into b in its
+// netip.Addr.String form. When the record wrote it that way, as it usually
+// does, that is the record's own text and nothing is allocated.
+func (b *TransactionBlock) IPText() string {
+	a := b.tx.IP
+	if !a.IsValid() {
+		return ""
+	}
+	var buf [64]byte
+	if text := a.AppendTo(buf[:0]); b.ipText != "" && string(text) == b.ipText {
+		return b.ipText
+	}
+	return a.String()
+}
+
+func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, error) {
 	if !utf8.Valid(data) {
 		return nil, reject(ReasonMalformedJSON, "", "payload is not valid UTF-8")
 	}
-	s := newScanner(data)
+	var s *scanner
+	if owned {
+		s = &scanner{src: unsafe.String(unsafe.SliceData(data), len(data)), raw: data}
+	} else {
+		s = newScanner(data)
+	}
 	if kind == "" {
 		var err error
 		if kind, err = s.sniffKind(); err != nil {
@@ -40,14 +86,15 @@ func Decode(kind Kind, data []byte) (Event, error) {
 	// usually hang off it (a few order lines, coordinates, the label).
 	switch kind {
 	case KindTransaction:
-		b := new(struct {
-			tx     Transaction
-			lines  [4]Line
-			coords [2]float64
-			label  Label
-		})
+		b := txn
+		if b == nil {
+			b = new(TransactionBlock)
+		} else {
+			*b = TransactionBlock{}
+		}
 		s.floats = b.coords[:]
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
+		b.ipText = s.ipText
 	case KindUserEvent:
 		b := new(struct {
 			ue     UserEvent
@@ -318,6 +365,7 @@ func (s *scanner) ip(field string) (netip.Addr, error) {
 	if err != nil || a.Zone() != "" {
 		return netip.Addr{}, reject(ReasonInvalidIP, field, fmt.Sprintf("%q is not an IPv4 or IPv6 address", raw))
 	}
+	s.ipText = raw
 	return a, nil
 }
 

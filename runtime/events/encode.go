@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -105,7 +106,7 @@ func (w *jsonWriter) transaction(t *Transaction) {
 	w.device(&t.Device)
 	if t.IP.IsValid() {
 		w.b = append(w.b, `,"ip":`...)
-		w.string(t.IP.String())
+		w.ip(t.IP)
 	}
 	w.geo(&t.Geo)
 	if t.Label != nil {
@@ -194,17 +195,17 @@ func (w *jsonWriter) geo(g *Geo) {
 		sep = ","
 	}
 	if g.City != "" {
-		w.b = append(w.b, sep+`"city":`...)
+		w.b = append(append(w.b, sep...), `"city":`...)
 		w.string(g.City)
 		sep = ","
 	}
 	if g.Lat != nil {
-		w.b = append(w.b, sep+`"lat":`...)
+		w.b = append(append(w.b, sep...), `"lat":`...)
 		w.float(*g.Lat)
 		sep = ","
 	}
 	if g.Lon != nil {
-		w.b = append(w.b, sep+`"lon":`...)
+		w.b = append(append(w.b, sep...), `"lon":`...)
 		w.float(*g.Lon)
 	}
 	w.b = append(w.b, '}')
@@ -247,6 +248,10 @@ func (w *jsonWriter) float(f float64) {
 		w.b = append(w.b, '0')
 		return
 	}
+	if b, ok := appendCents(w.b, f); ok {
+		w.b = b
+		return
+	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -261,6 +266,37 @@ func (w *jsonWriter) float(f float64) {
 	}
 }
 
+// appendCents writes f if it is a whole number of hundredths below 1e9 in
+// magnitude (prices, amounts: most numbers of a record), from the integer
+// count of hundredths, which costs a fraction of strconv's shortest
+// formatting and gives the same digits: c/100 parses back to f (c is exact
+// and the division correctly rounded), and below 1e9 a float's spacing is
+// far under 0.01, so no decimal with fewer or other digits of the same
+// length parses to f. It declines zero, whose sign strconv keeps.
+func appendCents(b []byte, f float64) ([]byte, bool) {
+	if f == 0 || !(math.Abs(f) < 1e9) {
+		return b, false
+	}
+	c := math.Round(f * 100)
+	if c/100 != f {
+		return b, false
+	}
+	n := int64(c)
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	b = strconv.AppendInt(b, n/100, 10)
+	switch frac := n % 100; {
+	case frac == 0:
+	case frac%10 == 0:
+		b = append(b, '.', byte('0'+frac/10))
+	default:
+		b = append(b, '.', byte('0'+frac/10), byte('0'+frac%10))
+	}
+	return b, true
+}
+
 func (w *jsonWriter) time(t time.Time) {
 	if y := t.Year(); y < 0 || y > 9999 {
 		if w.err == nil {
@@ -269,6 +305,23 @@ func (w *jsonWriter) time(t time.Time) {
 	}
 	w.b = append(w.b, '"')
 	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
+	w.b = append(w.b, '"')
+}
+
+// ip writes an address as a JSON string of its netip.Addr.String form,
+// formatted on the stack: the text of an address needs no escaping, short
+// of a zone, which takes the general path.
+func (w *jsonWriter) ip(a netip.Addr) {
+	var buf [64]byte
+	text := a.AppendTo(buf[:0])
+	for _, c := range text {
+		if c >= utf8.RuneSelf || !safeInString[c] {
+			w.string(a.String())
+			return
+		}
+	}
+	w.b = append(w.b, '"')
+	w.b = append(w.b, text...)
 	w.b = append(w.b, '"')
 }
 

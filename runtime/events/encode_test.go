@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -112,5 +114,68 @@ func TestDecodeUnknownKind(t *testing.T) {
 	var r *Rejection
 	if err == nil || errors.As(err, &r) {
 		t.Fatalf("Decode with unknown kind = %v, want a plain error", err)
+	}
+}
+
+// TestEncodeIP checks the address, written without String, against
+// encoding/json for every form netip prints, including zones (which
+// validation rejects, but Encode does not validate) that need escaping.
+func TestEncodeIP(t *testing.T) {
+	for _, s := range []string{"10.1.2.3", "0.0.0.0", "::", "::1", "2001:db8::ff00:42:8329", "::ffff:10.1.2.3",
+		"fe80::1%eth0", `fe80::1%a"b\c<d>`, "fe80::1%é", "1:2:3:4:5:6:7:8"} {
+		tx := &Transaction{Envelope: Envelope{EventID: "t", Type: KindTransaction, SchemaVersion: 1, EventTime: testNow},
+			IP: netip.MustParseAddr(s)}
+		enc, err := Encode(tx)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		std, err := json.Marshal(tx)
+		if err != nil {
+			t.Fatalf("%s: json.Marshal: %v", s, err)
+		}
+		if !bytes.Equal(enc, std) {
+			t.Fatalf("%s: Encode differs from encoding/json:\n got %s\nwant %s", s, enc, std)
+		}
+	}
+}
+
+// TestAppendCentsMatchesStrconv checks the hundredths fast path of number
+// encoding against strconv's shortest formatting (what encoding/json
+// writes): whole hundredths at every magnitude up to the bound, their
+// neighbouring floats, and random floats, which it must decline or write
+// the same.
+func TestAppendCentsMatchesStrconv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	check := func(f float64) {
+		got, ok := appendCents(nil, f)
+		if !ok {
+			return
+		}
+		if want := strconv.AppendFloat(nil, f, 'f', -1, 64); !bytes.Equal(got, want) {
+			t.Fatalf("appendCents(%v) = %s, strconv %s", f, got, want)
+		}
+	}
+	taken := 0
+	for range 2_000_000 {
+		scale := math.Pow(10, float64(rng.IntN(12)))
+		c := math.Floor(rng.Float64() * scale)
+		if rng.IntN(2) == 0 {
+			c = -c
+		}
+		f := c / 100
+		if _, ok := appendCents(nil, f); ok {
+			taken++
+		}
+		check(f)
+		check(math.Nextafter(f, math.Inf(1)))
+		check(math.Nextafter(f, math.Inf(-1)))
+		check(rng.NormFloat64() * scale)
+	}
+	for _, f := range []float64{0.01, 0.1, 0.29, 0.3, 1.005, 9.99, 100, 999999999.99, 1e9 - 0.01, 1e9, 1e9 + 0.5, -0.01, 123456.78,
+		math.Copysign(0, -1), 0, math.NaN(), math.Inf(1), math.MaxFloat64, 5e-324} {
+		check(f)
+	}
+	if taken < 1_000_000 {
+		t.Fatalf("the fast path took only %d of 2,000,000 whole hundredths", taken)
 	}
 }

@@ -26,6 +26,8 @@ type scanner struct {
 	// floats are spare slots for optional numbers, allocated along with
 	// the event so that each one does not cost an allocation of its own.
 	floats []float64
+	// ipText is the text of the last address ip read, as written.
+	ipText string
 }
 
 func newScanner(data []byte) *scanner {

@@ -55,7 +55,27 @@ func NewValidator(cfg ValidatorConfig) *Validator {
 // Decode decodes data as an event of the given kind (see Decode) and
 // validates it. This is the data plane's entry point for every record.
 func (v *Validator) Decode(kind Kind, data []byte) (Event, error) {
-	ev, err := Decode(kind, data)
+	return v.validate(Decode(kind, data))
+}
+
+// DecodeOwned is Decode with DecodeOwned: data is handed over and must not
+// be modified afterwards.
+func (v *Validator) DecodeOwned(kind Kind, data []byte) (Event, error) {
+	return v.validate(DecodeOwned(kind, data))
+}
+
+// DecodeTransactionInto is DecodeOwned for a transaction, decoded into b:
+// the transaction is b's, valid until the next decode into b, and its
+// strings point into data.
+func (v *Validator) DecodeTransactionInto(b *TransactionBlock, data []byte) (*Transaction, error) {
+	ev, err := v.validate(decode(KindTransaction, data, true, b))
+	if err != nil {
+		return nil, err
+	}
+	return ev.(*Transaction), nil
+}
+
+func (v *Validator) validate(ev Event, err error) (Event, error) {
 	if err != nil {
 		return nil, err
 	}

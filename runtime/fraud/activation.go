@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 )
@@ -135,6 +136,17 @@ func (a *activation) feature(i int) float64 {
 // native converts a resolved value for a hit's Values, for JSON: NaN and
 // infinities become nil (JSON has no such numbers).
 func native(v ref.Val) any {
+	if d, ok := v.(types.Double); ok {
+		// Not through Value, which boxes the float64 once more.
+		x := float64(d)
+		switch {
+		case math.IsNaN(x) || math.IsInf(x, 0):
+			return nil
+		case x >= 0 && x < float64(len(wholeFloats)) && x == math.Trunc(x) && !math.Signbit(x):
+			return wholeFloats[int(x)] // a count: boxed once, like dbl
+		}
+		return x
+	}
 	switch x := v.Value().(type) {
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {

@@ -30,8 +30,35 @@ type variable struct {
 	doc  string
 }
 
-func str(s string) ref.Val    { return types.String(s) }
-func dbl(f float64) ref.Val   { return types.Double(f) }
+func str(s string) ref.Val { return types.String(s) }
+
+// dbl boxes f for CEL. Counts (velocity features, most of what rules
+// compare) are small whole numbers: those come boxed from a table, since
+// boxing a float64 allocates.
+func dbl(f float64) ref.Val {
+	if f >= 0 && f < float64(len(wholeDoubles)) && f == math.Trunc(f) && !math.Signbit(f) {
+		return wholeDoubles[int(f)]
+	}
+	return types.Double(f)
+}
+
+// wholeDoubles are 0, 1, 2, ... boxed once, and wholeFloats the same as
+// plain float64 for hit values (native).
+var (
+	wholeDoubles = func() (t [1024]ref.Val) {
+		for i := range t {
+			t[i] = types.Double(i)
+		}
+		return t
+	}()
+	wholeFloats = func() (t [len(wholeDoubles)]any) {
+		for i := range t {
+			t[i] = float64(i)
+		}
+		return t
+	}()
+)
+
 func integer(i int64) ref.Val { return types.Int(i) }
 
 // staticVars are the variables every rule set declares, in documentation

@@ -145,6 +145,11 @@ func (rs *RuleSet) Evaluate(txn *Transaction, st *State) Decision {
 		for _, v := range r.reads {
 			values[rs.vars[v].name] = native(a.value(v))
 		}
+		if d.Hits == nil {
+			// Room for the rules still to come, a few at most: one
+			// allocation where growing would take one per hit.
+			d.Hits = make([]Hit, 0, min(len(rs.rules)-i, 4))
+		}
 		d.Hits = append(d.Hits, Hit{Rule: r.name, Score: r.score, Severity: r.severity, Mode: mode, Values: values, rule: i})
 	}
 	a.release()
