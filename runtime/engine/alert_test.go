@@ -36,7 +36,7 @@ func TestAppendAlert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newFraudState()
+	st := fraud.NewState(fraud.StateConfig{})
 	gen := enginetest.NewGenerator(11, 40, 30, time.Now().Add(-time.Hour), time.Second)
 	v := events.NewValidator(events.ValidatorConfig{})
 	var decisions []fraud.Decision
