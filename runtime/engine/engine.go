@@ -464,7 +464,7 @@ type inflightCheckpoint struct {
 	// capture encodes the fraud records while the partition goes on
 	// (advanceCapture); writing is set once it is complete and the
 	// checkpoint is being written.
-	capture *fraudCapture
+	capture *checkpointCapture
 	fraud   [][]kafka.Message // the capture's records, once complete
 	writing bool
 }
@@ -484,7 +484,7 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	}
 	next := p.store.Meta().NextOffset
 	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.nextFB == p.ckptFB && p.nextCtl == p.ckptCtl &&
-		p.store.Dirty() == 0 && p.eraseCkpts == 0 && len(p.fencePending) == 0 && !p.lake.pending() && len(p.fraudPending) == 0) {
+		p.store.Dirty() == 0 && p.eraseCkpts == 0 && len(p.fencePending) == 0 && !p.lake.pending() && !p.fraudBook.pending()) {
 		p.lastCkpt = time.Now()
 		return nil
 	}
@@ -508,7 +508,7 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 		}
 	}
 	lakeFiles := p.lake.inflight
-	body, marker, recs, live, capture, err := beginCheckpoint(e.s.Transactions, p)
+	body, live, capture, err := beginCheckpoint(e.s.Transactions, p)
 	if err != nil {
 		p.lake.done(lakeFiles, false)
 		return err
@@ -517,9 +517,9 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	p.fencePending = nil
 	body = append(body, fences...)
 	e.metrics.checkpointPause.Observe(time.Since(t0).Seconds())
-	c := &inflightCheckpoint{done: make(chan struct{}), recs: recs, lakeFiles: lakeFiles, next: next, nextUE: p.nextUE, nextFB: p.nextFB,
+	c := &inflightCheckpoint{done: make(chan struct{}), lakeFiles: lakeFiles, next: next, nextUE: p.nextUE, nextFB: p.nextFB,
 		nextCtl: p.nextCtl, slot: p.snapSlot, live: live, started: t0, eraseSeq: p.eraseSeq, fences: fences,
-		body: body, marker: marker, capture: capture, offsets: map[kafkaio.TopicPartition]int64{},
+		body: body, capture: capture, offsets: map[kafkaio.TopicPartition]int64{},
 		// The writes outlive the batch that started them, not the
 		// engine's shutdown, which waits for them (OnRevoked).
 		ctx: context.WithoutCancel(ctx)}
@@ -555,28 +555,64 @@ const (
 
 // advanceCapture encodes, for at most budget, the fraud records p's
 // checkpoint in flight still has to capture, and hands the checkpoint to a
-// writer goroutine once they are all encoded. The caller holds p's lock.
+// writer goroutine once they are all encoded; time left sweeps the
+// fraudBook. The caller holds p's lock.
 func (e *Engine) advanceCapture(p *partition, budget time.Duration) {
-	c := p.inflight
-	if c == nil || c.writing {
-		return
-	}
 	deadline := time.Now().Add(budget)
-	for !c.capture.step(p, fraudCaptureStep) {
-		if time.Now().After(deadline) {
-			return
+	if c := p.inflight; c != nil && !c.writing {
+		for !c.capture.step(p, fraudCaptureStep) {
+			if time.Now().After(deadline) {
+				return
+			}
 		}
+		c.finishCapture(p)
+		go e.writeCheckpoint(p.id, c)
 	}
-	c.finishCapture(p)
-	go e.writeCheckpoint(p.id, c)
+	// Entries that no slot lists any more leave the book, a few at a time.
+	for p.fraudBook.sweep(fraudCaptureStep) && time.Now().Before(deadline) {
+	}
 }
 
-// finishCapture encodes c's fraud records that are left, adds them to its
-// body, and makes c ready to be written. The caller holds p's lock.
+// finishCapture encodes the customer and fraud records c has left to
+// capture and makes c ready to be written. The caller holds p's lock.
 func (c *inflightCheckpoint) finishCapture(p *partition) {
-	c.fraud = c.capture.finish(p)
+	c.recs, c.fraud = c.capture.finish(p)
+	m := c.recs[len(c.recs)-1]
+	c.marker = kafka.Message{Key: m.Key, Value: m.Value}
 	c.capture = nil
 	c.writing = true
+}
+
+// checkpointCapture is what a checkpoint encodes after it is taken, while
+// its partition goes on processing: the changed customers
+// (state.StoreCapture) and the fraud records (fraudCapture), each
+// copy-on-write, so that both hold the state of the moment the checkpoint
+// was taken.
+type checkpointCapture struct {
+	store *state.StoreCapture
+	fraud *fraudCapture
+}
+
+// step encodes up to n customers, then up to n fraud entries, and reports
+// whether none of either is left.
+func (c *checkpointCapture) step(p *partition, n int) bool {
+	return c.store.Step(n) && c.fraud.step(p, n)
+}
+
+// finish encodes what is left and returns the customer records, the
+// offset marker last, and the fraud records in chunks.
+func (c *checkpointCapture) finish(p *partition) ([]state.Record, [][]kafka.Message) {
+	return c.store.Finish(), c.fraud.finish(p)
+}
+
+// storeMessages returns the customer records of recs (the marker, last,
+// excluded) as messages.
+func storeMessages(recs []state.Record) []kafka.Message {
+	msgs := make([]kafka.Message, len(recs)-1)
+	for i, r := range recs[:len(recs)-1] {
+		msgs[i] = kafka.Message{Key: r.Key, Value: r.Value}
+	}
+	return msgs
 }
 
 // writeCheckpoint appends c to changelog partition id (its lake files
@@ -595,10 +631,11 @@ func (e *Engine) writeCheckpoint(id int32, c *inflightCheckpoint) {
 	}
 	// Two appends: the marker must not become durable before everything it
 	// covers, and one Append may be split over several produce requests.
-	// The fraud records join the body here, off the partition lock.
-	c.body = slices.Concat(append([][]kafka.Message{c.body}, c.fraud...)...)
+	// The customer and fraud records join the body here, off the
+	// partition lock.
+	c.body = slices.Concat(append([][]kafka.Message{c.body, storeMessages(c.recs)}, c.fraud...)...)
 	c.fraud = nil
-	if err := e.changelog.Append(ctx, int(id), c.body); err != nil {
+	if err := e.appendPaced(ctx, id, c.body); err != nil {
 		c.err = fmt.Errorf("failed to append the checkpoint of partition %d: %w", id, err)
 		return
 	}
@@ -621,40 +658,71 @@ func (e *Engine) writeCheckpoint(id int32, c *inflightCheckpoint) {
 	e.metrics.checkpoint.Observe(time.Since(c.started).Seconds())
 }
 
+// Checkpoint records are appended in chunks of checkpointChunk, at most
+// checkpointPace apart, spread over no more than a quarter of the
+// checkpoint interval. A checkpoint of tens of thousands of records written
+// at once keeps the brokers (and the writer's encoding) busy for tens of
+// milliseconds, and every partition's outputs and fetches wait behind it;
+// in pieces, they pass in between.
+const (
+	checkpointChunk = 1000
+	checkpointPace  = 10 * time.Millisecond
+)
+
+// appendPaced appends msgs to changelog partition id in chunks (see
+// checkpointChunk).
+func (e *Engine) appendPaced(ctx context.Context, id int32, msgs []kafka.Message) error {
+	chunks := (len(msgs) + checkpointChunk - 1) / checkpointChunk
+	pace := checkpointPace
+	if chunks > 1 {
+		pace = min(pace, e.s.CheckpointInterval/4/time.Duration(chunks-1))
+	}
+	for i := 0; i < len(msgs); i += checkpointChunk {
+		if i > 0 && pace > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(pace):
+			}
+		}
+		if err := e.changelog.Append(ctx, int(id), msgs[i:min(i+checkpointChunk, len(msgs))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // encodeCheckpoint encodes p's checkpoint into the changelog slot
-// p.snapSlot at once (beginCheckpoint, then the whole fraud capture): for
-// callers that write it synchronously.
+// p.snapSlot at once (beginCheckpoint, then the whole capture), for callers
+// that write it synchronously: the body, the offset marker to append once
+// the body is durable, the customer records (to requeue if the write
+// fails) and the number of snapshot chunks with a value.
 func encodeCheckpoint(topic string, p *partition) (body []kafka.Message, marker kafka.Message, recs []state.Record, live int, err error) {
-	body, marker, recs, live, capture, err := beginCheckpoint(topic, p)
+	body, live, capture, err := beginCheckpoint(topic, p)
 	if err != nil {
 		return nil, marker, nil, 0, err
 	}
-	return slices.Concat(append([][]kafka.Message{body}, capture.finish(p)...)...), marker, recs, live, nil
+	recs, fraudRecs := capture.finish(p)
+	m := recs[len(recs)-1]
+	body = slices.Concat(append([][]kafka.Message{body, storeMessages(recs)}, fraudRecs...)...)
+	return body, kafka.Message{Key: m.Key, Value: m.Value}, recs, live, nil
 }
 
-// beginCheckpoint encodes what p's checkpoint into the changelog slot
-// p.snapSlot takes at once, under p's lock: the changed customers and the
-// snapshot chunks (the body, to be appended before the fraud records) and
-// the offset marker, to be appended once the body is durable. The fraud
-// records are captured from then on (fraudCapture). It also returns the
-// customer records (to requeue if the write fails) and the number of
-// snapshot chunks with a value.
-func beginCheckpoint(topic string, p *partition) (body []kafka.Message, marker kafka.Message, recs []state.Record, live int, capture *fraudCapture, err error) {
-	recs = p.store.Checkpoint()
+// beginCheckpoint takes p's checkpoint into the changelog slot p.snapSlot,
+// under p's lock: it encodes the snapshot chunks at once and starts the
+// capture of the changed customers and fraud entries, which is encoded
+// while the partition goes on (advanceCapture). It returns the chunks and
+// the number of them with a value.
+func beginCheckpoint(topic string, p *partition) (chunks []kafka.Message, live int, capture *checkpointCapture, err error) {
 	blob, err := encodeSnapshot(p)
 	if err != nil {
-		p.store.Requeue(recs)
-		return nil, marker, nil, 0, nil, err
+		return nil, 0, nil, err
 	}
-	capture = p.startFraudCapture(topic, p.snapSlot)
-	chunks := snapshotChunks(topic, p, blob)
-	body = make([]kafka.Message, 0, len(recs)+len(chunks)+2)
-	for _, r := range recs[:len(recs)-1] {
-		body = append(body, kafka.Message{Key: r.Key, Value: r.Value})
-	}
-	body = append(body, chunks...)
-	m := recs[len(recs)-1]
-	return body, kafka.Message{Key: m.Key, Value: m.Value}, recs, countLive(chunks), capture, nil
+	// Nothing changes the state between the snapshot and the captures'
+	// start: all three describe the same moment.
+	capture = &checkpointCapture{store: p.store.StartCheckpoint(), fraud: p.startFraudCapture(topic, p.snapSlot)}
+	chunks = snapshotChunks(topic, p, blob)
+	return chunks, countLive(chunks), capture, nil
 }
 
 // harvest applies the outcome of p's checkpoint in flight, if it finished
@@ -683,6 +751,7 @@ func (e *Engine) harvest(p *partition, wait bool) error {
 	p.inflight = nil
 	if c.err != nil {
 		p.store.Requeue(c.recs)
+		p.fraudBook.failed(c.slot)
 		p.fencePending = append(c.fences, p.fencePending...)
 		p.lake.done(c.lakeFiles, false)
 		if se := (*lakeStageError)(nil); errors.As(c.err, &se) {

@@ -41,14 +41,37 @@ import (
 // in full (the layout before this one).
 const fraudPrefix = "\x00fraud/"
 
-// fraudPending holds the fraud entries each changelog slot has yet to
-// receive: (rule set, entry key) -> the slots missing it, and which capture
-// (fraudCapture.seq) last encoded it.
-type fraudPending map[fraudEntry]pendingEntry
+// fraudBook tracks which fraud entries each changelog slot has yet to
+// receive. An entry about to change is noted for both slots (the fraud
+// state's BeforeChange hook calls beforeFraudChange at its first change
+// after each checkpoint), which appends it to each slot's list unless it
+// is listed already. A checkpoint into a slot takes that slot's list as it
+// is: nothing at the checkpoint visits the changed entries, which is what
+// kept the partition waiting before (a map merge and a scan of every
+// pending entry, tens of milliseconds at a high rate of change).
+//
+// Lists have generations: an entry is in the list of generation
+// listed[slot], and a checkpoint captures one generation of one slot. Once
+// that checkpoint is durable the generation is the slot's durable one, and
+// entries whose generations are durable in both slots leave the map, a few
+// at a time (sweep). A failed checkpoint lists its entries again.
+type fraudBook struct {
+	m       map[fraudEntry]pendingEntry
+	gen     [2]uint32       // generation of each slot's list being filled; from 1
+	list    [2][]fraudEntry // the entries of those lists
+	durable [2]uint32       // generation of each slot's last durable checkpoint
+	taken   [2]takenList    // the list each slot's latest checkpoint took
+	cleanup [][]fraudEntry  // lists of durable checkpoints still to sweep
+}
 
 type pendingEntry struct {
-	slots    uint8 // bit 1<<slot for each slot missing the entry
-	captured uint32
+	listed   [2]uint32 // generation of the list of each slot that holds the entry
+	captured uint32    // seq of the capture that last encoded it
+}
+
+type takenList struct {
+	gen  uint32
+	todo []fraudEntry
 }
 
 type fraudEntry struct {
@@ -56,13 +79,110 @@ type fraudEntry struct {
 	ref fraud.EntryRef
 }
 
-func (f *fraudPending) add(slots uint8, set string, ref fraud.EntryRef) {
-	if *f == nil {
-		*f = fraudPending{}
+// note lists e for the slots in slots (bit 1<<slot each) that do not list
+// it yet.
+func (b *fraudBook) note(slots uint8, e fraudEntry) {
+	v, ok := b.m[e]
+	b.noteWith(slots, e, v, !ok)
+}
+
+// noteWith is note with e's map entry v at hand; store saves v even if no
+// slot lists e anew.
+func (b *fraudBook) noteWith(slots uint8, e fraudEntry, v pendingEntry, store bool) {
+	b.start()
+	add := uint8(0)
+	for s := range 2 {
+		if slots&(1<<s) != 0 && v.listed[s] != b.gen[s] {
+			add |= 1 << s
+		}
 	}
-	v := (*f)[fraudEntry{set, ref}]
-	v.slots |= slots
-	(*f)[fraudEntry{set, ref}] = v
+	if add == 0 && !store {
+		return
+	}
+	// The map and the lists keep the key: not an ID that shares a decoded
+	// event's whole record (assigning stores the key again).
+	e.ref = e.ref.Clone()
+	for s := range 2 {
+		if add&(1<<s) != 0 {
+			v.listed[s] = b.gen[s]
+			b.list[s] = append(b.list[s], e)
+		}
+	}
+	if b.m == nil {
+		b.m = map[fraudEntry]pendingEntry{}
+	}
+	b.m[e] = v
+}
+
+// start makes generations begin at 1: a zero listed generation means
+// never listed.
+func (b *fraudBook) start() {
+	if b.gen == [2]uint32{} {
+		b.gen = [2]uint32{1, 1}
+	}
+}
+
+// pending reports whether a slot has entries to receive.
+func (b *fraudBook) pending() bool { return len(b.list[0]) > 0 || len(b.list[1]) > 0 }
+
+// take returns the list of slot for a checkpoint, and its generation.
+func (b *fraudBook) take(slot int) ([]fraudEntry, uint32) {
+	b.start()
+	todo, gen := b.list[slot], b.gen[slot]
+	b.list[slot] = nil
+	b.gen[slot]++
+	b.taken[slot] = takenList{gen, todo}
+	return todo, gen
+}
+
+// written records that the checkpoint that took slot's latest list is
+// durable.
+func (b *fraudBook) written(slot int) {
+	t := b.taken[slot]
+	b.durable[slot] = max(b.durable[slot], t.gen)
+	if len(t.todo) > 0 {
+		b.cleanup = append(b.cleanup, t.todo)
+	}
+	b.taken[slot] = takenList{}
+}
+
+// failed lists again, for slot, the entries of its latest checkpoint,
+// which was not written.
+func (b *fraudBook) failed(slot int) {
+	t := b.taken[slot]
+	for _, e := range t.todo {
+		if v := b.m[e]; v.listed[slot] == t.gen {
+			v.listed[slot] = b.gen[slot]
+			b.list[slot] = append(b.list[slot], e)
+			b.m[e] = v
+		}
+	}
+	b.taken[slot] = takenList{}
+}
+
+// sweep drops from the map up to n entries of durable checkpoints that no
+// slot lists any more; it reports whether some are left.
+func (b *fraudBook) sweep(n int) bool {
+	for n > 0 && len(b.cleanup) > 0 {
+		l := b.cleanup[0]
+		k := min(n, len(l))
+		for _, e := range l[:k] {
+			if v, ok := b.m[e]; ok && v.listed[0] <= b.durable[0] && v.listed[1] <= b.durable[1] {
+				delete(b.m, e)
+			}
+		}
+		n -= k
+		if k == len(l) {
+			b.cleanup[0] = nil
+			b.cleanup = b.cleanup[1:]
+		} else {
+			b.cleanup[0] = l[k:]
+		}
+	}
+	if len(b.cleanup) == 0 {
+		b.cleanup = nil
+	}
+	return len(b.cleanup) > 0
 }
 
 func fraudKeyPrefix(topic string, part int32) string {
@@ -97,8 +217,9 @@ func parseFraudKey(key []byte, topic string, part int32) (slot int, set, entry s
 // checkpoint was taken. Record order does not matter: each key appears
 // once.
 type fraudCapture struct {
-	seq    uint32 // marks, in fraudPending, the entries this capture encoded
-	bit    uint8
+	seq    uint32 // marks, in the fraudBook, the entries this capture encoded
+	slot   int
+	gen    uint32 // of the slot's list it took
 	prefix string
 	todo   []fraudEntry // the slot's pending entries when the checkpoint was taken
 	next   int          // todo[:next] are encoded
@@ -123,23 +244,22 @@ const (
 // hold of the partition lock: about half a millisecond.
 const fraudCaptureStep = 256
 
-// startFraudCapture takes the fraud states' changes and starts the capture
-// of the records that bring slot up to date: every entry changed since the
-// slot's last complete checkpoint. The changes also become pending for the
-// other slot. A successful write clears the slot's pending entries
-// (fraudWritten); after a failed one they stay, so the next checkpoint into
-// the slot rewrites whatever the failed one may have left half done.
+// startFraudCapture starts the capture of the records that bring slot up
+// to date: the slot's list in the fraudBook, every entry changed since the
+// slot's last complete checkpoint. A successful write makes it the slot's
+// durable generation (fraudWritten); a failed one lists its entries again,
+// so the next checkpoint into the slot rewrites whatever the failed one may
+// have left half done.
 func (p *partition) startFraudCapture(topic string, slot int) *fraudCapture {
-	for n, st := range p.fraud {
-		st.TakeChanges(func(r fraud.EntryRef) { p.fraudPending.add(3, n, r) })
+	// A new epoch: the states call BeforeChange again at the first change
+	// of each entry from now on, when it is to be encoded before it changes
+	// and listed for the next checkpoints.
+	for _, st := range p.fraud {
+		st.TakeChanges(func(fraud.EntryRef) {})
 	}
 	p.captureSeq++
-	c := &fraudCapture{seq: p.captureSeq, bit: 1 << slot, prefix: fraudKeyPrefix(topic, p.id) + strconv.Itoa(slot) + "/"}
-	for e, v := range p.fraudPending {
-		if v.slots&c.bit != 0 {
-			c.todo = append(c.todo, e)
-		}
-	}
+	c := &fraudCapture{seq: p.captureSeq, slot: slot, prefix: fraudKeyPrefix(topic, p.id) + strconv.Itoa(slot) + "/"}
+	c.todo, c.gen = p.fraudBook.take(slot)
 	p.capture = c
 	return c
 }
@@ -173,15 +293,16 @@ func (c *fraudCapture) encode(p *partition, e fraudEntry) {
 // step encodes up to n of the entries not encoded yet and reports whether
 // none is left. The caller holds the partition lock.
 func (c *fraudCapture) step(p *partition, n int) bool {
+	b := &p.fraudBook
 	for ; c.next < len(c.todo) && n > 0; c.next++ {
 		e := c.todo[c.next]
-		v := p.fraudPending[e]
+		v := b.m[e]
 		if v.captured == c.seq {
-			continue // encoded before a change
+			continue // encoded before a change (or listed twice)
 		}
 		c.encode(p, e)
 		v.captured = c.seq
-		p.fraudPending[e] = v
+		b.m[e] = v
 		n--
 	}
 	return c.next == len(c.todo)
@@ -199,26 +320,22 @@ func (c *fraudCapture) finish(p *partition) [][]kafka.Message {
 	return msgs
 }
 
-// beforeFraudChange is fraud.StateConfig.BeforeChange for rule set set: an
-// entry of the capture in flight that is about to change is encoded first,
-// with the value the checkpoint covers.
+// beforeFraudChange is fraud.StateConfig.BeforeChange for rule set set,
+// called before an entry changes for the first time since the last
+// checkpoint started: an entry the capture in flight has yet to encode is
+// encoded first, with the value the checkpoint covers, and the entry is
+// listed for the next checkpoint into each slot.
 func (p *partition) beforeFraudChange(set string, r fraud.EntryRef) {
-	c := p.capture
-	if c == nil {
-		return
-	}
+	b := &p.fraudBook
 	e := fraudEntry{set, r}
-	v, ok := p.fraudPending[e]
-	if !ok || v.slots&c.bit == 0 || v.captured == c.seq {
-		return
+	v, ok := b.m[e]
+	captured := false
+	if c := p.capture; c != nil && ok && v.listed[c.slot] == c.gen && v.captured != c.seq {
+		c.encode(p, e)
+		c.early++
+		v.captured, captured = c.seq, true
 	}
-	c.encode(p, e)
-	c.early++
-	v.captured = c.seq
-	// Assigning stores the key again: not the ID of the event at hand,
-	// which shares that event's whole record.
-	e.ref = r.Clone()
-	p.fraudPending[e] = v
+	b.noteWith(3, e, v, !ok || captured)
 }
 
 // fraudRecords encodes, at once, the records a checkpoint into slot
@@ -236,16 +353,7 @@ func (p *partition) slotWritten(slot, live int) {
 }
 
 // fraudWritten records that slot's checkpoint is durable.
-func (p *partition) fraudWritten(slot int) {
-	bit := uint8(1) << slot
-	for e, v := range p.fraudPending {
-		if v.slots &^= bit; v.slots == 0 {
-			delete(p.fraudPending, e)
-		} else {
-			p.fraudPending[e] = v
-		}
-	}
-}
+func (p *partition) fraudWritten(slot int) { p.fraudBook.written(slot) }
 
 // fraudRestore gathers one changelog partition's fraud records per slot:
 // the latest value of each key, undecoded. Only the slot the marker's
@@ -307,13 +415,13 @@ func (r *fraudRestore) install(p *partition, slot int, legacy bool) {
 		}
 		bit := uint8(1) << s
 		for n, st := range p.fraud {
-			st.Keys(func(r fraud.EntryRef) { p.fraudPending.add(bit, n, r) })
+			st.Keys(func(r fraud.EntryRef) { p.fraudBook.note(bit, fraudEntry{n, r}) })
 		}
 		// What the slot holds beyond the state (left by a checkpoint cut
 		// short, or gone since) gets a tombstone.
 		for k := range r.slots[s] {
 			if ref, ok := fraud.ParseEntryKey(k.entry); ok {
-				p.fraudPending.add(bit, k.set, ref)
+				p.fraudBook.note(bit, fraudEntry{k.set, ref})
 			}
 		}
 	}
@@ -324,8 +432,8 @@ func (r *fraudRestore) install(p *partition, slot int, legacy bool) {
 func (p *partition) fraudState(name string) *fraud.State {
 	st := p.fraud[name]
 	if st == nil {
-		st = fraud.NewState(fraud.StateConfig{TrackChanges: true,
-			BeforeChange: func(r fraud.EntryRef) { p.beforeFraudChange(name, r) }})
+		// Changes are listed by the hook (fraudBook), not by the state.
+		st = fraud.NewState(fraud.StateConfig{BeforeChange: func(r fraud.EntryRef) { p.beforeFraudChange(name, r) }})
 		p.fraud[name] = st
 	}
 	return st

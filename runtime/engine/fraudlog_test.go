@@ -16,6 +16,7 @@ import (
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
 	"github.com/ecap-dev/ecap/runtime/fraud"
+	"github.com/ecap-dev/ecap/runtime/state"
 )
 
 // fraudLogLocal is a partition worker whose rule set keeps every kind of
@@ -177,12 +178,23 @@ func TestFraudRecordsRestoreExactlyTheMarkersState(t *testing.T) {
 	}
 }
 
-// TestFraudCaptureWhileProcessingIsTheCheckpointsState: a checkpoint's
-// fraud records are encoded while the partition goes on processing, a step
-// at a time and, for an entry about to change, just before the change.
-// Restoring each checkpoint must give exactly the fraud state at the moment
-// it was taken, over several checkpoints into both slots.
-func TestFraudCaptureWhileProcessingIsTheCheckpointsState(t *testing.T) {
+// customerImage is p's customer state, each customer in its record
+// encoding.
+func customerImage(p *partition) map[string][]byte {
+	out := map[string][]byte{}
+	p.store.Range(func(id string, c *state.Customer) bool {
+		out[id], _ = c.AppendBinary(nil)
+		return true
+	})
+	return out
+}
+
+// TestCaptureWhileProcessingIsTheCheckpointsState: a checkpoint's customer
+// and fraud records are encoded while the partition goes on processing, a
+// step at a time and, for an entry about to change, just before the
+// change. Restoring each checkpoint must give exactly the state at the
+// moment it was taken, over several checkpoints into both slots.
+func TestCaptureWhileProcessingIsTheCheckpointsState(t *testing.T) {
 	gen := enginetest.NewGenerator(7, 300, 40, time.Now().Add(-2*time.Hour), 200*time.Millisecond)
 	msgs := make([]kafka.Message, 6000)
 	for i := range msgs {
@@ -196,25 +208,31 @@ func TestFraudCaptureWhileProcessingIsTheCheckpointsState(t *testing.T) {
 		cut := next + 700
 		l.ProcessTransactions(msgs[next:cut])
 		ref.ProcessTransactions(msgs[next:cut])
-		want := fraudImage(t, ref.p)
-		body, marker, _, live, capture, err := beginCheckpoint(l.s.Transactions, l.p)
+		want, wantCustomers := fraudImage(t, ref.p), customerImage(ref.p)
+		body, live, capture, err := beginCheckpoint(l.s.Transactions, l.p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Small batches between small steps, as the engine's goroutine and
-		// the partition's batches take turns at the lock.
+		// Small batches between small steps, as a partition's batches
+		// advance its capture.
 		for next = cut; !capture.step(l.p, 40); next += 10 {
 			l.ProcessTransactions(msgs[next : next+10])
 		}
-		early += capture.early
-		fraudRecs := slices.Concat(capture.finish(l.p)...)
+		early += capture.fraud.early
+		recs, fraudChunks := capture.finish(l.p)
+		fraudRecs := slices.Concat(fraudChunks...)
 		encoded += len(fraudRecs)
 		log = append(log, body...)
+		log = append(log, storeMessages(recs)...)
 		log = append(log, fraudRecs...)
-		log = append(log, marker)
+		log = append(log, kafka.Message{Key: recs[len(recs)-1].Key, Value: recs[len(recs)-1].Value})
 		l.p.slotWritten(l.p.snapSlot, live)
-		if got := fraudImage(t, restoreLocal(t, log).p); !maps.EqualFunc(got, want, bytes.Equal) {
+		r := restoreLocal(t, log)
+		if got := fraudImage(t, r.p); !maps.EqualFunc(got, want, bytes.Equal) {
 			t.Fatalf("checkpoint %d (slot %d): the restored fraud state is not the state at the checkpoint", round, 1-l.p.snapSlot)
+		}
+		if got := customerImage(r.p); !maps.EqualFunc(got, wantCustomers, bytes.Equal) || len(got) == 0 {
+			t.Fatalf("checkpoint %d: the restored customers (%d) are not those at the checkpoint (%d)", round, len(got), len(wantCustomers))
 		}
 		if next == cut {
 			t.Fatalf("checkpoint %d: nothing was processed during the capture", round)
@@ -336,7 +354,7 @@ func BenchmarkFraudRecords(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		for n, st := range l.p.fraud {
-			st.Keys(func(r fraud.EntryRef) { l.p.fraudPending.add(1, n, r) })
+			st.Keys(func(r fraud.EntryRef) { l.p.fraudBook.note(1, fraudEntry{n, r}) })
 		}
 		b.StartTimer()
 		recs := l.p.fraudRecords("txns", 0)
@@ -462,7 +480,7 @@ func TestEngineCompletesFraudCaptures(t *testing.T) {
 		t.Fatal(err)
 	}
 	for n, st := range p.fraud {
-		st.Keys(func(r fraud.EntryRef) { p.fraudPending.add(3, n, r) })
+		st.Keys(func(r fraud.EntryRef) { p.fraudBook.note(3, fraudEntry{n, r}) })
 	}
 	p.lastCkpt = time.Time{}
 	if err := e.startCheckpoint(context.Background(), p); err != nil {
@@ -480,5 +498,50 @@ func TestEngineCompletesFraudCaptures(t *testing.T) {
 	}
 	if got, _ := restoredImage(p.id); !maps.EqualFunc(got, want, bytes.Equal) || len(want) == 0 {
 		t.Fatalf("partition %d: the restored fraud state differs from the partition's (%d vs %d rule sets)", p.id, len(got), len(want))
+	}
+}
+
+// TestFraudBookAfterAFailedCheckpoint: a checkpoint whose write failed
+// lists its fraud entries again, so the next checkpoint into the slot
+// carries them even if they did not change since; once both slots hold
+// every entry, the book forgets them all.
+func TestFraudBookAfterAFailedCheckpoint(t *testing.T) {
+	gen := enginetest.NewGenerator(13, 300, 40, time.Now().Add(-2*time.Hour), 200*time.Millisecond)
+	msgs := make([]kafka.Message, 2000)
+	for i := range msgs {
+		x := gen.Next()
+		msgs[i] = kafka.Message{Offset: int64(i), Key: x.Key, Value: x.Value}
+	}
+	l := fraudLogLocal(t)
+	l.ProcessTransactions(msgs[:1500])
+	_, _, recs, _, err := encodeCheckpoint(l.s.Transactions, l.p) // slot 0, never written
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.p.store.Requeue(recs)
+	l.p.fraudBook.failed(l.p.snapSlot)
+	l.ProcessTransactions(msgs[1500:1510]) // a few entries change again
+	body, marker, _, live, err := encodeCheckpoint(l.s.Transactions, l.p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.p.slotWritten(l.p.snapSlot, live)
+	ref := fraudLogLocal(t)
+	ref.ProcessTransactions(msgs[:1510])
+	if got, want := fraudImage(t, restoreLocal(t, append(body, marker)).p), fraudImage(t, ref.p); !maps.EqualFunc(got, want, bytes.Equal) || len(want) == 0 {
+		t.Fatal("the checkpoint after a failed one does not restore the whole fraud state")
+	}
+	// Slot 1 has everything to receive; then nothing is pending anywhere.
+	if _, _, _, live, err = encodeCheckpoint(l.s.Transactions, l.p); err != nil {
+		t.Fatal(err)
+	}
+	l.p.slotWritten(l.p.snapSlot, live)
+	if l.p.fraudBook.pending() {
+		t.Fatal("entries still listed after both slots were written")
+	}
+	for l.p.fraudBook.sweep(100) {
+	}
+	if n := len(l.p.fraudBook.m); n != 0 {
+		t.Fatalf("the book still holds %d entries that both slots have", n)
 	}
 }

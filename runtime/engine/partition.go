@@ -37,9 +37,9 @@ type partition struct {
 	snapSlot  int   // slot the next snapshot goes to
 	snapSeq   uint64
 	snapCount [2]int // chunks last written to each slot
-	// fraudPending: fraud entries each changelog slot has yet to receive
+	// fraudBook: fraud entries each changelog slot has yet to receive
 	// (see fraudlog.go).
-	fraudPending fraudPending
+	fraudBook fraudBook
 	// capture: the fraud records of the checkpoint being encoded, nil
 	// when none is (fraudlog.go); captureSeq numbers the captures.
 	capture    *fraudCapture

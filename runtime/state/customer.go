@@ -70,7 +70,9 @@ type Customer struct {
 	countries  [MaxCountries]uint32
 	nDevices   uint8
 	nCountries uint8
-	dirty      bool
+	// listed is the generation of the Store's change list that holds the
+	// customer, 0 for none (see Store.StartCheckpoint).
+	listed uint8
 }
 
 // Apply records a purchase of amount (in currency units, >= 0) at
@@ -88,7 +90,7 @@ func (c *Customer) Apply(eventTime time.Time, amount float64, deviceID, country 
 func (c *Customer) apply(ms, amount int64, device, country uint32) (unsure bool) {
 	day := int32(floorDiv(ms, msPerDay))
 	if c.transactions == 0 {
-		*c = Customer{firstPurchase: ms, lastPurchase: ms, nextOffset: c.nextOffset, dirty: c.dirty, frozen: c.frozen}
+		*c = Customer{firstPurchase: ms, lastPurchase: ms, nextOffset: c.nextOffset, listed: c.listed, frozen: c.frozen}
 		c.dayTally.add(day, day, day, amount)
 		c.months = monthMask{1, 0}
 		c.bumpVelocity(ms, ms)

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -90,10 +91,16 @@ type StoreStats struct {
 type Store struct {
 	meta      PartitionMeta
 	customers map[string]*Customer
-	// dirty lists the customers changed since the last checkpoint, each
-	// once while its dirty flag is set (a forgotten and re-created customer
-	// may appear twice; the flag settles it).
+	// dirty lists the customers changed since the last checkpoint started:
+	// the change list of generation gen, which holds each customer once
+	// (Customer.listed; a forgotten and re-created customer may appear
+	// twice, listed settles it). A customer is listed only until a
+	// checkpoint encodes it, so listed is 0, gen, or the generation of the
+	// capture in flight: one byte, which wraps from 255 to 1, is enough.
 	dirty []string
+	gen   uint8
+	// capture is the checkpoint being encoded, nil when none is.
+	capture *StoreCapture
 	// forgotten holds the customers deleted since the last checkpoint.
 	forgotten map[string]struct{}
 	stats     StoreStats
@@ -105,6 +112,7 @@ type Store struct {
 // NewStore returns an empty Store for an input partition.
 func NewStore(topic string, partition int32) *Store {
 	return &Store{
+		gen:       1,
 		meta:      PartitionMeta{Topic: topic, Partition: partition},
 		customers: make(map[string]*Customer),
 		forgotten: make(map[string]struct{}),
@@ -171,6 +179,7 @@ func (s *Store) Apply(p Purchase) (applied bool, err error) {
 		s.stats.Skipped++
 		return false, nil
 	}
+	s.markDirty(p.CustomerID, c) // before the change: see StartCheckpoint
 	units := toUnits(p.Amount)
 	if len(s.calibrationDays) > 0 || c.frozen != nil {
 		c.applyCalibration(int32(floorDiv(ms, msPerDay)), units, s.calibrationDays)
@@ -179,7 +188,6 @@ func (s *Store) Apply(p Purchase) (applied bool, err error) {
 		s.stats.Unsure++
 	}
 	c.nextOffset = p.Offset + 1
-	s.markDirty(p.CustomerID, c)
 	s.stats.Applied++
 	return true, nil
 }
@@ -208,9 +216,15 @@ func (s *Store) Advance(nextOffset int64) {
 	s.meta.NextOffset = max(s.meta.NextOffset, nextOffset)
 }
 
+// markDirty lists c for the next checkpoint; it is called before c
+// changes, so that a checkpoint being encoded takes c as it was first.
 func (s *Store) markDirty(id string, c *Customer) {
-	if !c.dirty {
-		c.dirty = true
+	if cp := s.capture; cp != nil && c.listed == cp.gen {
+		cp.encode(id, c)
+		cp.early++
+	}
+	if c.listed != s.gen {
+		c.listed = s.gen
 		// id may share its bytes with a whole decoded event: keep a copy.
 		s.dirty = append(s.dirty, strings.Clone(id))
 	}
@@ -220,7 +234,11 @@ func (s *Store) markDirty(id string, c *Customer) {
 // writes a tombstone for it, after which the deletion survives restores.
 // It reports whether the customer was held.
 func (s *Store) Forget(customerID string) bool {
-	_, held := s.customers[customerID]
+	c, held := s.customers[customerID]
+	if cp := s.capture; held && cp != nil && c.listed == cp.gen {
+		cp.encode(customerID, c) // the checkpoint being encoded still holds it
+		cp.early++
+	}
 	delete(s.customers, customerID)
 	s.forgotten[strings.Clone(customerID)] = struct{}{}
 	return held
@@ -259,7 +277,7 @@ func (s *Store) Inactive(cutoff time.Time) []string {
 func (s *Store) Dirty() int {
 	n := len(s.forgotten)
 	for _, id := range s.dirty {
-		if c := s.customers[id]; c != nil && c.dirty {
+		if c := s.customers[id]; c != nil && c.listed == s.gen {
 			n++
 		}
 	}
@@ -273,54 +291,96 @@ func (s *Store) Dirty() int {
 // has seen the records it covers. The Store then counts itself clean; if
 // the records cannot be written, hand them to Requeue so the next
 // checkpoint includes them again, and do not commit input offsets beyond
-// the last marker written.
+// the last marker written. It is StartCheckpoint and Finish at once.
 func (s *Store) Checkpoint() []Record {
-	type span struct{ key, value, end int }
-	var (
-		arena []byte
-		spans []span
-	)
-	forgotten := make([]string, 0, len(s.forgotten))
+	recs := s.StartCheckpoint().Finish()
+	body := recs[:len(recs)-1]
+	slices.SortFunc(body, func(a, b Record) int { return bytes.Compare(a.Key, b.Key) })
+	return recs
+}
+
+// StoreCapture is a checkpoint of a Store being encoded while the Store
+// goes on changing: the records of Checkpoint, as of the moment
+// StartCheckpoint was called, in no particular order.
+type StoreCapture struct {
+	s    *Store
+	gen  uint8    // of the change list it took
+	todo []string // that list
+	next int      // todo[:next] are encoded
+	// early counts the customers encoded before a change.
+	early int
+	recs  []Record // tombstones, then customers as encoded
+	// marker is the offset marker as of the start.
+	marker Record
+	// buf holds keys and values, in blocks of captureBlock bytes: a
+	// record keeps the block it was encoded into.
+	buf []byte
+}
+
+const captureBlock = 64 << 10
+
+// StartCheckpoint starts a checkpoint without encoding the changed
+// customers: Step encodes them a few at a time, and a customer about to
+// change (Apply, Forget) that the checkpoint has not encoded yet is
+// encoded first, copy-on-write, so every record holds the value the
+// customer had when the checkpoint started. Only the forgotten customers'
+// tombstones are taken at once. At most one capture is in flight: Finish
+// it before starting another.
+func (s *Store) StartCheckpoint() *StoreCapture {
+	c := &StoreCapture{s: s, gen: s.gen, todo: s.dirty, marker: s.MarkerRecord()}
+	s.dirty = nil
+	if s.gen++; s.gen == 0 {
+		s.gen = 1
+	}
 	for id := range s.forgotten {
-		forgotten = append(forgotten, id)
+		c.recs = append(c.recs, Record{Key: []byte(id)})
 	}
-	slices.Sort(forgotten)
-	for _, id := range forgotten {
-		k := len(arena)
-		arena = append(arena, id...)
-		spans = append(spans, span{key: k, value: -1, end: len(arena)})
+	if len(s.forgotten) > 0 {
+		s.forgotten = make(map[string]struct{})
 	}
-	clear(s.forgotten)
+	s.capture = c
+	return c
+}
 
-	slices.Sort(s.dirty)
-	for _, id := range s.dirty {
-		c := s.customers[id]
-		if c == nil || !c.dirty {
-			continue
-		}
-		c.dirty = false
-		k := len(arena)
-		arena = append(arena, id...)
-		v := len(arena)
-		arena, _ = c.AppendBinary(arena)
-		spans = append(spans, span{key: k, value: v, end: len(arena)})
+// encode appends the record of customer id, which the capture has not
+// encoded yet.
+func (c *StoreCapture) encode(id string, cu *Customer) {
+	if cap(c.buf)-len(c.buf) < 1<<10 {
+		c.buf = make([]byte, 0, captureBlock)
 	}
-	if cap(s.dirty) > 4096 {
-		s.dirty = nil
-	} else {
-		clear(s.dirty)
-		s.dirty = s.dirty[:0]
-	}
+	k := len(c.buf)
+	c.buf = append(c.buf, id...)
+	v := len(c.buf)
+	c.buf, _ = cu.AppendBinary(c.buf)
+	c.recs = append(c.recs, Record{Key: c.buf[k:v:v], Value: c.buf[v:len(c.buf):len(c.buf)]})
+	cu.listed = 0 // encoded; markDirty lists it again for the next checkpoint
+}
 
-	records := make([]Record, 0, len(spans)+1)
-	for _, sp := range spans {
-		if sp.value < 0 {
-			records = append(records, Record{Key: arena[sp.key:sp.end:sp.end]})
-			continue
+// Step encodes up to n of the customers not encoded yet and reports
+// whether none is left.
+func (c *StoreCapture) Step(n int) bool {
+	for ; c.next < len(c.todo) && n > 0; c.next++ {
+		id := c.todo[c.next]
+		cu := c.s.customers[id]
+		if cu == nil || cu.listed != c.gen {
+			continue // forgotten, or encoded before a change
 		}
-		records = append(records, Record{Key: arena[sp.key:sp.value:sp.value], Value: arena[sp.value:sp.end:sp.end]})
+		c.encode(id, cu)
+		n--
 	}
-	return append(records, s.MarkerRecord())
+	return c.next == len(c.todo)
+}
+
+// Finish encodes what is left and returns the records, the offset marker
+// last. The Store then counts itself clean (see Checkpoint).
+func (c *StoreCapture) Finish() []Record {
+	c.Step(len(c.todo))
+	if c.s.capture == c {
+		c.s.capture = nil
+	}
+	recs := append(c.recs, c.marker)
+	c.recs, c.todo, c.buf = nil, nil, nil
+	return recs
 }
 
 // MarkerRecord returns the offset marker record of the current state.
