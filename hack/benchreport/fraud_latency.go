@@ -25,7 +25,6 @@ import (
 	"github.com/ecap-dev/ecap/runtime/engine"
 	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
-	"github.com/ecap-dev/ecap/runtime/rulewatch"
 )
 
 func init() {
@@ -42,21 +41,22 @@ const (
 	latencyTick       = 5 * time.Millisecond
 )
 
-// fraudLatency runs the real pieces of a cluster deployment in one process:
-// a kube-apiserver (envtest) with the ECAP manager and its admission
-// webhooks, an in-process Kafka (kfake), and an engine fed by the same
-// FraudRuleSet watch `ecap runtime` uses. It offers 10,000 transactions per
-// second and measures, per alerted transaction, the time from handing it to
-// the producer to reading its alert back from the alerts topic. Every tenth
-// transaction alerts (those whose ID ends in 0): the sample rule set gets
-// one extra shadow-mode rule that says so (shadow hits are published and
-// never change the outcome). One in ten is already far above a real alert
-// rate; alerting on every transaction would instead measure an alert log
-// (the state feedback is matched against) ten times too large. Every
-// transaction takes the same path through the engine whether it alerts or
-// not. While the load runs it edits the FraudRuleSet several times and
-// measures each time from the update call to the first alert scored by the
-// new generation.
+// fraudLatency runs the real pieces of a cluster deployment, each in a
+// process of its own as in a cluster: a kube-apiserver (envtest) with the
+// ECAP manager and its admission webhooks (in this process), the embedded
+// Kafka (hack/kafkad), and `ecap runtime` on the Pipeline's resolved
+// RuntimeConfig, watching the FraudRuleSets on the API server. It offers
+// 10,000 transactions per second and measures, per alerted transaction,
+// the time from handing it to the producer to reading its alert back from
+// the alerts topic. Every tenth transaction alerts (those whose ID ends in
+// 0): the sample rule set gets one extra shadow-mode rule that says so
+// (shadow hits are published and never change the outcome). One in ten is
+// already far above a real alert rate; alerting on every transaction would
+// instead measure an alert log (the state feedback is matched against) ten
+// times too large. Every transaction takes the same path through the
+// engine whether it alerts or not. While the load runs it edits the
+// FraudRuleSet several times and measures each time from the update call
+// to the first alert scored by the new generation.
 func fraudLatency() ([]figure, error) {
 	obj, err := loadSampleRuleSet()
 	if err != nil {
@@ -114,28 +114,25 @@ func fraudLatency() ([]figure, error) {
 	if err := cl.EnsureTopics(ctx, kafkaio.TopicSpec{Name: "txns", Partitions: latencyPartitions}); err != nil {
 		return nil, err
 	}
-	s, err := engine.Resolve(&v1alpha1.RuntimeConfig{Pipeline: v1alpha1.PipelineConfig{Name: p.Name, Namespace: ns, Generation: 1, Spec: p.Spec}})
+	rc := &v1alpha1.RuntimeConfig{Pipeline: v1alpha1.PipelineConfig{Name: p.Name, Namespace: ns, Generation: 1, Spec: p.Spec}}
+	s, err := engine.Resolve(rc)
 	if err != nil {
 		return nil, err
 	}
 	if err := engine.EnsureTopics(ctx, kcfg, &s); err != nil {
 		return nil, err
 	}
-	e, err := engine.New(s, engine.Options{Kafka: kcfg, Group: "bench-latency"})
+	rt, err := startRuntime(rc, env.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := rulewatch.Start(ctx, rulewatch.Options{Config: env.Config, Namespace: ns, Pipeline: p.Name,
-		Apply: func(sets []v1alpha1.FraudRuleSetConfig) { e.SetRuleSets(sets) }}); err != nil {
-		return nil, err
-	}
-	runDone := make(chan error, 1)
-	go func() { runDone <- e.Run(ctx) }()
-	for deadline := time.Now().Add(time.Minute); !e.Ready() || len(e.Status().Partitions) != latencyPartitions; {
-		if time.Now().After(deadline) {
-			return nil, errors.New("engine not ready within a minute")
+	defer func() {
+		if rt != nil {
+			_ = rt.stop(30 * time.Second)
 		}
-		time.Sleep(10 * time.Millisecond)
+	}()
+	if err := rt.waitReady(latencyPartitions, time.Minute); err != nil {
+		return nil, err
 	}
 
 	m := &latencyRecorder{sent: map[string]time.Time{}, firstOfGen: map[int64]time.Time{}}
@@ -169,17 +166,25 @@ func fraudLatency() ([]figure, error) {
 	}
 	time.Sleep(gap)
 	offered, lat := m.stopMeasuring()
-	ckptCount, ckptSum := histogram(e, "ecap_checkpoint_duration_seconds")
-	pauseCount, pauseSum := histogram(e, "ecap_checkpoint_pause_seconds")
+	ckptCount, ckptSum, err := rt.histogram("ecap_checkpoint_duration_seconds")
+	if err != nil {
+		return nil, err
+	}
+	pauseCount, pauseSum, err := rt.histogram("ecap_checkpoint_pause_seconds")
+	if err != nil {
+		return nil, err
+	}
 	stopProd()
 	if err := <-prodErr; err != nil {
 		return nil, err
 	}
-	cancel()
-	readers.Wait()
-	if err := <-runDone; err != nil {
+	err = rt.stop(30 * time.Second)
+	rt = nil
+	if err != nil {
 		return nil, err
 	}
+	cancel()
+	readers.Wait()
 	if len(lat) < offered*9/10 {
 		return nil, fmt.Errorf("only %d of %d alerting transactions got their alert back", len(lat), offered)
 	}
@@ -391,28 +396,6 @@ func (m *latencyRecorder) waitGeneration(gen int64, timeout time.Duration) (time
 		time.Sleep(time.Millisecond)
 	}
 	return time.Time{}, fmt.Errorf("no alert of generation %d within %s", gen, timeout)
-}
-
-// histogram returns the sample count and sum of one of the engine's
-// histograms.
-func histogram(e *engine.Engine, name string) (uint64, float64) {
-	mfs, err := e.Metrics().Registry.Gather()
-	if err != nil {
-		return 0, 0
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		var n uint64
-		var sum float64
-		for _, m := range mf.GetMetric() {
-			n += m.GetHistogram().GetSampleCount()
-			sum += m.GetHistogram().GetSampleSum()
-		}
-		return n, sum
-	}
-	return 0, 0
 }
 
 // kafkad is the embedded broker in a child process (hack/kafkad).
