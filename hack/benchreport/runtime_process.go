@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -62,6 +63,11 @@ func startRuntime(rc *v1alpha1.RuntimeConfig, kubeconfig string) (*runtimeProces
 	r.cmd = exec.Command(bin, "runtime", "--config", cfg, "--admin-addr", admin, "--watch-rule-sets=on")
 	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	if os.Getenv("BENCH_RUNTIME_LOGS") != "" {
+		// For a look at the runtime while it is measured (with
+		// GODEBUG=gctrace=1, say): its output goes to this process's.
+		r.cmd.Stdout, r.cmd.Stderr = os.Stderr, os.Stderr
+	}
 	if err := r.cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -131,6 +137,12 @@ func (r *runtimeProcess) histogram(name string) (uint64, float64, error) {
 // stop sends SIGTERM and waits for a clean exit (the runtime checkpoints
 // and commits first).
 func (r *runtimeProcess) stop(timeout time.Duration) error {
+	if path := os.Getenv("BENCH_RUNTIME_ALLOCS"); path != "" {
+		// The runtime's allocation profile, for go tool pprof.
+		if err := r.saveProfile("/debug/pprof/allocs", path); err != nil {
+			fmt.Fprintf(os.Stderr, "benchreport: runtime allocation profile: %v\n", err)
+		}
+	}
 	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return err
 	}
@@ -144,4 +156,21 @@ func (r *runtimeProcess) stop(timeout time.Duration) error {
 		_ = r.cmd.Process.Kill()
 		return errors.New("ecap runtime did not stop within " + timeout.String() + " of SIGTERM")
 	}
+}
+
+func (r *runtimeProcess) saveProfile(path, file string) error {
+	resp, err := http.Get("http://" + r.admin + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -334,7 +334,15 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	p := o.p
-	var out output
+	// The processor's output block and message slice carry over from batch
+	// to batch (see output): under a light load a batch writes a few
+	// records, and a block of its own each time was a third of what the
+	// runtime allocated.
+	out := output{buf: o.proc.outBuf, msgs: o.proc.outMsgs[:0]}
+	defer func() {
+		clear(out.msgs) // the slice is kept, the records not
+		o.proc.outBuf, o.proc.outMsgs = out.buf, out.msgs[:0]
+	}()
 	switch b.Topic {
 	case e.s.Transactions:
 		e.trackCalibrationDays(p)

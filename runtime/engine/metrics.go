@@ -58,11 +58,11 @@ func newMetrics() *Metrics {
 	m.ruleHits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_fraud_rule_hits_total", Help: "Fraud rule hits, by rule set and rule."}, []string{"rule_set", "rule"})
 	m.kpiWindows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_kpi_windows_emitted_total", Help: "KPI window results written, by window name."}, []string{"window"})
 	m.customers = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ecap_state_customers", Help: "Customers held in state, by owned partition."}, []string{"partition"})
-	m.checkpoint = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_checkpoint_duration_seconds", Help: "Time to append a partition's checkpoint to the changelog and commit.",
+	m.checkpoint = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_checkpoint_duration_seconds", Help: "Time from taking a partition's checkpoint to its offsets committed: the capture of its records between batches, then the changelog appends.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
 	m.checkpointBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_checkpoint_bytes_total", Help: "Bytes appended to the changelog."})
 	m.checkpointPause = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_checkpoint_pause_seconds",
-		Help:    "Time a partition's processing waits while its checkpoint is encoded (fraud state expiry, changed records, snapshot), before the background write.",
+		Help:    "Time a partition's processing waits while a checkpoint is taken (fraud state expiry, snapshot of dedup filters and KPI panes); changed records are captured later, between batches.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14)})
 	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ecap_consumer_lag_records", Help: "High-water mark of the last fetch minus the next offset to process, by owned topic-partition."}, []string{"topic", "partition"})
 	m.ruleGeneration = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ecap_fraud_ruleset_generation", Help: "Generation of the rule set currently scoring."}, []string{"rule_set"})

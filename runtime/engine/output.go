@@ -2,9 +2,10 @@ package engine
 
 import "github.com/segmentio/kafka-go"
 
-// outputChunk is the size of the blocks a batch's output keys and values
-// are carved from: a few dozen records each, so that a batch of a thousand
-// transactions costs a few dozen allocations instead of a few thousand.
+// outputChunk is the size of the blocks output keys and values are carved
+// from: a few dozen records each, so that a batch of a thousand
+// transactions costs a few dozen allocations instead of a few thousand. A
+// partition's consecutive batches share a block until it is full.
 const outputChunk = 64 << 10
 
 // output is what processing a batch produced.

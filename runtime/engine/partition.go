@@ -109,6 +109,11 @@ type processor struct {
 	holder    func(name string) *fraud.Holder // nil-safe lookup by rule-set name
 	metrics   *Metrics
 
+	// outBuf and outMsgs: the output's block and message slice, carried
+	// over between batches (OnBatch).
+	outBuf  []byte
+	outMsgs []kafka.Message
+
 	// scratch, reused between records of one batch (one processor per
 	// partition goroutine)
 	enr     catalog.Enrichment

@@ -17,7 +17,9 @@ type Changelog interface {
 	// Append writes records to changelog partition `partition`, in order,
 	// and returns nil only once all are acknowledged by all in-sync
 	// replicas. A nil Value is a tombstone (compaction removes the key).
-	// Only the Key, Value, Headers and Time of records are used. On error
+	// Only the Key, Value, Headers and Time of records are used, and the
+	// records are rewritten in place with those fields only (no copy of a
+	// checkpoint's tens of thousands of records). On error
 	// any subset may have been written; appending the same records again
 	// is harmless, since a restore keeps the last value per key.
 	Append(ctx context.Context, partition int, records []kafka.Message) error
@@ -57,11 +59,10 @@ func (l *TopicChangelog) Append(ctx context.Context, partition int, records []ka
 	if len(records) == 0 {
 		return nil
 	}
-	msgs := make([]kafka.Message, len(records))
 	for i, r := range records {
-		msgs[i] = kafka.Message{Partition: partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Time: r.Time}
+		records[i] = kafka.Message{Partition: partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Time: r.Time}
 	}
-	if err := l.w.write(ctx, msgs); err != nil {
+	if err := l.w.write(ctx, records); err != nil {
 		return fmt.Errorf("changelog %s/%d: %w", l.topic, partition, writeErr(err, records))
 	}
 	return nil

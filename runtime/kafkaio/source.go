@@ -439,9 +439,13 @@ func (s *GroupSource) fetch(ctx context.Context, r *kafka.Reader, topic string, 
 			s.c.log.Warn("failed to fetch", "topic", topic, "partition", p, "err", err)
 			continue
 		}
-		msgs := make([]kafka.Message, 1, min(maxRecords, 256))
+		// Sized from the records the reader knows are waiting: a fetch of
+		// a few records under a light load must not allocate room for
+		// hundreds (152 bytes each).
+		lag := r.Lag()
+		msgs := make([]kafka.Message, 1, max(1, min(int64(maxRecords), lag+1)))
 		msgs[0] = m
-		if r.Lag() > 0 {
+		if lag > 0 {
 			lctx, cancel := context.WithTimeout(ctx, linger)
 			for len(msgs) < maxRecords && r.Lag() > 0 {
 				m, err := r.FetchMessage(lctx)
