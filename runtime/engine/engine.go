@@ -490,6 +490,19 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	if p.inflight != nil || p.revoked {
 		return nil // the next batch after it finishes checkpoints
 	}
+	t0 := time.Now()
+	// Expiry scans the whole fraud state under the lock: every 25
+	// checkpoint intervals, at most every 30 s, not at every checkpoint.
+	// Expired windows are ones no rule can read any more. It runs before
+	// the check for progress below: a partition that went idle right
+	// after its event time moved on still drops what that made stale, and
+	// the removals, listed for both slots, are then checkpointed.
+	if every := min(25*e.s.CheckpointInterval, 30*time.Second); !p.failed && t0.Sub(p.lastExpire) >= every {
+		p.lastExpire = t0
+		if n := p.expireFraud(); n > 0 {
+			e.metrics.fraudExpired.Add(float64(n))
+		}
+	}
 	next := p.store.Meta().NextOffset
 	if p.failed || (next == p.ckptTxn && p.nextUE == p.ckptUE && p.nextFB == p.ckptFB && p.nextCtl == p.ckptCtl &&
 		p.store.Dirty() == 0 && p.eraseCkpts == 0 && len(p.fencePending) == 0 && !p.lake.pending() && !p.fraudBook.pending()) {
@@ -504,16 +517,6 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	}
 	if e.lake != nil {
 		p.lake.cut(e.lake, p.id)
-	}
-	t0 := time.Now()
-	// Expiry scans the whole fraud state under the lock: every 25
-	// checkpoint intervals, at most every 30 s, not at every checkpoint.
-	// Expired windows are ones no rule can read any more.
-	if every := min(25*e.s.CheckpointInterval, 30*time.Second); t0.Sub(p.lastExpire) >= every {
-		p.lastExpire = t0
-		if n := p.expireFraud(); n > 0 {
-			e.metrics.fraudExpired.Add(float64(n))
-		}
 	}
 	lakeFiles := p.lake.inflight
 	body, live, capture, err := beginCheckpoint(e.s.Transactions, p)

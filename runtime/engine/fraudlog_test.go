@@ -67,6 +67,18 @@ func restoreLocal(t *testing.T, log []kafka.Message) *Local {
 	return l
 }
 
+// txnMessages generates n transactions of 300 customers over the last two
+// hours, as the records at offsets 0 to n-1 of a partition.
+func txnMessages(seed uint64, n int) []kafka.Message {
+	gen := enginetest.NewGenerator(seed, 300, 40, time.Now().Add(-2*time.Hour), 200*time.Millisecond)
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		x := gen.Next()
+		msgs[i] = kafka.Message{Offset: int64(i), Key: x.Key, Value: x.Value}
+	}
+	return msgs
+}
+
 // fraudImage is every fraud state of p in its snapshot encoding.
 func fraudImage(t *testing.T, p *partition) map[string][]byte {
 	t.Helper()
@@ -90,12 +102,7 @@ func fraudImage(t *testing.T, p *partition) map[string][]byte {
 // replays less input before its next checkpoint than the crashed one had
 // processed), and the next restore must see exactly that next checkpoint.
 func TestFraudRecordsRestoreExactlyTheMarkersState(t *testing.T) {
-	gen := enginetest.NewGenerator(5, 300, 40, time.Now().Add(-2*time.Hour), 200*time.Millisecond)
-	msgs := make([]kafka.Message, 4000)
-	for i := range msgs {
-		x := gen.Next()
-		msgs[i] = kafka.Message{Offset: int64(i), Key: x.Key, Value: x.Value}
-	}
+	msgs := txnMessages(5, 4000)
 	const c1, c2, crash, replayed = 1000, 2000, 3500, 2600
 	ref := fraudLogLocal(t)
 	ref.ProcessTransactions(msgs[:c2])
@@ -195,12 +202,7 @@ func customerImage(p *partition) map[string][]byte {
 // change. Restoring each checkpoint must give exactly the state at the
 // moment it was taken, over several checkpoints into both slots.
 func TestCaptureWhileProcessingIsTheCheckpointsState(t *testing.T) {
-	gen := enginetest.NewGenerator(7, 300, 40, time.Now().Add(-2*time.Hour), 200*time.Millisecond)
-	msgs := make([]kafka.Message, 6000)
-	for i := range msgs {
-		x := gen.Next()
-		msgs[i] = kafka.Message{Offset: int64(i), Key: x.Key, Value: x.Value}
-	}
+	msgs := txnMessages(7, 6000)
 	l, ref := fraudLogLocal(t), fraudLogLocal(t)
 	var log []kafka.Message
 	next, early, encoded := 0, 0, 0
@@ -506,12 +508,7 @@ func TestEngineCompletesFraudCaptures(t *testing.T) {
 // carries them even if they did not change since; once both slots hold
 // every entry, the book forgets them all.
 func TestFraudBookAfterAFailedCheckpoint(t *testing.T) {
-	gen := enginetest.NewGenerator(13, 300, 40, time.Now().Add(-2*time.Hour), 200*time.Millisecond)
-	msgs := make([]kafka.Message, 2000)
-	for i := range msgs {
-		x := gen.Next()
-		msgs[i] = kafka.Message{Offset: int64(i), Key: x.Key, Value: x.Value}
-	}
+	msgs := txnMessages(13, 2000)
 	l := fraudLogLocal(t)
 	l.ProcessTransactions(msgs[:1500])
 	_, _, recs, _, err := encodeCheckpoint(l.s.Transactions, l.p) // slot 0, never written
