@@ -209,11 +209,12 @@ func parseFraudKey(key []byte, topic string, part int32) (slot int, set, entry s
 // Encoding them all at that moment held the partition for tens of
 // milliseconds (2 µs a record, tens of thousands of records), and every
 // event behind it waited. Instead the records are encoded while the
-// partition goes on processing: a few hundred at a time by the checkpoint's
-// goroutine (step, under the partition lock), and, copy-on-write, just
-// before the partition changes, creates or removes an entry the capture has
-// not encoded yet (beforeFraudChange, which fraud.State calls before any
-// change). Either way a record holds the value the entry had when the
+// partition goes on processing: a few hundred at a time by the partition's
+// own goroutine between batches (step, from Engine.advanceCapture), and,
+// copy-on-write, just before the partition changes, creates or removes an
+// entry the capture has not encoded yet (beforeFraudChange, which
+// fraud.State calls before an entry's first change after the capture
+// started). Either way a record holds the value the entry had when the
 // checkpoint was taken. Record order does not matter: each key appears
 // once.
 type fraudCapture struct {
@@ -240,8 +241,9 @@ const (
 	captureChunkBytes   = 64 << 10
 )
 
-// fraudCaptureStep is the records a checkpoint's goroutine encodes per
-// hold of the partition lock: about half a millisecond.
+// fraudCaptureStep is the records (and the fraudBook entries swept) per
+// step of advanceCapture, which checks its time budget between steps:
+// about half a millisecond of encoding.
 const fraudCaptureStep = 256
 
 // startFraudCapture starts the capture of the records that bring slot up

@@ -120,7 +120,7 @@ type StateConfig struct {
 	// TrackChanges keeps the list of entries changed since the last
 	// FlushChanges. Without it FlushChanges has nothing to flush and the
 	// state keeps no list that grows with every entry ever touched: the
-	// engine checkpoints fraud state with MarshalBinary.
+	// engine lists changes itself, through BeforeChange.
 	TrackChanges bool
 	// BeforeChange, if set, is called with an entry about to change,
 	// appear or go, while the State still holds its previous value (or
@@ -426,7 +426,9 @@ func (s *State) FlushChanges(fn func(key string, value []byte) error) error {
 // TakeChanges passes the key of every entry changed since the previous
 // flush to fn (possibly more than once) and forgets the changes, without
 // encoding anything: for a caller that writes the entries' current values
-// itself with Record.
+// itself with AppendRecord. It starts a new epoch, after which
+// StateConfig.BeforeChange is called again at each entry's first change,
+// also when the state tracks no changes.
 func (s *State) TakeChanges(fn func(EntryRef)) {
 	for _, r := range s.dirty {
 		fn(r)
