@@ -144,6 +144,14 @@ func fraudLatency() ([]figure, error) {
 
 	time.Sleep(latencyWarmup)
 	m.startMeasuring()
+	if path := os.Getenv("BENCH_RUNTIME_CPU"); path != "" {
+		// The runtime's CPU profile over the measurement, for go tool pprof.
+		go func() {
+			if err := rt.saveProfile(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(latencyMeasure.Seconds())), path); err != nil {
+				fmt.Fprintf(os.Stderr, "benchreport: runtime CPU profile: %v\n", err)
+			}
+		}()
+	}
 	var reloads []time.Duration
 	gap := latencyMeasure / (latencyReloads + 1)
 	for i := 1; i <= latencyReloads; i++ {
