@@ -35,7 +35,10 @@ type Engine struct {
 	sink      kafkaio.Sink
 	changelog kafkaio.Changelog
 	catalog   *catalog.Catalog
-	validator *events.Validator
+	// catalogLoad holds transactions back until the catalog's first load
+	// (catalog.go).
+	catalogLoad *catalogLoad
+	validator   *events.Validator
 
 	rulesMu     sync.Mutex
 	holders     map[string]*fraud.Holder
@@ -102,7 +105,7 @@ func New(s Settings, o Options) (*Engine, error) {
 	e := &Engine{
 		s: s, log: log, metrics: newMetrics(),
 		client: client, source: src, sink: client.NewWriter(), changelog: client.NewChangelog(s.Changelog),
-		catalog: catalog.New(), validator: events.NewValidator(vc),
+		catalog: catalog.New(), catalogLoad: newCatalogLoad(), validator: events.NewValidator(vc),
 		holders: map[string]*fraud.Holder{}, ruleErrors: map[string]string{}, parts: map[int32]*owned{},
 	}
 	e.ruleList.Store(&[]*fraud.Holder{})
@@ -250,6 +253,9 @@ func (e *Engine) OnAssigned(ctx context.Context, a kafkaio.Assignment) (map[kafk
 		}
 		e.log.Info("partition restored", "partition", n, "customers", p.store.Len(),
 			"nextOffset", p.store.Meta().NextOffset, "duration", time.Since(t0))
+	}
+	if err := e.waitCatalog(ctx); err != nil {
+		return nil, err
 	}
 	e.partsMu.Lock()
 	e.parts = parts
@@ -870,60 +876,6 @@ func (e *Engine) rateLoop(ctx context.Context) {
 
 func (e *Engine) catalogMetrics() {
 	e.metrics.catalogProducts.Set(float64(e.catalog.Stats().Products))
-}
-
-// runCatalog reads every partition of the product-updates topic from the
-// start into the shared catalog, through a throwaway consumer group of its
-// own (so every replica reads every partition) that never commits.
-func (e *Engine) runCatalog(ctx context.Context) error {
-	kc := e.client.Config()
-	kc.Group = fmt.Sprintf("%s-catalog-%d", kc.Group, time.Now().UnixNano())
-	kc.Topics = []string{e.s.ProductUpdates}
-	kc.StartOffset = kafka.FirstOffset
-	kc.GroupBalancers = nil
-	cl, err := kafkaio.NewClient(kc)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	src, err := cl.NewSource()
-	if err != nil {
-		return err
-	}
-	return src.Run(ctx, &catalogHandler{e: e})
-}
-
-type catalogHandler struct{ e *Engine }
-
-func (h *catalogHandler) OnAssigned(context.Context, kafkaio.Assignment) (map[kafkaio.TopicPartition]int64, error) {
-	return nil, nil
-}
-func (h *catalogHandler) OnRevoked(context.Context, []kafkaio.TopicPartition) error { return nil }
-func (h *catalogHandler) OnBatch(ctx context.Context, b kafkaio.Batch) error {
-	e := h.e
-	var out output
-	for i := range b.Messages {
-		m := &b.Messages[i]
-		if m.Value == nil {
-			if len(m.Key) > 0 {
-				e.catalog.DeleteAt(string(m.Key), m.Time)
-			}
-			continue
-		}
-		e.metrics.eventsIn.WithLabelValues(b.Topic, string(events.KindProductUpdate)).Inc()
-		ev, err := e.validator.Decode(events.KindProductUpdate, m.Value)
-		if err != nil {
-			e.newProcessor().reject(b.Topic, int32(b.Partition), m, err, &out)
-			continue
-		}
-		u := ev.(*events.ProductUpdate)
-		if u.Deleted {
-			e.catalog.DeleteAt(u.ProductID, u.EventTime)
-			continue
-		}
-		e.catalog.Upsert(ProductFromUpdate(u))
-	}
-	return e.write(ctx, out.msgs)
 }
 
 // ProductFromUpdate maps a product_update event onto a catalog product.

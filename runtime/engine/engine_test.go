@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,8 +56,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	if env.s, err = Resolve(env.rc); err != nil {
 		t.Fatal(err)
 	}
-	env.kcfg = kafkaio.Config{Brokers: c.Addrs(), SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
-		MaxWait: 100 * time.Millisecond, JoinGroupBackoff: 200 * time.Millisecond}
+	env.kcfg = testKafkaConfig(c.Addrs())
 	for _, topic := range []string{"txns", "uevents"} {
 		c.CreateTopic(t, topic, testPartitions, nil)
 	}
@@ -65,6 +65,13 @@ func newTestEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	return env
+}
+
+// testKafkaConfig is the engine tests' connection: short session and
+// join timings, so that rebalances in tests take little time.
+func testKafkaConfig(brokers []string) kafkaio.Config {
+	return kafkaio.Config{Brokers: brokers, SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
+		MaxWait: 100 * time.Millisecond, JoinGroupBackoff: 200 * time.Millisecond}
 }
 
 // run starts an engine and returns a stop func that cancels it and waits.
@@ -85,16 +92,19 @@ func (env *testEnv) start(o Options) (*Engine, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
+	var once sync.Once
 	return e, func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				env.t.Errorf("engine Run: %v", err)
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					env.t.Errorf("engine Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				env.t.Fatal("engine did not stop")
 			}
-		case <-time.After(30 * time.Second):
-			env.t.Fatal("engine did not stop")
-		}
+		})
 	}
 }
 

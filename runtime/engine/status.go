@@ -11,15 +11,21 @@ import (
 
 // Status is the JSON document served at /v1/status.
 type Status struct {
-	Pipeline           string            `json:"pipeline"`
-	PipelineGeneration int64             `json:"pipelineGeneration"`
-	RuleSets           []RuleSetStatus   `json:"ruleSets"`
-	Ready              bool              `json:"ready"`
-	EventsPerSecond    float64           `json:"eventsPerSecond"`
-	EventsTotal        int64             `json:"eventsTotal"`
-	DeadLettered       int64             `json:"deadLettered"`
-	CatalogProducts    int               `json:"catalogProducts"`
-	Partitions         []PartitionStatus `json:"partitions"`
+	Pipeline           string          `json:"pipeline"`
+	PipelineGeneration int64           `json:"pipelineGeneration"`
+	RuleSets           []RuleSetStatus `json:"ruleSets"`
+	Ready              bool            `json:"ready"`
+	EventsPerSecond    float64         `json:"eventsPerSecond"`
+	EventsTotal        int64           `json:"eventsTotal"`
+	DeadLettered       int64           `json:"deadLettered"`
+	CatalogProducts    int             `json:"catalogProducts"`
+	// CatalogLoaded is true once the product-updates topic has been read
+	// up to where it ended when the runtime started; no transaction is
+	// processed before. CatalogError says what keeps it from loading, or
+	// why it is empty.
+	CatalogLoaded bool              `json:"catalogLoaded"`
+	CatalogError  string            `json:"catalogError,omitempty"`
+	Partitions    []PartitionStatus `json:"partitions"`
 	// Segmentations are the Segmentations this runtime runs and their last
 	// runs (runtime/engine/segmentation*.go).
 	Segmentations []SegmentationStatus `json:"segmentations,omitempty"`
@@ -67,6 +73,9 @@ type PartitionStatus struct {
 func (e *Engine) Status() Status {
 	st := Status{Pipeline: e.s.Pipeline, PipelineGeneration: e.s.Generation, Ready: e.Ready(),
 		EventsTotal: e.eventsTotal.Load(), DeadLettered: e.dlqTotal.Load(), CatalogProducts: e.catalog.Stats().Products}
+	if e.s.Catalog {
+		st.CatalogLoaded, st.CatalogError = e.catalogLoad.status()
+	}
 	e.rateMu.Lock()
 	st.EventsPerSecond = e.rate
 	e.rateMu.Unlock()

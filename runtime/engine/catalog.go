@@ -1,0 +1,240 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/ecap-dev/ecap/runtime/events"
+)
+
+// catalogRecheck is how often the catalog reader looks for partitions
+// added to the product-updates topic, or for the topic itself when it did
+// not exist.
+const catalogRecheck = 10 * time.Second
+
+// catalogLoad is the state of the catalog's first load: the engine
+// processes no transaction before every product-updates partition has
+// been read up to the end offset it had when the reader started, so that
+// no transaction is enriched against a half-loaded catalog.
+type catalogLoad struct {
+	done    chan struct{} // closed once loaded
+	once    sync.Once
+	pending atomic.Int32 // partitions still short of their start-time end
+	mu      sync.Mutex
+	err     string // the reader's last problem, for /v1/status
+	started time.Time
+	took    time.Duration
+}
+
+func newCatalogLoad() *catalogLoad {
+	return &catalogLoad{done: make(chan struct{}), started: time.Now()}
+}
+
+func (l *catalogLoad) loaded() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *catalogLoad) finish() {
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.took = time.Since(l.started)
+		l.mu.Unlock()
+		close(l.done)
+	})
+}
+
+func (l *catalogLoad) setErr(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		l.err = ""
+	} else {
+		l.err = err.Error()
+	}
+}
+
+func (l *catalogLoad) status() (loaded bool, errText string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.loaded(), l.err
+}
+
+// waitCatalog blocks until the catalog's first load is complete or ctx is
+// done. Only the first assignment waits: later ones find it loaded.
+func (e *Engine) waitCatalog(ctx context.Context) error {
+	if !e.s.Catalog || e.catalogLoad.loaded() {
+		return nil
+	}
+	e.log.Info("waiting for the product catalog to load before processing transactions", "topic", e.s.ProductUpdates)
+	select {
+	case <-e.catalogLoad.done:
+		e.log.Info("product catalog loaded", "products", e.catalog.Stats().Products, "duration", e.catalogLoad.took)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runCatalog reads every partition of the product-updates topic from its
+// start into the shared catalog, each through a reader of its own outside
+// any consumer group (every replica reads every partition, and a group
+// join would only delay the first load), and then follows it. A topic
+// that does not exist yet counts as an empty catalog: the first load is
+// complete, the status says why the catalog is empty, and the reader
+// starts on the topic when it appears.
+func (e *Engine) runCatalog(ctx context.Context) error {
+	topic := e.s.ProductUpdates
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	reading := 0 // partitions with a reader, 0..reading-1
+	backoff := time.Second
+	loading := false // the first load's end offsets are known
+	for {
+		n, err := e.client.PartitionCount(ctx, topic)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, kafka.UnknownTopicOrPartition):
+			e.catalogLoad.setErr(fmt.Errorf("pipeline.spec.topics.productUpdates: topic %s does not exist; every product is unknown until it does", topic))
+			loading = true
+			e.catalogLoad.finish()
+		case err != nil:
+			// Brokers unreachable, say: the first load stays incomplete
+			// (the engine is not ready) and the reader tries again.
+			e.catalogLoad.setErr(fmt.Errorf("failed to read the partitions of %s: %w", topic, err))
+			e.log.Error("catalog reader", "topic", topic, "err", err)
+			if !sleepCtx(ctx, backoff) {
+				return nil
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		case n > reading:
+			ends := make([]int64, n)
+			for p := range n {
+				ends[p] = -1 // a partition added later is not waited for
+			}
+			if !loading {
+				// The first load: every partition up to its end offset now.
+				loading = true
+				for p := range n {
+					first, end, err := e.client.OffsetRange(ctx, topic, p)
+					for err != nil {
+						e.catalogLoad.setErr(fmt.Errorf("failed to read the end offset of %s/%d: %w", topic, p, err))
+						if !sleepCtx(ctx, backoff) {
+							return nil
+						}
+						first, end, err = e.client.OffsetRange(ctx, topic, p)
+					}
+					if end > first {
+						ends[p] = end
+						e.catalogLoad.pending.Add(1)
+					}
+				}
+				if e.catalogLoad.pending.Load() == 0 {
+					e.catalogLoad.finish()
+				}
+			}
+			e.catalogLoad.setErr(nil)
+			for p := reading; p < n; p++ {
+				wg.Go(func() { e.readCatalogPartition(ctx, p, ends[p]) })
+			}
+			reading = n
+		}
+		backoff = time.Second
+		if !sleepCtx(ctx, catalogRecheck) {
+			return nil
+		}
+	}
+}
+
+// readCatalogPartition applies partition p of the product-updates topic to
+// the catalog from its first offset on, until ctx is done. When the record
+// before end has been applied it counts the partition as loaded (end <= 0:
+// nothing to wait for).
+func (e *Engine) readCatalogPartition(ctx context.Context, p int, end int64) {
+	r := e.client.NewPartitionReader(e.s.ProductUpdates, p)
+	defer r.Close()
+	if err := r.SetOffset(kafka.FirstOffset); err != nil {
+		e.log.Error("catalog reader", "partition", p, "err", err)
+		return
+	}
+	waiting := end > 0
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("catalog reader stopped", "topic", e.s.ProductUpdates, "partition", p, "err", err)
+				e.catalogLoad.setErr(fmt.Errorf("reader of %s/%d stopped: %w", e.s.ProductUpdates, p, err))
+			}
+			return
+		}
+		if err := e.applyProductUpdate(ctx, &m); err != nil {
+			return // ctx done while writing a dead letter
+		}
+		if waiting && m.Offset+1 >= end {
+			waiting = false
+			if e.catalogLoad.pending.Add(-1) == 0 {
+				e.catalogLoad.finish()
+			}
+		}
+	}
+}
+
+// applyProductUpdate folds one product-updates record into the catalog: a
+// tombstone or a deleted product removes it, a valid update upserts it, an
+// invalid one goes to the dead-letter topic (retried until written: a
+// rejected update is never dropped).
+func (e *Engine) applyProductUpdate(ctx context.Context, m *kafka.Message) error {
+	if m.Value == nil {
+		if len(m.Key) > 0 {
+			e.catalog.DeleteAt(string(m.Key), m.Time)
+		}
+		return nil
+	}
+	e.metrics.eventsIn.WithLabelValues(m.Topic, string(events.KindProductUpdate)).Inc()
+	ev, err := e.validator.Decode(events.KindProductUpdate, m.Value)
+	if err != nil {
+		var out output
+		e.newProcessor().reject(m.Topic, int32(m.Partition), m, err, &out)
+		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 10*time.Second) {
+			werr := e.write(ctx, out.msgs)
+			if werr == nil {
+				return nil
+			}
+			e.log.Error("failed to dead-letter a product update", "partition", m.Partition, "offset", m.Offset, "err", werr)
+			if !sleepCtx(ctx, backoff) {
+				return ctx.Err()
+			}
+		}
+	}
+	u := ev.(*events.ProductUpdate)
+	if u.Deleted {
+		e.catalog.DeleteAt(u.ProductID, u.EventTime)
+		return nil
+	}
+	e.catalog.Upsert(ProductFromUpdate(u))
+	return nil
+}
+
+// sleepCtx waits d; false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
+	"github.com/ecap-dev/ecap/runtime/kafkatest"
+)
+
+// holdFetches makes the cluster answer every fetch of topic with
+// NOT_LEADER_FOR_PARTITION (which readers retry) while held is true.
+func holdFetches(c *kafkatest.Cluster, topic string, held *atomic.Bool) {
+	kc := c.Kfake()
+	kc.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		f := req.(*kmsg.FetchRequest)
+		if !held.Load() || len(f.Topics) == 0 || f.Topics[0].Topic != topic {
+			return nil, nil, false
+		}
+		resp := f.ResponseKind().(*kmsg.FetchResponse)
+		for _, t := range f.Topics {
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewFetchResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = kerr.NotLeaderForPartition.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+}
+
+// TestCatalogLoadsBeforeTransactions: transactions already waiting in
+// their topic are not processed before the product catalog is loaded up to
+// where the product-updates topic ended at start. While the catalog cannot
+// be read the engine is not ready and processes nothing; once it can, every
+// transaction is enriched against the full catalog.
+func TestCatalogLoadsBeforeTransactions(t *testing.T) {
+	env := newTestEnv(t)
+	gen := enginetest.NewGenerator(7, 100, 40, time.Now().Add(-time.Hour), time.Second)
+	var prods []kafkatest.Record
+	for _, p := range gen.ProductUpdates() {
+		prods = append(prods, kafkatest.Record{Key: p[0], Value: p[1]})
+	}
+	env.cluster.Produce(t, "products", prods...)
+	var txns []enginetest.Txn
+	for range 300 {
+		txns = append(txns, gen.Next())
+	}
+	produceTxns(t, env.cluster, txns)
+
+	var held atomic.Bool
+	held.Store(true)
+	holdFetches(env.cluster, "products", &held)
+	e, stop := env.run()
+	defer stop()
+
+	// Long enough for the group to form and the partitions to be restored
+	// (the other engine tests are ready well within it).
+	time.Sleep(3 * time.Second)
+	st := e.Status()
+	if st.Ready || st.CatalogLoaded || st.EventsTotal != 0 {
+		t.Fatalf("with the catalog unreadable: ready %v, catalogLoaded %v, %d events processed; want not ready, not loaded, none",
+			st.Ready, st.CatalogLoaded, st.EventsTotal)
+	}
+	for _, p := range st.Partitions {
+		if p.Offset != 0 {
+			t.Fatalf("partition %d processed up to offset %d before the catalog loaded", p.Partition, p.Offset)
+		}
+	}
+
+	held.Store(false)
+	waitCaughtUp(t, e, int64(len(txns)))
+	if st := e.Status(); !st.CatalogLoaded || st.CatalogProducts != gen.Products || st.CatalogError != "" {
+		t.Fatalf("catalogLoaded %v, %d products (want %d), error %q", st.CatalogLoaded, st.CatalogProducts, gen.Products, st.CatalogError)
+	}
+	stop()
+	enriched := env.cluster.ReadAll(t, "enriched")
+	if len(enriched) != len(txns) {
+		t.Fatalf("%d enriched records, want %d", len(enriched), len(txns))
+	}
+	for _, r := range enriched {
+		var rec struct {
+			Unknown    *int     `json:"unknown_products"`
+			Categories []string `json:"categories"`
+		}
+		if err := json.Unmarshal(r.Value, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Unknown == nil || *rec.Unknown != 0 || len(rec.Categories) == 0 {
+			t.Fatalf("transaction %s enriched against a partial catalog: %s", r.Key, r.Value)
+		}
+	}
+}
+
+// TestCatalogTopicMissing: a product-updates topic that does not exist is
+// an empty catalog, said in the status; the engine processes transactions
+// (every product unknown) and picks the topic up once it exists.
+func TestCatalogTopicMissing(t *testing.T) {
+	c := kafkatest.Start(t)
+	env := &testEnv{t: t, cluster: c, rc: testRuntimeConfig(c.Addrs()), kcfg: testKafkaConfig(c.Addrs())}
+	env.rc.Pipeline.Spec.Topics.ProductUpdates = "products-later"
+	var err error
+	if env.s, err = Resolve(env.rc); err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range []string{"txns", "uevents"} {
+		c.CreateTopic(t, topic, testPartitions, nil)
+	}
+	if err := EnsureTopics(t.Context(), env.kcfg, &env.s); err != nil {
+		t.Fatal(err)
+	}
+	gen := enginetest.NewGenerator(8, 50, 10, time.Now().Add(-time.Hour), time.Second)
+	txns := []enginetest.Txn{gen.Next(), gen.Next(), gen.Next()}
+	produceTxns(t, c, txns)
+	e, stop := env.run()
+	defer stop()
+	waitCaughtUp(t, e, int64(len(txns)))
+	st := e.Status()
+	if !st.CatalogLoaded || !strings.Contains(st.CatalogError, "topic products-later does not exist") {
+		t.Fatalf("catalogLoaded %v, error %q; want loaded (empty) with the missing topic named", st.CatalogLoaded, st.CatalogError)
+	}
+}
