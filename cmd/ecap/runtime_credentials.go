@@ -196,6 +196,9 @@ func (b *runtimeBackend) NotReadyReason() string {
 	if ok, why := e.LakeHealthy(); !ok {
 		return "lake unavailable, data stays staged: " + why
 	}
+	if why, pending := e.CatalogPending(); pending {
+		return why
+	}
 	return ""
 }
 

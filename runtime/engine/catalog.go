@@ -238,3 +238,20 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// CatalogPending reports whether transactions still wait for the
+// catalog's first load and, if so, why: for /readyz.
+func (e *Engine) CatalogPending() (string, bool) {
+	if !e.s.Catalog {
+		return "", false
+	}
+	loaded, why := e.catalogLoad.status()
+	if loaded {
+		return "", false
+	}
+	msg := "loading the product catalog from " + e.s.ProductUpdates
+	if why != "" {
+		msg += ": " + why
+	}
+	return msg, true
+}

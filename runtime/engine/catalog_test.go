@@ -79,8 +79,15 @@ func TestCatalogLoadsBeforeTransactions(t *testing.T) {
 		}
 	}
 
+	if why, pending := e.CatalogPending(); !pending || !strings.Contains(why, "loading the product catalog from products") {
+		t.Fatalf("CatalogPending = %q, %v; want the catalog named as what the runtime waits for", why, pending)
+	}
+
 	held.Store(false)
 	waitCaughtUp(t, e, int64(len(txns)))
+	if _, pending := e.CatalogPending(); pending {
+		t.Fatal("CatalogPending after the load")
+	}
 	if st := e.Status(); !st.CatalogLoaded || st.CatalogProducts != gen.Products || st.CatalogError != "" {
 		t.Fatalf("catalogLoaded %v, %d products (want %d), error %q", st.CatalogLoaded, st.CatalogProducts, gen.Products, st.CatalogError)
 	}
