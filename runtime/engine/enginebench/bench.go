@@ -5,7 +5,9 @@ package enginebench
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -290,6 +292,8 @@ func EndToEnd(n int) ([]Figure, error) {
 	// processed after that counts (sum0 is what a slow poll missed).
 	var t0 time.Time
 	var sum0 int64
+	var cpu0 time.Duration
+	stopProfile := func() {}
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		st := e.Status()
@@ -302,7 +306,8 @@ func EndToEnd(n int) ([]Figure, error) {
 				cancel()
 				return nil, fmt.Errorf("engine ready with the catalog not loaded: %+v", st)
 			}
-			t0, sum0 = time.Now(), sum
+			t0, sum0, cpu0 = time.Now(), sum, cputime.Process()
+			stopProfile = profileWindow()
 		}
 		if !t0.IsZero() && sum == int64(n) && len(st.Partitions) == partitions {
 			break
@@ -314,6 +319,8 @@ func EndToEnd(n int) ([]Figure, error) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	elapsed := time.Since(t0)
+	cpu := cputime.Process() - cpu0
+	stopProfile()
 	cancel()
 	if err := <-done; err != nil {
 		return nil, err
@@ -333,6 +340,35 @@ func EndToEnd(n int) ([]Figure, error) {
 		{"e2e_events_per_sec", e2e, "events/s"},
 		{"raw_consume_events_per_sec", raw.RecordsPerSec(), "events/s"},
 		{"e2e_to_raw_ratio", e2e / raw.RecordsPerSec(), "ratio"},
+		// CPU of the whole process per event (engine, kafka-go and the
+		// in-process kfake broker), the cost behind each rate.
+		{"e2e_cpu_us_per_event", cpu.Seconds() * 1e6 / float64(int64(n)-sum0), "us"},
+		{"raw_consume_cpu_us_per_event", raw.CPU.Seconds() * 1e6 / float64(raw.Records), "us"},
 		{"restore_mb_per_sec", float64(rr.Bytes) / 1e6 / rr.Elapsed.Seconds(), "MB/s"},
 	}, nil
+}
+
+// profileWindow starts a CPU profile into the file named by
+// BENCH_E2E_CPUPROFILE, if set, and returns what stops it: a profile of
+// the end-to-end measurement alone, without the set-up, the raw consume and
+// the restore around it.
+func profileWindow() func() {
+	path := os.Getenv("BENCH_E2E_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "BENCH_E2E_CPUPROFILE:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "BENCH_E2E_CPUPROFILE:", err)
+		_ = f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
