@@ -45,7 +45,7 @@ var _ Changelog = (*TopicChangelog)(nil)
 // NewChangelog returns the Changelog on topic. Create the topic with
 // EnsureTopics and CompactedTopic, with as many partitions as the inputs.
 func (c *Client) NewChangelog(topic string) *TopicChangelog {
-	return &TopicChangelog{c: c, topic: topic, w: c.newBatchWriters(topic, func() kafka.Balancer { return explicitPartition{} })}
+	return &TopicChangelog{c: c, topic: topic, w: c.newBatchWriters(topic, func() kafka.Balancer { return explicitPartition{} }, allToOnePartition)}
 }
 
 // Topic returns the changelog topic name.

@@ -27,7 +27,7 @@ func (c *Client) OffsetRange(ctx context.Context, topic string, partition int) (
 // client's writer tuning (acks=all): for records that must reach every
 // partition, or whose partition the caller computed.
 func (c *Client) NewPartitionWriter() *Writer {
-	return &Writer{w: c.newBatchWriters("", func() kafka.Balancer { return explicitPartition{} })}
+	return &Writer{w: c.newBatchWriters("", func() kafka.Balancer { return explicitPartition{} }, mostPerExplicitPartition)}
 }
 
 // FetchFrom returns the records of a topic partition from offset on, as far

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -38,27 +41,36 @@ var _ Sink = (*Writer)(nil)
 // murmur2 partitioning, Config.BatchTimeout/BatchSize/BatchBytes,
 // Config.Compression, and Config.MaxAttempts tries per batch.
 func (c *Client) NewWriter() *Writer {
-	return &Writer{w: c.newBatchWriters("", func() kafka.Balancer { return &kafka.Murmur2Balancer{} })}
+	h := &hashedPartitions{c: c}
+	return &Writer{w: c.newBatchWriters("", func() kafka.Balancer { return &kafka.Murmur2Balancer{} }, h.most)}
 }
 
 // batchWriters are kafka.Writers that differ only in BatchSize, and a call
-// goes to the smallest one whose batches hold all of its records.
+// goes to the smallest one whose batches hold the most records the call
+// sends to one topic partition.
 //
 // kafka-go allocates each batch's message slice at its full BatchSize
 // capacity, 152 bytes a record: 300 KB at the default 2,000, even for a
 // batch of one record. Under a light load the engine writes a few records
 // per input batch, and one writer would then allocate hundreds of MB/s (it
 // was 70% of everything the fraud latency measurement allocated), which the
-// garbage collector pays for in the latency tail. Batching across
-// concurrent calls works as before within each writer; records of one call
-// keep their order, since one call goes to one writer.
-type batchWriters []*kafka.Writer
+// garbage collector pays for in the latency tail. Under a heavy load a call
+// of 1,000 records spread over four partitions needs batches of about 250,
+// not 2,000. Batching across concurrent calls works as before within each
+// writer; records of one call keep their order, since one call goes to one
+// writer (and a partition's batches are sent in order).
+type batchWriters struct {
+	ws []*kafka.Writer
+	// perPartition returns the most records msgs send to one topic
+	// partition, or an estimate of it.
+	perPartition func(ctx context.Context, msgs []kafka.Message) int
+}
 
-// smallBatchSizes are the BatchSizes of the writers for small calls.
-var smallBatchSizes = []int{32, 256}
+// smallBatchSizes are the BatchSizes of the writers for smaller calls.
+var smallBatchSizes = []int{32, 128, 512}
 
-func (c *Client) newBatchWriters(topic string, balancer func() kafka.Balancer) batchWriters {
-	var ws batchWriters
+func (c *Client) newBatchWriters(topic string, balancer func() kafka.Balancer, perPartition func(context.Context, []kafka.Message) int) batchWriters {
+	var ws []*kafka.Writer
 	for _, n := range smallBatchSizes {
 		if n < c.cfg.BatchSize {
 			w := c.newKafkaWriter(topic, balancer())
@@ -66,14 +78,17 @@ func (c *Client) newBatchWriters(topic string, balancer func() kafka.Balancer) b
 			ws = append(ws, w)
 		}
 	}
-	return append(ws, c.newKafkaWriter(topic, balancer()))
+	return batchWriters{ws: append(ws, c.newKafkaWriter(topic, balancer())), perPartition: perPartition}
 }
 
-// write writes msgs with the smallest writer whose batches hold them.
-func (ws batchWriters) write(ctx context.Context, msgs []kafka.Message) error {
-	w := ws[len(ws)-1]
-	for _, s := range ws[:len(ws)-1] {
-		if len(msgs) <= s.BatchSize {
+// write writes msgs with the smallest writer whose batches hold them. A
+// call whose estimate falls short is still written whole: kafka-go starts
+// a second batch for the partition.
+func (b batchWriters) write(ctx context.Context, msgs []kafka.Message) error {
+	n := b.perPartition(ctx, msgs)
+	w := b.ws[len(b.ws)-1]
+	for _, s := range b.ws[:len(b.ws)-1] {
+		if n <= s.BatchSize {
 			w = s
 			break
 		}
@@ -81,9 +96,99 @@ func (ws batchWriters) write(ctx context.Context, msgs []kafka.Message) error {
 	return w.WriteMessages(ctx, msgs...)
 }
 
-func (ws batchWriters) Close() error {
+// mostPerExplicitPartition counts exactly, for records whose Partition
+// field is their partition.
+func mostPerExplicitPartition(_ context.Context, msgs []kafka.Message) int {
+	type tp struct {
+		topic     string
+		partition int
+	}
+	if len(msgs) <= smallBatchSizes[0] {
+		return len(msgs)
+	}
+	counts := map[tp]int{}
+	most := 0
+	for i := range msgs {
+		k := tp{msgs[i].Topic, msgs[i].Partition}
+		counts[k]++
+		most = max(most, counts[k])
+	}
+	return most
+}
+
+// hashedPartitions estimates, for records spread over partitions by a hash
+// of their keys, the most any partition receives: the topic's records over
+// its partitions plus four standard deviations. Partition counts are asked
+// of a broker once per topic and kept for partitionCountTTL; without one
+// the estimate is the topic's whole count.
+type hashedPartitions struct {
+	c     *Client
+	mu    sync.Mutex
+	known map[string]partitionCount
+}
+
+type partitionCount struct {
+	n  int
+	at time.Time
+}
+
+const partitionCountTTL = time.Minute
+
+func (h *hashedPartitions) most(ctx context.Context, msgs []kafka.Message) int {
+	if len(msgs) <= smallBatchSizes[0] {
+		return len(msgs)
+	}
+	type topicCount struct {
+		topic string
+		n     int
+	}
+	var buf [8]topicCount
+	counts := buf[:0] // a call names a few topics
+	for i := range msgs {
+		k := 0
+		for k < len(counts) && counts[k].topic != msgs[i].Topic {
+			k++
+		}
+		if k == len(counts) {
+			counts = append(counts, topicCount{topic: msgs[i].Topic})
+		}
+		counts[k].n++
+	}
+	most := 0
+	for _, tc := range counts {
+		est := tc.n
+		if parts := h.partitions(ctx, tc.topic); parts > 1 {
+			mean := float64(tc.n) / float64(parts)
+			est = min(tc.n, int(mean+4*math.Sqrt(mean))+1)
+		}
+		most = max(most, est)
+	}
+	return most
+}
+
+func (h *hashedPartitions) partitions(ctx context.Context, topic string) int {
+	h.mu.Lock()
+	pc, ok := h.known[topic]
+	h.mu.Unlock()
+	if ok && time.Since(pc.at) < partitionCountTTL {
+		return pc.n
+	}
+	counts, err := h.c.partitionCounts(ctx, topic)
+	if err != nil {
+		return 0 // unknown: the caller takes the whole count
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.known == nil {
+		h.known = map[string]partitionCount{}
+	}
+	h.known[topic] = partitionCount{n: counts[topic], at: time.Now()}
+	return counts[topic]
+}
+
+func (b batchWriters) Close() error {
 	var errs []error
-	for _, w := range ws {
+	for _, w := range b.ws {
 		errs = append(errs, w.Close())
 	}
 	return errors.Join(errs...)
@@ -161,3 +266,7 @@ func topicsOf(msgs []kafka.Message) []string {
 	}
 	return out
 }
+
+// allToOnePartition is perPartition for a writer whose calls each go to a
+// single partition (a changelog's appends).
+func allToOnePartition(_ context.Context, msgs []kafka.Message) int { return len(msgs) }
