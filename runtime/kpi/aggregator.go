@@ -40,7 +40,13 @@ type Aggregator struct {
 	maxEvent int64
 	seen     bool
 
-	slots []int32
+	// slots and shareUpd are scratch of add: the series slots of the
+	// transaction-level dimensions, and the category shares.
+	slots    []int32
+	shareUpd []shareUpdate
+	// encBuf holds dense sketch encodings whose registers are read for an
+	// estimate but not kept (Config.OmitSketches).
+	encBuf []byte
 	// closed holds the windows the watermark closed, built from their panes
 	// when it passed their close time, until Emit hands them out.
 	closed []closedWindow
@@ -147,6 +153,22 @@ func (a *Aggregator) Config() Config {
 // whether o was late for some window name: all its windows of that name had
 // closed, so it is aggregated nowhere in them.
 func (a *Aggregator) Add(o Observation) (late bool) {
+	return a.add(&o, nil)
+}
+
+// add aggregates o, split into shares by category when there are any: it is
+// Add of one Observation per share (o with the share's category, revenue,
+// units and margin, every share after the first a continuation) done in one
+// pass. The shares have o's event time, so the watermark cannot close any
+// of their windows between them (it trails the event time by
+// MaxOutOfOrderness >= 0, and every window of o.EventTime ends after it):
+// admission, open windows and late counts are those of the first share, and
+// the work that does not depend on the category is done once. In the
+// overall series and the other dimensions every share adds to the same
+// series, whose sums are integers (add in any order) and whose customer set
+// gets the same hash (inserting it again changes nothing), so they receive
+// the shares' totals once.
+func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 	t := o.EventTime.UnixNano()
 	wm := a.watermark()
 	a.closeWindows(wm)
@@ -167,24 +189,47 @@ func (a *Aggregator) Add(o Observation) (late bool) {
 		return !o.Continuation
 	}
 
-	for i, d := range a.dimIdx {
-		a.slots[i] = a.registry[i].slot(o.Dims[d], a.maxValues)
-	}
 	var h uint64
 	if o.CustomerID != "" {
 		h = metro.Hash64Str(o.CustomerID, hashSeed)
 	}
-	u := update{
-		revenue:  toMillionths(o.Revenue),
-		margin:   toMillionths(o.Margin),
-		units:    o.Units,
-		orders:   o.Orders,
-		hash:     h,
-		customer: o.CustomerID != "",
-	}
 	txnOrders := o.Orders
 	if o.Continuation {
 		txnOrders = 0
+	}
+	// One update per share for the category series (in their order, which
+	// is the order values are admitted to the registry in), and their total
+	// for the others.
+	total := update{orders: txnOrders, hash: h, customer: o.CustomerID != ""}
+	a.shareUpd = a.shareUpd[:0]
+	if len(shares) == 0 {
+		total.revenue, total.margin, total.units = toMillionths(o.Revenue), toMillionths(o.Margin), o.Units
+		a.shareUpd = append(a.shareUpd, shareUpdate{category: o.Dims[DimCategory], u: total})
+	} else {
+		for _, s := range shares {
+			u := update{revenue: toMillionths(s.Revenue), margin: toMillionths(s.Margin), units: s.Units, hash: h, customer: total.customer}
+			total.revenue += u.revenue
+			total.margin += u.margin
+			total.units += u.units
+			a.shareUpd = append(a.shareUpd, shareUpdate{category: s.Category, u: u})
+		}
+	}
+	catDim := -1
+	for i, d := range a.dimIdx {
+		if d == DimCategory {
+			catDim = i
+			for k := range a.shareUpd {
+				su := &a.shareUpd[k]
+				su.slot = a.registry[i].slot(su.category, a.maxValues)
+				su.u.orders = o.Orders // category splits count in their category
+			}
+			continue
+		}
+		a.slots[i] = a.registry[i].slot(o.Dims[d], a.maxValues)
+		if a.slots[i] == int32(a.maxValues) {
+			// Folded once per share, as Add of each share would.
+			a.registry[i].folded += uint64(len(a.shareUpd) - 1)
+		}
 	}
 
 	for i := range a.sets {
@@ -216,29 +261,24 @@ func (a *Aggregator) Add(o Observation) (late bool) {
 		}
 		oldest := pane - (open-1)*ws.advance
 		ws.nextClose = min(ws.nextClose, addSat(oldest+ws.size, a.lateness))
-		u.orders = txnOrders
-		st.all.add(&u)
+		st.all.add(&total)
 		if st.groups == nil && len(a.slots) > 0 {
 			st.groups = make([][]*measures, len(a.slots))
 		}
 		for j, slot := range a.slots {
-			g := st.groups[j]
-			if g == nil {
-				g = make([]*measures, a.maxValues+1)
-				st.groups[j] = g
+			if j == catDim {
+				for k := range a.shareUpd {
+					su := &a.shareUpd[k]
+					a.series(st, j, su.slot).add(&su.u)
+				}
+				continue
 			}
-			m := g[slot]
-			if m == nil {
-				m = new(measures)
-				g[slot] = m
-			}
-			u.orders = a.seriesOrders(j, &o, txnOrders)
-			m.add(&u)
+			a.series(st, j, slot).add(&total)
 		}
 		// Windows whose end the watermark already passed count the event
 		// as a late order; they are the oldest of the open ones.
 		for s := oldest; s <= pane && wm >= s+ws.size; s += ws.advance {
-			a.addLateOrders(ws, s, &o, txnOrders)
+			a.addLateOrders(ws, s, catDim, txnOrders, o.Orders)
 		}
 	}
 	if !a.seen || t > a.maxEvent {
@@ -247,22 +287,49 @@ func (a *Aggregator) Add(o Observation) (late bool) {
 	return late
 }
 
-// seriesOrders is the orders an observation counts in configured dimension
-// j: category splits count in their category, the rest once per transaction.
-func (a *Aggregator) seriesOrders(j int, o *Observation, txnOrders int64) int64 {
-	if a.dimIdx[j] == DimCategory {
-		return o.Orders
+// series returns the measures of configured dimension j's slot in st,
+// allocating them on first use.
+func (a *Aggregator) series(st *windowState, j int, slot int32) *measures {
+	g := st.groups[j]
+	if g == nil {
+		g = make([]*measures, a.maxValues+1)
+		st.groups[j] = g
 	}
-	return txnOrders
+	m := g[slot]
+	if m == nil {
+		m = new(measures)
+		g[slot] = m
+	}
+	return m
 }
 
-func (a *Aggregator) addLateOrders(ws *windowSet, start int64, o *Observation, txnOrders int64) {
+// shareUpdate is one category share of the observation being added: its
+// category, the category's series slot and what it adds there.
+type shareUpdate struct {
+	category string
+	slot     int32
+	u        update
+}
+
+// addLateOrders counts the observation being added as late orders of the
+// window of ws starting at start: txnOrders in the overall series and the
+// transaction-level dimensions, orders per share in the category dimension
+// (catDim, -1 when not configured).
+func (a *Aggregator) addLateOrders(ws *windowSet, start int64, catDim int, txnOrders, orders int64) {
 	if txnOrders != 0 {
 		ws.lateOrders[lateKey{start: start, dim: -1}] += txnOrders
 	}
 	for j, slot := range a.slots {
-		if n := a.seriesOrders(j, o, txnOrders); n != 0 {
-			ws.lateOrders[lateKey{start: start, dim: int32(j), slot: slot}] += n
+		if j == catDim {
+			if orders != 0 {
+				for k := range a.shareUpd {
+					ws.lateOrders[lateKey{start: start, dim: int32(j), slot: a.shareUpd[k].slot}] += orders
+				}
+			}
+			continue
+		}
+		if txnOrders != 0 {
+			ws.lateOrders[lateKey{start: start, dim: int32(j), slot: slot}] += txnOrders
 		}
 	}
 }
@@ -511,10 +578,7 @@ func (a *Aggregator) result(window string, start, end time.Time, dim, value stri
 		Margin:     fromMillionths(m.margin),
 		LateOrders: m.lateOrders,
 	}
-	r.UniqueCustomers = m.customers.estimate()
-	if !a.cfg.OmitSketches {
-		r.CustomersSketch = m.customers.sketch()
-	}
+	r.UniqueCustomers, r.CustomersSketch = m.customers.summary(!a.cfg.OmitSketches, &a.encBuf)
 	r.AOV = aov(m.revenue, m.orders)
 	r.ID = r.computeID()
 	return r
