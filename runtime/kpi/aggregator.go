@@ -44,9 +44,6 @@ type Aggregator struct {
 	// transaction-level dimensions, and the category shares.
 	slots    []int32
 	shareUpd []shareUpdate
-	// encBuf holds dense sketch encodings whose registers are read for an
-	// estimate but not kept (Config.OmitSketches).
-	encBuf []byte
 	// closed holds the windows the watermark closed, built from their panes
 	// when it passed their close time, until Emit hands them out.
 	closed []closedWindow
@@ -201,13 +198,16 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 	// is the order values are admitted to the registry in), and their total
 	// for the others.
 	total := update{orders: txnOrders, hash: h, customer: o.CustomerID != ""}
+	total.reg, total.rho = hllPos(h)
 	a.shareUpd = a.shareUpd[:0]
 	if len(shares) == 0 {
 		total.revenue, total.margin, total.units = toMillionths(o.Revenue), toMillionths(o.Margin), o.Units
 		a.shareUpd = append(a.shareUpd, shareUpdate{category: o.Dims[DimCategory], u: total})
 	} else {
+		base := total
 		for _, s := range shares {
-			u := update{revenue: toMillionths(s.Revenue), margin: toMillionths(s.Margin), units: s.Units, hash: h, customer: total.customer}
+			u := base
+			u.revenue, u.margin, u.units = toMillionths(s.Revenue), toMillionths(s.Margin), s.Units
 			total.revenue += u.revenue
 			total.margin += u.margin
 			total.units += u.units
@@ -443,10 +443,15 @@ func (a *Aggregator) applyLateOrders(ws *windowSet, st *windowState) {
 	}
 }
 
+// update is what one observation adds to a series. The customer's hash
+// comes with its dense register position (hllPos), computed once for all
+// the series it goes to.
 type update struct {
 	revenue, margin int64
 	units, orders   int64
 	hash            uint64
+	reg             uint32
+	rho             uint8
 	customer        bool
 }
 
@@ -456,7 +461,7 @@ func (m *measures) add(u *update) {
 	m.units += u.units
 	m.orders += u.orders
 	if u.customer {
-		m.customers.insert(u.hash)
+		m.customers.insertAt(u.hash, u.reg, u.rho)
 	}
 }
 
@@ -470,12 +475,24 @@ func (m *measures) merge(o *measures) {
 	m.customers.union(&o.customers)
 }
 
+// scannedValues is the number of admitted values up to which slot finds a
+// value by comparing it with each instead of through the map.
+const scannedValues = 8
+
 // slot returns the series slot of value v, admitting v if there is room.
 func (r *valueRegistry) slot(v string, maxValues int) int32 {
 	if v == "" {
 		v = UnknownValue
 	}
-	if s, ok := r.slots[v]; ok {
+	if len(r.values) <= scannedValues {
+		// A handful of values (countries, channels) compare faster than
+		// they hash.
+		for s, x := range r.values {
+			if x == v {
+				return int32(s)
+			}
+		}
+	} else if s, ok := r.slots[v]; ok {
 		return s
 	}
 	if v == OtherValue || len(r.values) >= maxValues {
@@ -578,7 +595,10 @@ func (a *Aggregator) result(window string, start, end time.Time, dim, value stri
 		Margin:     fromMillionths(m.margin),
 		LateOrders: m.lateOrders,
 	}
-	r.UniqueCustomers, r.CustomersSketch = m.customers.summary(!a.cfg.OmitSketches, &a.encBuf)
+	r.UniqueCustomers = m.customers.estimate()
+	if !a.cfg.OmitSketches {
+		r.CustomersSketch = m.customers.sketch()
+	}
 	r.AOV = aov(m.revenue, m.orders)
 	r.ID = r.computeID()
 	return r

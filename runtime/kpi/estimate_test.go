@@ -1,114 +1,152 @@
 package kpi
 
 import (
+	"bytes"
+	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"testing"
 
 	"github.com/axiomhq/hyperloglog"
 )
 
-// TestDenseEstimateMatchesLibrary: denseEstimate must give Estimate's
-// number exactly for dense sketches from nearly empty (the beta correction
-// dominates) to saturated (no zero registers), and decline, rather than
-// guess, for a register above maxExactRegister.
+// TestDenseEstimateMatchesLibrary: denseEstimate must give the library's
+// Estimate exactly for dense registers from nearly empty (the beta
+// correction dominates) to saturated (no zero registers), and through the
+// library for a register above maxExactRegister.
 func TestDenseEstimateMatchesLibrary(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
-	checked := 0
+	check := func(name string, sk *hyperloglog.Sketch) {
+		t.Helper()
+		enc, err := sk.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		regs, err := denseRegisters(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := denseEstimate(regs), sk.Estimate(); got != want {
+			t.Fatalf("%s: estimate %d, library %d", name, got, want)
+		}
+	}
 	for _, n := range []int{0, 1, 10, 300, 769, 2_000, 5_000, 12_000, 20_000, 40_000, 100_000, 300_000, 1_000_000} {
-		for range 4 {
-			sk, err := hyperloglog.NewSketch(hllPrecision, false)
-			if err != nil {
-				t.Fatal(err)
-			}
+		for i := range 4 {
+			sk, _ := hyperloglog.NewSketch(hllPrecision, false)
 			for range n {
 				sk.InsertHash(rng.Uint64())
 			}
-			enc, err := sk.MarshalBinary()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, ok := denseEstimate(enc)
-			if !ok {
-				t.Fatalf("%d hashes: declined a dense sketch", n)
-			}
-			if want := sk.Estimate(); got != want {
-				t.Fatalf("%d hashes: estimate %d, library %d", n, got, want)
-			}
-			checked++
+			check(fmt.Sprintf("%d hashes, sketch %d", n, i), sk)
 		}
 	}
-
 	// A hash whose bits below the register index are all zero sets its
-	// register to the maximum, 51.
+	// register to the maximum, 51: the sum is no longer exact.
 	sk, _ := hyperloglog.NewSketch(hllPrecision, false)
 	for range 5_000 {
 		sk.InsertHash(rng.Uint64())
 	}
 	sk.InsertHash(7 << (64 - hllPrecision))
-	enc, _ := sk.MarshalBinary()
-	if _, ok := denseEstimate(enc); ok {
-		t.Fatal("accepted a sketch with a register above the exact limit")
-	}
-	// Sparse encodings and other precisions are not read.
-	sparse, _ := hyperloglog.New14().MarshalBinary()
-	p16, _ := hyperloglog.NewSketch(16, false)
-	enc16, _ := p16.MarshalBinary()
-	for _, enc := range [][]byte{sparse, enc16, nil, enc[:len(enc)-1]} {
-		if _, ok := denseEstimate(enc); ok {
-			t.Fatalf("accepted an encoding of %d bytes that is not dense precision 14", len(enc))
-		}
-	}
+	check("register 51", sk)
 }
 
-// TestSummaryEqualsEstimateAndSketch: the result's estimate and sketch come
-// from summary; they must be estimate() and sketch() on both sides of the
-// exact limit, with and without the sketch kept, and also when the dense
-// registers force the library's own estimate.
-func TestSummaryEqualsEstimateAndSketch(t *testing.T) {
-	rng := rand.New(rand.NewPCG(33, 34))
-	var scratch []byte
-	for _, n := range []int{0, 5, 700, 768, 769, 3_000, 30_000, -1} {
+// TestDenseRegistersMatchLibrary: the set's own dense registers must be
+// the library's: the same sketch bytes and estimate as a library sketch fed
+// the same hashes (exact sets become dense past exactLimit), after unions,
+// and through a snapshot round trip, which also reads sketches the library
+// encoded in sparse form.
+func TestDenseRegistersMatchLibrary(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	same := func(name string, c *customerSet, sk *hyperloglog.Sketch) {
+		t.Helper()
+		want, err := sk.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(c.sketch(), want) {
+			t.Fatalf("%s: sketch differs from the library's", name)
+		}
+		if got, want := c.estimate(), sk.Estimate(); got != want {
+			t.Fatalf("%s: estimate %d, library %d", name, got, want)
+		}
+		snap, err := c.appendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back customerSet
+		r := reader{buf: snap}
+		if err := r.customerSet(&back); err != nil || len(r.buf) != 0 {
+			t.Fatalf("%s: snapshot does not read back: %v", name, err)
+		}
+		if !bytes.Equal(back.sketch(), want) {
+			t.Fatalf("%s: snapshot round trip changes the sketch", name)
+		}
+	}
+	var united customerSet
+	unitedLib, _ := hyperloglog.NewSketch(hllPrecision, false)
+	for _, n := range []int{800, 1_000, 5_000, 50_000} {
 		var c customerSet
-		for range max(n, 2_000) {
-			c.insert(rng.Uint64())
-		}
-		if n < 0 {
-			c.insert(3 << (64 - hllPrecision)) // register 51: the fallback
-		}
-		for _, keep := range []bool{true, false} {
-			est, sk := c.summary(keep, &scratch)
-			if est != c.estimate() {
-				t.Fatalf("%d customers: summary estimates %d, estimate() %d", n, est, c.estimate())
+		sk, _ := hyperloglog.NewSketch(hllPrecision, false)
+		for range n {
+			h := rng.Uint64()
+			if rng.IntN(500) == 0 {
+				h &^= 1<<50 - 1 // large rho values
 			}
-			var want []byte
-			if keep {
-				want = c.sketch()
-			}
-			if !reflect.DeepEqual(sk, want) {
-				t.Fatalf("%d customers, sketch kept %v: summary's sketch differs from sketch()", n, keep)
-			}
+			c.insert(h)
+			sk.InsertHash(h)
+			unitedLib.InsertHash(h)
 		}
+		if c.regs == nil {
+			t.Fatalf("%d hashes: set still exact", n)
+		}
+		same(fmt.Sprintf("%d hashes", n), &c, sk)
+		united.union(&c)
+		same(fmt.Sprintf("union up to %d", n), &united, unitedLib)
+	}
+
+	// A snapshot may hold a sketch the library encoded sparse.
+	sparse := hyperloglog.New14()
+	for range 100 {
+		sparse.InsertHash(rng.Uint64())
+	}
+	enc, _ := sparse.MarshalBinary()
+	snap := append([]byte{1}, appendString(nil, string(enc))...)
+	var c customerSet
+	r := reader{buf: snap}
+	if err := r.customerSet(&c); err != nil {
+		t.Fatal(err)
+	}
+	dense, _ := hyperloglog.NewSketch(hllPrecision, false)
+	_ = dense.Merge(sparse)
+	same("sparse in a snapshot", &c, dense)
+
+	// Other precisions are refused.
+	p12, _ := hyperloglog.NewSketch(12, false)
+	p12.InsertHash(1)
+	enc12, _ := p12.MarshalBinary()
+	r = reader{buf: append([]byte{1}, appendString(nil, string(enc12))...)}
+	if err := r.customerSet(new(customerSet)); err == nil {
+		t.Fatal("accepted a sketch of precision 12")
 	}
 }
 
-// BenchmarkDenseEstimate compares reading a dense set's estimate through
-// summary (one encoding, one counting pass) with the library's Estimate.
+// BenchmarkDenseEstimate compares the estimate of dense registers with the
+// library's Estimate of the same sketch.
 func BenchmarkDenseEstimate(b *testing.B) {
 	rng := rand.New(rand.NewPCG(35, 36))
+	sk, _ := hyperloglog.NewSketch(hllPrecision, false)
 	var c customerSet
 	for range 20_000 {
-		c.insert(rng.Uint64())
+		h := rng.Uint64()
+		c.insert(h)
+		sk.InsertHash(h)
 	}
-	b.Run("summary", func(b *testing.B) {
-		var scratch []byte
+	b.Run("registers", func(b *testing.B) {
 		for range b.N {
-			c.summary(false, &scratch)
+			c.estimate()
 		}
 	})
 	b.Run("library", func(b *testing.B) {
 		for range b.N {
-			c.dense.Estimate()
+			sk.Estimate()
 		}
 	})
 }
