@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +22,7 @@ type Metrics struct {
 	late            prometheus.Counter     // transactions late for some KPI window
 	replaySkipped   prometheus.Counter     // records below the restored offset marker
 	stateErrors     prometheus.Counter     // purchases the customer state refused
-	latency         prometheus.Histogram   // per-event processing time
+	latency         *batchHistogram        // per-event processing time
 	alerts          *prometheus.CounterVec // outcome, rule_set
 	ruleHits        *prometheus.CounterVec // rule_set, rule
 	kpiWindows      *prometheus.CounterVec // window
@@ -54,8 +55,8 @@ func newMetrics() *Metrics {
 	m.late = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_events_late_total", Help: "Transactions that arrived after all their windows of some KPI window name had closed."})
 	m.replaySkipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_events_replay_skipped_total", Help: "Records skipped because the restored state already includes them."})
 	m.stateErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "ecap_state_apply_errors_total", Help: "Purchases the customer state refused."})
-	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_process_latency_seconds", Help: "Time to run one transaction through the stage chain (outputs not yet written).",
-		Buckets: prometheus.ExponentialBuckets(1e-6, 2.5, 14)})
+	m.latency = newBatchHistogram("ecap_process_latency_seconds", "Time to run one transaction through the stage chain (outputs not yet written).",
+		prometheus.ExponentialBuckets(1e-6, 2.5, 14))
 	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_fraud_decisions_total", Help: "Fraud decisions, by outcome and rule set."}, []string{"outcome", "rule_set"})
 	m.ruleHits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_fraud_rule_hits_total", Help: "Fraud rule hits, by rule set and rule."}, []string{"rule_set", "rule"})
 	m.kpiWindows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_kpi_windows_emitted_total", Help: "KPI window results written, by window name."}, []string{"window"})
@@ -209,4 +210,82 @@ func (c *eventClock) end(i int) time.Duration {
 	d := now - c.last
 	c.last, c.next = now, i+1
 	return d
+}
+
+// batchHistogram is a Prometheus histogram whose observations arrive in
+// batches: each writer counts a batch into its own histogramBatch (plain
+// bucket counters, no atomics) and adds it with flush, under a lock, once
+// per batch; Collect exports the sums as a constant histogram. A
+// prometheus.Histogram costs four atomic updates per observation.
+type batchHistogram struct {
+	desc  *prometheus.Desc
+	upper []float64 // bucket upper bounds, inclusive, ascending
+
+	mu     sync.Mutex
+	counts []uint64 // per bucket, not cumulative; the last is +Inf
+	count  uint64
+	sum    float64
+}
+
+func newBatchHistogram(name, help string, upper []float64) *batchHistogram {
+	return &batchHistogram{
+		desc:   prometheus.NewDesc(name, help, nil, nil),
+		upper:  upper,
+		counts: make([]uint64, len(upper)+1),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (h *batchHistogram) Describe(ch chan<- *prometheus.Desc) { ch <- h.desc }
+
+// Collect implements prometheus.Collector.
+func (h *batchHistogram) Collect(ch chan<- prometheus.Metric) {
+	h.mu.Lock()
+	buckets := make(map[float64]uint64, len(h.upper))
+	var cum uint64
+	for i, le := range h.upper {
+		cum += h.counts[i]
+		buckets[le] = cum
+	}
+	count, sum := h.count, h.sum
+	h.mu.Unlock()
+	ch <- prometheus.MustNewConstHistogram(h.desc, count, sum, buckets)
+}
+
+// histogramBatch is one writer's observations since its last flush.
+type histogramBatch struct {
+	counts []uint64
+	count  uint64
+	sum    float64
+}
+
+// observe counts v into b, in the first bucket whose upper bound is at
+// least v, as a prometheus.Histogram does.
+func (h *batchHistogram) observe(b *histogramBatch, v float64) {
+	if b.counts == nil {
+		b.counts = make([]uint64, len(h.upper)+1)
+	}
+	i := 0
+	for i < len(h.upper) && v > h.upper[i] {
+		i++
+	}
+	b.counts[i]++
+	b.count++
+	b.sum += v
+}
+
+// flush adds b to h and empties it.
+func (h *batchHistogram) flush(b *histogramBatch) {
+	if b.count == 0 {
+		return
+	}
+	h.mu.Lock()
+	for i, n := range b.counts {
+		h.counts[i] += n
+	}
+	h.count += b.count
+	h.sum += b.sum
+	h.mu.Unlock()
+	clear(b.counts)
+	b.count, b.sum = 0, 0
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -73,5 +74,57 @@ func TestEventClockTimesEachEvent(t *testing.T) {
 	c.begin(3)
 	if d := c.end(3); d >= 30*time.Millisecond {
 		t.Fatalf("event 3 took %v: charged for the skipped event before it", d)
+	}
+}
+
+// TestBatchHistogramMatchesPrometheus: batchHistogram must export what a
+// prometheus.Histogram with the same buckets exports for the same
+// observations (bucket bounds inclusive, +Inf, count, sum up to rounding),
+// over several batches, and export the empty histogram before any.
+func TestBatchHistogramMatchesPrometheus(t *testing.T) {
+	upper := prometheus.ExponentialBuckets(1e-6, 2.5, 14)
+	ref := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h_seconds", Help: "h", Buckets: upper})
+	got := newBatchHistogram("h_seconds", "h", upper)
+	regRef, regGot := prometheus.NewRegistry(), prometheus.NewRegistry()
+	regRef.MustRegister(ref)
+	regGot.MustRegister(got)
+	compare := func(when string) {
+		t.Helper()
+		gather := func(reg *prometheus.Registry) (buckets []uint64, count uint64, sum float64) {
+			fams, err := reg.Gather()
+			if err != nil || len(fams) != 1 || len(fams[0].GetMetric()) != 1 {
+				t.Fatalf("%s: gathered %v, %v", when, fams, err)
+			}
+			h := fams[0].GetMetric()[0].GetHistogram()
+			for _, b := range h.GetBucket() {
+				buckets = append(buckets, b.GetCumulativeCount())
+			}
+			return buckets, h.GetSampleCount(), h.GetSampleSum()
+		}
+		wb, wc, ws := gather(regRef)
+		gb, gc, gs := gather(regGot)
+		if fmt.Sprint(gb) != fmt.Sprint(wb) || gc != wc || math.Abs(gs-ws) > 1e-12*math.Max(1, ws) {
+			t.Fatalf("%s: buckets %v count %d sum %v, prometheus %v %d %v", when, gb, gc, gs, wb, wc, ws)
+		}
+	}
+	compare("before any observation")
+	rng := rand.New(rand.NewPCG(3, 4))
+	var b histogramBatch
+	for batch := range 5 {
+		for range 1000 {
+			var v float64
+			switch rng.IntN(4) {
+			case 0:
+				v = upper[rng.IntN(len(upper))] // on a bound: that bucket
+			case 1:
+				v = rng.Float64() * 0.2 // up to beyond the last bound
+			default:
+				v = rng.ExpFloat64() * 2e-5
+			}
+			ref.Observe(v)
+			got.observe(&b, v)
+		}
+		got.flush(&b)
+		compare(fmt.Sprint("batch ", batch))
 	}
 }

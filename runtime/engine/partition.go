@@ -123,6 +123,7 @@ type processor struct {
 	txn     events.TransactionBlock
 	ft      fraud.Transaction
 	counts  batchCounts
+	latency histogramBatch
 }
 
 // processTransactions runs the whole chain over records of the transactions
@@ -254,9 +255,11 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 				out.add(s.EnrichedTopic, out.bytes(txn.EventID), b, nil)
 			}
 		}
-		pr.metrics.latency.Observe(clock.end(i).Seconds())
+		pr.metrics.latency.observe(&pr.latency, clock.end(i).Seconds())
 	}
 	pr.counts.flush()
+	pr.metrics.kpi.flushSales(&pr.kpiC)
+	pr.metrics.latency.flush(&pr.latency)
 	pr.emitKPIs(p, out)
 }
 
