@@ -59,6 +59,9 @@ type windowSet struct {
 	name          string
 	size, advance int64
 	panes         map[int64]*windowState
+	// cur is the pane the last event went to, which the next one most
+	// likely shares; nil once that pane is dropped.
+	cur *windowState
 	// closedEnd: every window ending at or before it has been closed. Ends
 	// are multiples of advance.
 	closedEnd int64
@@ -254,10 +257,13 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 				ws.partial++
 			}
 		}
-		st := ws.panes[pane]
-		if st == nil {
-			st = &windowState{start: pane}
-			ws.panes[pane] = st
+		st := ws.cur
+		if st == nil || st.start != pane {
+			if st = ws.panes[pane]; st == nil {
+				st = &windowState{start: pane}
+				ws.panes[pane] = st
+			}
+			ws.cur = st
 		}
 		oldest := pane - (open-1)*ws.advance
 		ws.nextClose = min(ws.nextClose, addSat(oldest+ws.size, a.lateness))
@@ -373,7 +379,7 @@ func (a *Aggregator) closeWindows(wm int64) {
 		next := int64(math.MaxInt64)
 		for p := range ws.panes {
 			if p+ws.size <= closedEnd {
-				delete(ws.panes, p)
+				ws.drop(p)
 				continue
 			}
 			oldest := max(p-ws.size+ws.advance, closedEnd-ws.size+ws.advance)
@@ -388,12 +394,20 @@ func (a *Aggregator) closeWindows(wm int64) {
 	}
 }
 
+// drop forgets the pane starting at start.
+func (ws *windowSet) drop(start int64) {
+	delete(ws.panes, start)
+	if ws.cur != nil && ws.cur.start == start {
+		ws.cur = nil
+	}
+}
+
 // buildWindow unites the panes of the window starting at start.
 func (a *Aggregator) buildWindow(ws *windowSet, start int64) *windowState {
 	if ws.size == ws.advance {
 		// A tumbling window is its one pane.
 		st := ws.panes[start]
-		delete(ws.panes, start)
+		ws.drop(start)
 		a.applyLateOrders(ws, st)
 		return st
 	}

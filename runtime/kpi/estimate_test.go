@@ -150,3 +150,39 @@ func BenchmarkDenseEstimate(b *testing.B) {
 		}
 	})
 }
+
+// TestMaxRegisters: the eight-at-a-time maximum must equal a byte-by-byte
+// one for every pair of register values 0..maxRho, in every byte
+// position, and for lengths that are not multiples of eight.
+func TestMaxRegisters(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	for _, n := range []int{0, 7, 8, 9, 64, 1000, hllRegisters} {
+		for range 20 {
+			a, b := make([]uint8, n), make([]uint8, n)
+			for i := range a {
+				a[i], b[i] = uint8(rng.IntN(maxRho+1)), uint8(rng.IntN(maxRho+1))
+			}
+			want := make([]uint8, n)
+			for i := range want {
+				want[i] = max(a[i], b[i])
+			}
+			maxRegisters(a, b)
+			if !bytes.Equal(a, want) {
+				t.Fatalf("%d registers: max differs from the byte-by-byte one", n)
+			}
+		}
+	}
+	// Every pair of values, in each of the eight byte positions.
+	for x := range maxRho + 1 {
+		for y := range maxRho + 1 {
+			for pos := range 8 {
+				a, b := make([]uint8, 8), make([]uint8, 8)
+				a[pos], b[pos] = uint8(x), uint8(y)
+				maxRegisters(a, b)
+				if a[pos] != uint8(max(x, y)) {
+					t.Fatalf("max(%d, %d) at byte %d = %d", x, y, pos, a[pos])
+				}
+			}
+		}
+	}
+}

@@ -127,16 +127,37 @@ func (c *customerSet) union(o *customerSet) {
 		if c.regs == nil {
 			c.toDense()
 		}
-		regs := c.regs[:len(o.regs)]
-		for i, r := range o.regs {
-			regs[i] = max(regs[i], r)
-		}
+		maxRegisters(c.regs, o.regs)
 		return
 	}
 	for _, h := range o.slots {
 		if h != 0 {
 			c.insert(h)
 		}
+	}
+}
+
+// maxRho is the largest register value: hllPos's rho of a hash whose bits
+// below the register index are all 0.
+const maxRho = 64 - hllPrecision + 1
+
+// maxRegisters sets every dst[i] to max(dst[i], src[i]), eight registers
+// at a time: registers are at most maxRho < 128, so in each byte of
+// (a | 0x80...) - b, 128 + a - b lies in 1..255 (no borrow crosses into
+// the next byte) and has its high bit set exactly when a >= b.
+// TestMaxRegisters compares it with a byte-by-byte loop.
+func maxRegisters(dst, src []uint8) {
+	const high = 0x8080808080808080
+	dst = dst[:len(src)]
+	n := len(src) &^ 7
+	for i := 0; i < n; i += 8 {
+		a := binary.LittleEndian.Uint64(dst[i:])
+		b := binary.LittleEndian.Uint64(src[i:])
+		keep := ((((a | high) - b) & high) >> 7) * 0xff // 0xff where a >= b
+		binary.LittleEndian.PutUint64(dst[i:], a&keep|b&^keep)
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = max(dst[i], src[i])
 	}
 }
 
@@ -206,7 +227,13 @@ func denseRegisters(enc []byte) ([]uint8, error) {
 	if len(b) != denseHeader+hllRegisters || b[2] != 0 || b[3] != 0 {
 		return nil, errors.New("customer sketch is not dense after conversion")
 	}
-	return b[denseHeader:], nil
+	regs := b[denseHeader:]
+	for i, r := range regs {
+		if r > maxRho {
+			return nil, fmt.Errorf("customer sketch register %d is %d, above %d", i, r, maxRho)
+		}
+	}
+	return regs, nil
 }
 
 // Snapshot encoding of a customerSet: byte 0 + uvarint n + n little-endian
