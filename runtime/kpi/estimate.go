@@ -9,8 +9,8 @@ import (
 // Reading the estimate of dense registers.
 //
 // hyperloglog.Sketch.Estimate sums 1/2^register over the 16,384 registers
-// of a precision-14 sketch with one math.Pow call each, about 150 µs per
-// series (more on a busy machine); a closing hourly window of the engine
+// of a precision-14 sketch with one math.Pow call each, hundreds of µs per
+// series (BenchmarkDenseEstimate); a closing hourly window of the engine
 // benchmark's KPI spec has eleven dense series. denseEstimate gives the
 // same number with one pass that counts registers by value.
 //
@@ -20,8 +20,8 @@ import (
 // 2^52 of them: exactly representable in a float64's 53-bit significand.
 // Each addition is then exact, in any order, so the library's register-order
 // sum and the per-value sum below are the same float64. With a register
-// above 38 (about one sketch in 2^24 ever holds one) denseEstimate asks the
-// library instead. The rest of the formula is the library's LogLog-Beta
+// above 38 (a hash sets one with probability 2^-38: a series of a million
+// customers about once in 2^18) denseEstimate asks the library instead. The rest of the formula is the library's LogLog-Beta
 // estimator for precision 14 (alpha of m, the beta polynomial in
 // log(zeros+1) of Qin et al., 2016), written as it is there so that it
 // rounds the same way; TestDenseEstimateMatchesLibrary pins it against the
