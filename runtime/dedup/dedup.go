@@ -97,6 +97,10 @@ type Filter struct {
 	watermark    int64
 	hasWatermark bool
 	stats        Stats
+	// expiredBelow: no bucket key below it is live, valid when expired is
+	// set (expire).
+	expiredBelow int64
+	expired      bool
 }
 
 // New returns an empty Filter.
@@ -225,9 +229,17 @@ func (f *Filter) newChunk() []uint64 {
 // expire drops the buckets that the watermark has left behind.
 func (f *Filter) expire() {
 	min := f.minLiveKey()
+	if f.expired && min == f.expiredBelow {
+		// Every bucket below min went at the last call, and remember adds
+		// none below the (never falling) minLiveKey: nothing to look at,
+		// not even the oldest bucket, which the watermark moving with
+		// almost every event would otherwise read each time.
+		return
+	}
 	for len(f.live) > 0 && f.live[0].key < min {
 		f.stats.Expired += uint64(f.drop(0))
 	}
+	f.expiredBelow, f.expired = min, true
 }
 
 // drop forgets the bucket at index i of f.live and returns its size.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,9 +78,16 @@ type salesKey struct {
 }
 
 // salesSeries are the resolved children of one salesKey, so that the per-event
-// path does a map lookup instead of hashing label values into each vector.
+// path does a map lookup instead of hashing label values into each vector,
+// and what a batch has counted into them so far: the counters get it in
+// one Add each at the end of the batch (flushSales) instead of five atomic
+// updates per transaction.
 type salesSeries struct {
 	revenue, orders, units, marginGain, marginLoss prometheus.Counter
+
+	nOrders, nUnits              int64
+	revenueSum, gainSum, lossSum float64
+	pending                      bool // listed in kpiCache.pending
 }
 
 // userEventKey selects one child of ecap_user_events_total.
@@ -93,6 +101,12 @@ type userEventKey struct {
 type kpiCache struct {
 	sales      map[salesKey]*salesSeries
 	userEvents map[userEventKey]prometheus.Counter
+	// last and lastKey: the series of the previous sale of the batch, which
+	// the next one most often shares.
+	last    *salesSeries
+	lastKey salesKey
+	// pending lists the series with counts not yet flushed.
+	pending []*salesSeries
 }
 
 func orUnspecified[T ~string](v T) string {
@@ -103,30 +117,61 @@ func orUnspecified[T ~string](v T) string {
 }
 
 // countSale adds one accepted transaction with its unit count and catalog
-// margin (0 without a catalog) to the sales counters.
+// margin (0 without a catalog) to the sales counters, at the batch's end
+// (flushSales).
 func (k *kpiMetrics) countSale(c *kpiCache, t *events.Transaction, units int64, margin float64) {
 	key := salesKey{currency: t.Currency, channel: t.Channel, method: t.Payment.Method}
-	s := c.sales[key]
-	if s == nil {
-		if c.sales == nil {
-			c.sales = map[salesKey]*salesSeries{}
+	s := c.last
+	if s == nil || key != c.lastKey {
+		s = c.sales[key]
+		if s == nil {
+			if c.sales == nil {
+				c.sales = map[salesKey]*salesSeries{}
+			}
+			lv := []string{t.Currency, orUnspecified(t.Channel), orUnspecified(t.Payment.Method)}
+			s = &salesSeries{revenue: k.revenue.WithLabelValues(lv...), orders: k.orders.WithLabelValues(lv...),
+				units: k.units.WithLabelValues(lv...), marginGain: k.marginGain.WithLabelValues(lv...),
+				marginLoss: k.marginLoss.WithLabelValues(lv...)}
+			// The key may point into the record's bytes: keep a copy.
+			key.currency = strings.Clone(key.currency)
+			c.sales[key] = s
 		}
-		lv := []string{t.Currency, orUnspecified(t.Channel), orUnspecified(t.Payment.Method)}
-		s = &salesSeries{revenue: k.revenue.WithLabelValues(lv...), orders: k.orders.WithLabelValues(lv...),
-			units: k.units.WithLabelValues(lv...), marginGain: k.marginGain.WithLabelValues(lv...),
-			marginLoss: k.marginLoss.WithLabelValues(lv...)}
-		c.sales[key] = s
+		c.last, c.lastKey = s, key
 	}
-	s.orders.Inc()
-	s.revenue.Add(t.Amount)
-	s.units.Add(float64(units))
+	if !s.pending {
+		s.pending = true
+		c.pending = append(c.pending, s)
+	}
+	s.nOrders++
+	s.revenueSum += t.Amount
+	s.nUnits += units
 	switch {
 	case math.IsNaN(margin) || math.IsInf(margin, 0):
 	case margin > 0:
-		s.marginGain.Add(margin)
+		s.gainSum += margin
 	case margin < 0:
-		s.marginLoss.Add(-margin)
+		s.lossSum -= margin
 	}
+}
+
+// flushSales adds the sales counted since the last flush to the counters.
+func (k *kpiMetrics) flushSales(c *kpiCache) {
+	for _, s := range c.pending {
+		s.orders.Add(float64(s.nOrders))
+		s.revenue.Add(s.revenueSum)
+		s.units.Add(float64(s.nUnits))
+		if s.gainSum > 0 {
+			s.marginGain.Add(s.gainSum)
+		}
+		if s.lossSum > 0 {
+			s.marginLoss.Add(s.lossSum)
+		}
+		s.nOrders, s.nUnits, s.revenueSum, s.gainSum, s.lossSum, s.pending = 0, 0, 0, 0, 0, false
+	}
+	clear(c.pending)
+	c.pending = c.pending[:0]
+	// Drop the previous sale's key, which may point into the batch's bytes.
+	c.last, c.lastKey = nil, salesKey{}
 }
 
 // countUserEvent adds one accepted user event.

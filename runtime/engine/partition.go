@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -124,6 +123,7 @@ type processor struct {
 	txn     events.TransactionBlock
 	ft      fraud.Transaction
 	counts  batchCounts
+	latency histogramBatch
 }
 
 // processTransactions runs the whole chain over records of the transactions
@@ -131,13 +131,14 @@ type processor struct {
 // outputs were written before the checkpoint that included them.
 func (pr *processor) processTransactions(p *partition, topic string, msgs []kafka.Message, out *output) {
 	s := pr.s
+	clock := newEventClock()
 	for i := range msgs {
 		m := &msgs[i]
 		if m.Offset < p.store.Meta().NextOffset {
 			pr.metrics.replaySkipped.Inc()
 			continue
 		}
-		start := time.Now()
+		clock.begin(i)
 		pr.counts.add(pr.metrics.eventsIn, topic, string(events.KindTransaction))
 		// kafka-go gives every record bytes of its own, which nothing writes
 		// to afterwards: the transaction can point into them instead of a
@@ -254,9 +255,11 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 				out.add(s.EnrichedTopic, out.bytes(txn.EventID), b, nil)
 			}
 		}
-		pr.metrics.latency.Observe(time.Since(start).Seconds())
+		pr.metrics.latency.observe(&pr.latency, clock.end(i).Seconds())
 	}
 	pr.counts.flush()
+	pr.metrics.kpi.flushSales(&pr.kpiC)
+	pr.metrics.latency.flush(&pr.latency)
 	pr.emitKPIs(p, out)
 }
 
@@ -268,11 +271,12 @@ func (pr *processor) emitKPIs(p *partition, out *output) {
 	pr.results = p.agg.Emit(pr.results[:0])
 	for i := range pr.results {
 		r := &pr.results[i]
-		b, err := json.Marshal(r)
+		b, err := appendKPIResult(out.space(kpiResultRoom(r)), r)
 		if err != nil {
 			continue
 		}
-		out.add(pr.s.KPITopic, []byte(r.ID), b, nil)
+		b = out.keep(b) // before the key is written after it
+		out.add(pr.s.KPITopic, out.bytes(r.ID), b, nil)
 		p.lake.addKPI(pr.s, p.id, p.store.Meta().NextOffset-1, r)
 		pr.metrics.kpiWindows.WithLabelValues(r.Window).Inc()
 	}

@@ -40,7 +40,10 @@ type Aggregator struct {
 	maxEvent int64
 	seen     bool
 
-	slots []int32
+	// slots and shareUpd are scratch of add: the series slots of the
+	// transaction-level dimensions, and the category shares.
+	slots    []int32
+	shareUpd []shareUpdate
 	// closed holds the windows the watermark closed, built from their panes
 	// when it passed their close time, until Emit hands them out.
 	closed []closedWindow
@@ -56,6 +59,9 @@ type windowSet struct {
 	name          string
 	size, advance int64
 	panes         map[int64]*windowState
+	// cur is the pane the last event went to, which the next one most
+	// likely shares; nil once that pane is dropped.
+	cur *windowState
 	// closedEnd: every window ending at or before it has been closed. Ends
 	// are multiples of advance.
 	closedEnd int64
@@ -147,6 +153,22 @@ func (a *Aggregator) Config() Config {
 // whether o was late for some window name: all its windows of that name had
 // closed, so it is aggregated nowhere in them.
 func (a *Aggregator) Add(o Observation) (late bool) {
+	return a.add(&o, nil)
+}
+
+// add aggregates o, split into shares by category when there are any: it is
+// Add of one Observation per share (o with the share's category, revenue,
+// units and margin, every share after the first a continuation) done in one
+// pass. The shares have o's event time, so the watermark cannot close any
+// of their windows between them (it trails the event time by
+// MaxOutOfOrderness >= 0, and every window of o.EventTime ends after it):
+// admission, open windows and late counts are those of the first share, and
+// the work that does not depend on the category is done once. In the
+// overall series and the other dimensions every share adds to the same
+// series, whose sums are integers (add in any order) and whose customer set
+// gets the same hash (inserting it again changes nothing), so they receive
+// the shares' totals once.
+func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 	t := o.EventTime.UnixNano()
 	wm := a.watermark()
 	a.closeWindows(wm)
@@ -167,24 +189,50 @@ func (a *Aggregator) Add(o Observation) (late bool) {
 		return !o.Continuation
 	}
 
-	for i, d := range a.dimIdx {
-		a.slots[i] = a.registry[i].slot(o.Dims[d], a.maxValues)
-	}
 	var h uint64
 	if o.CustomerID != "" {
 		h = metro.Hash64Str(o.CustomerID, hashSeed)
 	}
-	u := update{
-		revenue:  toMillionths(o.Revenue),
-		margin:   toMillionths(o.Margin),
-		units:    o.Units,
-		orders:   o.Orders,
-		hash:     h,
-		customer: o.CustomerID != "",
-	}
 	txnOrders := o.Orders
 	if o.Continuation {
 		txnOrders = 0
+	}
+	// One update per share for the category series (in their order, which
+	// is the order values are admitted to the registry in), and their total
+	// for the others.
+	total := update{orders: txnOrders, hash: h, customer: o.CustomerID != ""}
+	total.reg, total.rho = hllPos(h)
+	a.shareUpd = a.shareUpd[:0]
+	if len(shares) == 0 {
+		total.revenue, total.margin, total.units = toMillionths(o.Revenue), toMillionths(o.Margin), o.Units
+		a.shareUpd = append(a.shareUpd, shareUpdate{category: o.Dims[DimCategory], u: total})
+	} else {
+		base := total
+		for _, s := range shares {
+			u := base
+			u.revenue, u.margin, u.units = toMillionths(s.Revenue), toMillionths(s.Margin), s.Units
+			total.revenue += u.revenue
+			total.margin += u.margin
+			total.units += u.units
+			a.shareUpd = append(a.shareUpd, shareUpdate{category: s.Category, u: u})
+		}
+	}
+	catDim := -1
+	for i, d := range a.dimIdx {
+		if d == DimCategory {
+			catDim = i
+			for k := range a.shareUpd {
+				su := &a.shareUpd[k]
+				su.slot = a.registry[i].slot(su.category, a.maxValues)
+				su.u.orders = o.Orders // category splits count in their category
+			}
+			continue
+		}
+		a.slots[i] = a.registry[i].slot(o.Dims[d], a.maxValues)
+		if a.slots[i] == int32(a.maxValues) {
+			// Folded once per share, as Add of each share would.
+			a.registry[i].folded += uint64(len(a.shareUpd) - 1)
+		}
 	}
 
 	for i := range a.sets {
@@ -209,36 +257,34 @@ func (a *Aggregator) Add(o Observation) (late bool) {
 				ws.partial++
 			}
 		}
-		st := ws.panes[pane]
-		if st == nil {
-			st = &windowState{start: pane}
-			ws.panes[pane] = st
+		st := ws.cur
+		if st == nil || st.start != pane {
+			if st = ws.panes[pane]; st == nil {
+				st = &windowState{start: pane}
+				ws.panes[pane] = st
+			}
+			ws.cur = st
 		}
 		oldest := pane - (open-1)*ws.advance
 		ws.nextClose = min(ws.nextClose, addSat(oldest+ws.size, a.lateness))
-		u.orders = txnOrders
-		st.all.add(&u)
+		st.all.add(&total)
 		if st.groups == nil && len(a.slots) > 0 {
 			st.groups = make([][]*measures, len(a.slots))
 		}
 		for j, slot := range a.slots {
-			g := st.groups[j]
-			if g == nil {
-				g = make([]*measures, a.maxValues+1)
-				st.groups[j] = g
+			if j == catDim {
+				for k := range a.shareUpd {
+					su := &a.shareUpd[k]
+					a.series(st, j, su.slot).add(&su.u)
+				}
+				continue
 			}
-			m := g[slot]
-			if m == nil {
-				m = new(measures)
-				g[slot] = m
-			}
-			u.orders = a.seriesOrders(j, &o, txnOrders)
-			m.add(&u)
+			a.series(st, j, slot).add(&total)
 		}
 		// Windows whose end the watermark already passed count the event
 		// as a late order; they are the oldest of the open ones.
 		for s := oldest; s <= pane && wm >= s+ws.size; s += ws.advance {
-			a.addLateOrders(ws, s, &o, txnOrders)
+			a.addLateOrders(ws, s, catDim, txnOrders, o.Orders)
 		}
 	}
 	if !a.seen || t > a.maxEvent {
@@ -247,22 +293,49 @@ func (a *Aggregator) Add(o Observation) (late bool) {
 	return late
 }
 
-// seriesOrders is the orders an observation counts in configured dimension
-// j: category splits count in their category, the rest once per transaction.
-func (a *Aggregator) seriesOrders(j int, o *Observation, txnOrders int64) int64 {
-	if a.dimIdx[j] == DimCategory {
-		return o.Orders
+// series returns the measures of configured dimension j's slot in st,
+// allocating them on first use.
+func (a *Aggregator) series(st *windowState, j int, slot int32) *measures {
+	g := st.groups[j]
+	if g == nil {
+		g = make([]*measures, a.maxValues+1)
+		st.groups[j] = g
 	}
-	return txnOrders
+	m := g[slot]
+	if m == nil {
+		m = new(measures)
+		g[slot] = m
+	}
+	return m
 }
 
-func (a *Aggregator) addLateOrders(ws *windowSet, start int64, o *Observation, txnOrders int64) {
+// shareUpdate is one category share of the observation being added: its
+// category, the category's series slot and what it adds there.
+type shareUpdate struct {
+	category string
+	slot     int32
+	u        update
+}
+
+// addLateOrders counts the observation being added as late orders of the
+// window of ws starting at start: txnOrders in the overall series and the
+// transaction-level dimensions, orders per share in the category dimension
+// (catDim, -1 when not configured).
+func (a *Aggregator) addLateOrders(ws *windowSet, start int64, catDim int, txnOrders, orders int64) {
 	if txnOrders != 0 {
 		ws.lateOrders[lateKey{start: start, dim: -1}] += txnOrders
 	}
 	for j, slot := range a.slots {
-		if n := a.seriesOrders(j, o, txnOrders); n != 0 {
-			ws.lateOrders[lateKey{start: start, dim: int32(j), slot: slot}] += n
+		if j == catDim {
+			if orders != 0 {
+				for k := range a.shareUpd {
+					ws.lateOrders[lateKey{start: start, dim: int32(j), slot: a.shareUpd[k].slot}] += orders
+				}
+			}
+			continue
+		}
+		if txnOrders != 0 {
+			ws.lateOrders[lateKey{start: start, dim: int32(j), slot: slot}] += txnOrders
 		}
 	}
 }
@@ -306,7 +379,7 @@ func (a *Aggregator) closeWindows(wm int64) {
 		next := int64(math.MaxInt64)
 		for p := range ws.panes {
 			if p+ws.size <= closedEnd {
-				delete(ws.panes, p)
+				ws.drop(p)
 				continue
 			}
 			oldest := max(p-ws.size+ws.advance, closedEnd-ws.size+ws.advance)
@@ -321,12 +394,20 @@ func (a *Aggregator) closeWindows(wm int64) {
 	}
 }
 
+// drop forgets the pane starting at start.
+func (ws *windowSet) drop(start int64) {
+	delete(ws.panes, start)
+	if ws.cur != nil && ws.cur.start == start {
+		ws.cur = nil
+	}
+}
+
 // buildWindow unites the panes of the window starting at start.
 func (a *Aggregator) buildWindow(ws *windowSet, start int64) *windowState {
 	if ws.size == ws.advance {
 		// A tumbling window is its one pane.
 		st := ws.panes[start]
-		delete(ws.panes, start)
+		ws.drop(start)
 		a.applyLateOrders(ws, st)
 		return st
 	}
@@ -376,10 +457,15 @@ func (a *Aggregator) applyLateOrders(ws *windowSet, st *windowState) {
 	}
 }
 
+// update is what one observation adds to a series. The customer's hash
+// comes with its dense register position (hllPos), computed once for all
+// the series it goes to.
 type update struct {
 	revenue, margin int64
 	units, orders   int64
 	hash            uint64
+	reg             uint32
+	rho             uint8
 	customer        bool
 }
 
@@ -389,7 +475,7 @@ func (m *measures) add(u *update) {
 	m.units += u.units
 	m.orders += u.orders
 	if u.customer {
-		m.customers.insert(u.hash)
+		m.customers.insertAt(u.hash, u.reg, u.rho)
 	}
 }
 
@@ -403,12 +489,24 @@ func (m *measures) merge(o *measures) {
 	m.customers.union(&o.customers)
 }
 
+// scannedValues is the number of admitted values up to which slot finds a
+// value by comparing it with each instead of through the map.
+const scannedValues = 8
+
 // slot returns the series slot of value v, admitting v if there is room.
 func (r *valueRegistry) slot(v string, maxValues int) int32 {
 	if v == "" {
 		v = UnknownValue
 	}
-	if s, ok := r.slots[v]; ok {
+	if len(r.values) <= scannedValues {
+		// A handful of values (countries, channels) compare faster than
+		// they hash.
+		for s, x := range r.values {
+			if x == v {
+				return int32(s)
+			}
+		}
+	} else if s, ok := r.slots[v]; ok {
 		return s
 	}
 	if v == OtherValue || len(r.values) >= maxValues {

@@ -40,7 +40,8 @@
 // while each category series counts it once as an order of that category.
 // Per-category orders therefore add up to more than the overall orders when
 // transactions span categories, and a category's AOV is its revenue per order
-// that contained the category.
+// that contained the category. AddTransaction adds the splits in one pass,
+// with exactly the results of adding them one by one.
 //
 // # Exactness
 //
@@ -59,6 +60,9 @@
 // the sketches attached to results (sparse while the count is exact) can be
 // united by any holder of the library; a union of small sketches stays
 // practically exact because sparse sketches keep 25-bit hash prefixes.
+// Beyond the exact limit a series holds the dense registers itself, in the
+// library's layout and encoding, and estimates them as the library does
+// (estimate.go).
 // Observations without a customer ID count in every measure but this one.
 //
 // # Bounded cardinality

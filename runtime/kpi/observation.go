@@ -62,17 +62,5 @@ type CategoryShare struct {
 func (a *Aggregator) AddTransaction(base Observation, shares []CategoryShare) (late bool) {
 	base.Orders = 1
 	base.Continuation = false
-	if len(shares) == 0 {
-		return a.Add(base)
-	}
-	for i, s := range shares {
-		o := base
-		o.Revenue, o.Units, o.Margin = s.Revenue, s.Units, s.Margin
-		o.Dims[DimCategory] = s.Category
-		o.Continuation = i > 0
-		if a.Add(o) {
-			late = true
-		}
-	}
-	return late
+	return a.add(&base, shares)
 }

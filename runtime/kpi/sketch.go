@@ -4,13 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/axiomhq/hyperloglog"
 )
 
 // exactLimit is the number of distinct customers a series counts exactly,
 // in an open-addressing set of 64-bit hashes of at most 1024 slots (8 KiB);
-// the next customer moves the series to a dense HyperLogLog sketch (16 KiB).
+// the next customer moves the series to dense HyperLogLog registers (16 KiB).
 //
 // Why not the library's sparse mode all the way: it re-sorts its sparse
 // list every 164 insertions and keeps it until it holds 16384 entries, so a
@@ -22,19 +23,48 @@ const exactLimit = 768
 // hllPrecision gives 2^14 registers, a standard error of 0.81%.
 const hllPrecision = 14
 
+// hllRegisters is the number of dense registers.
+const hllRegisters = 1 << hllPrecision
+
 // customerSet counts the distinct customers of one series: exactly up to
 // exactLimit, then with HyperLogLog.
+//
+// The dense registers are kept here rather than in a hyperloglog.Sketch:
+// they are the library's dense registers of precision hllPrecision
+// (register hllPos(h) holds the largest rho of the hashes h inserted; its
+// encoding is appendDense), so the results and snapshots are the same, but
+// the engine computes a customer's register position once per transaction
+// instead of once per series, an insertion is one compare and store that
+// the processor can overlap with the next series' cache miss, and the
+// estimate reads them directly (estimate.go).
 type customerSet struct {
 	// slots holds customer hashes, 0 marking a free slot (a hash of 0 is
 	// stored as 1). nil once dense.
 	slots []uint64
 	n     int
-	dense *hyperloglog.Sketch
+	// regs are the dense registers, nil while exact.
+	regs []uint8
+}
+
+// hllPos returns the register of hash h and the value h gives it, as
+// hyperloglog.Sketch.InsertHash computes them at precision hllPrecision:
+// the top bits index the register, rho is one more than the leading zeros
+// of the rest (with a stop bit, so at most 64-hllPrecision+1).
+func hllPos(h uint64) (idx uint32, rho uint8) {
+	return uint32(h >> (64 - hllPrecision)), uint8(bits.LeadingZeros64(h<<hllPrecision|1<<(hllPrecision-1))) + 1
 }
 
 func (c *customerSet) insert(h uint64) {
-	if c.dense != nil {
-		c.dense.InsertHash(h)
+	idx, rho := hllPos(h)
+	c.insertAt(h, idx, rho)
+}
+
+// insertAt inserts h, whose register position is idx and rho (hllPos).
+func (c *customerSet) insertAt(h uint64, idx uint32, rho uint8) {
+	if c.regs != nil {
+		if r := &c.regs[idx&(hllRegisters-1)]; *r < rho {
+			*r = rho
+		}
 		return
 	}
 	if h == 0 {
@@ -78,13 +108,14 @@ func (c *customerSet) grow() {
 }
 
 func (c *customerSet) toDense() {
-	sk, _ := hyperloglog.NewSketch(hllPrecision, false)
+	regs := make([]uint8, hllRegisters)
 	for _, h := range c.slots {
 		if h != 0 {
-			sk.InsertHash(h)
+			idx, rho := hllPos(h)
+			regs[idx] = max(regs[idx], rho)
 		}
 	}
-	c.dense, c.slots, c.n = sk, nil, 0
+	c.regs, c.slots, c.n = regs, nil, 0
 }
 
 // union adds o's customers to c. The result is what inserting both sets'
@@ -92,12 +123,11 @@ func (c *customerSet) toDense() {
 // dense registers, which hold the maximum per register however the hashes
 // arrive.
 func (c *customerSet) union(o *customerSet) {
-	if o.dense != nil {
-		if c.dense == nil {
+	if o.regs != nil {
+		if c.regs == nil {
 			c.toDense()
 		}
-		// Both are dense sketches of one precision: Merge cannot fail.
-		_ = c.dense.Merge(o.dense)
+		maxRegisters(c.regs, o.regs)
 		return
 	}
 	for _, h := range o.slots {
@@ -107,11 +137,35 @@ func (c *customerSet) union(o *customerSet) {
 	}
 }
 
+// maxRho is the largest register value: hllPos's rho of a hash whose bits
+// below the register index are all 0.
+const maxRho = 64 - hllPrecision + 1
+
+// maxRegisters sets every dst[i] to max(dst[i], src[i]), eight registers
+// at a time: registers are at most maxRho < 128, so in each byte of
+// (a | 0x80...) - b, 128 + a - b lies in 1..255 (no borrow crosses into
+// the next byte) and has its high bit set exactly when a >= b.
+// TestMaxRegisters compares it with a byte-by-byte loop.
+func maxRegisters(dst, src []uint8) {
+	const high = 0x8080808080808080
+	dst = dst[:len(src)]
+	n := len(src) &^ 7
+	for i := 0; i < n; i += 8 {
+		a := binary.LittleEndian.Uint64(dst[i:])
+		b := binary.LittleEndian.Uint64(src[i:])
+		keep := ((((a | high) - b) & high) >> 7) * 0xff // 0xff where a >= b
+		binary.LittleEndian.PutUint64(dst[i:], a&keep|b&^keep)
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = max(dst[i], src[i])
+	}
+}
+
 // estimate returns the exact count below the limit, else the HyperLogLog
 // estimate.
 func (c *customerSet) estimate() uint64 {
-	if c.dense != nil {
-		return c.dense.Estimate()
+	if c.regs != nil {
+		return denseEstimate(c.regs)
 	}
 	return uint64(c.n)
 }
@@ -119,33 +173,76 @@ func (c *customerSet) estimate() uint64 {
 // sketch returns the set as a serialized hyperloglog.Sketch (sparse while
 // exact), the form results carry and MergeSketches unites.
 func (c *customerSet) sketch() []byte {
-	sk := c.dense
-	if sk == nil {
-		sk = hyperloglog.New14()
-		for _, h := range c.slots {
-			if h != 0 {
-				sk.InsertHash(h)
-			}
-		}
-		// Estimate folds the insertion-ordered temporary set into the sorted
-		// sparse list, which makes the encoding canonical.
-		sk.Estimate()
+	if c.regs != nil {
+		return appendDense(make([]byte, 0, denseHeader+hllRegisters), c.regs)
 	}
+	sk := hyperloglog.New14()
+	for _, h := range c.slots {
+		if h != 0 {
+			sk.InsertHash(h)
+		}
+	}
+	// Estimate folds the insertion-ordered temporary set into the sorted
+	// sparse list, which makes the encoding canonical.
+	sk.Estimate()
 	// A sketch of valid precision always marshals.
 	b, _ := sk.MarshalBinary()
 	return b
 }
 
+// denseVersion is the first byte of the library's encodings.
+const denseVersion = 2
+
+// denseHeader is the length of the library's dense encoding before the
+// registers: version, precision, register base (0), sparse flag (0), and
+// the number of registers in 4 big-endian bytes.
+const denseHeader = 8
+
+// appendDense appends the library's encoding of a dense sketch of
+// precision hllPrecision with registers regs (what its MarshalBinary
+// writes; TestDenseRegistersMatchLibrary compares the two).
+func appendDense(b []byte, regs []uint8) []byte {
+	n := len(regs)
+	b = append(b, denseVersion, hllPrecision, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	return append(b, regs...)
+}
+
+// denseRegisters returns the registers of enc, the library's encoding of a
+// sketch of precision hllPrecision, as they are after its dense conversion.
+func denseRegisters(enc []byte) ([]uint8, error) {
+	sk := new(hyperloglog.Sketch)
+	if err := sk.UnmarshalBinary(enc); err != nil {
+		return nil, err
+	}
+	if len(enc) < 2 || enc[1] != hllPrecision {
+		return nil, fmt.Errorf("customer sketch of precision %d, want %d", enc[1], hllPrecision)
+	}
+	dense, _ := hyperloglog.NewSketch(hllPrecision, false)
+	// Same precision: Merge cannot fail; a sparse sketch becomes dense.
+	_ = dense.Merge(sk)
+	b, err := dense.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != denseHeader+hllRegisters || b[2] != 0 || b[3] != 0 {
+		return nil, errors.New("customer sketch is not dense after conversion")
+	}
+	regs := b[denseHeader:]
+	for i, r := range regs {
+		if r > maxRho {
+			return nil, fmt.Errorf("customer sketch register %d is %d, above %d", i, r, maxRho)
+		}
+	}
+	return regs, nil
+}
+
 // Snapshot encoding of a customerSet: byte 0 + uvarint n + n little-endian
 // uint64 hashes, or byte 1 + uvarint length + the dense sketch.
 func (c *customerSet) appendBinary(b []byte) ([]byte, error) {
-	if c.dense != nil {
-		sk, err := c.dense.MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("failed to encode customer sketch: %w", err)
-		}
+	if c.regs != nil {
 		b = append(b, 1)
-		return appendString(b, string(sk)), nil
+		b = binary.AppendUvarint(b, uint64(denseHeader+len(c.regs)))
+		return appendDense(b, c.regs), nil
 	}
 	b = append(b, 0)
 	b = binary.AppendUvarint(b, uint64(c.n))
@@ -184,11 +281,11 @@ func (r *reader) customerSet(c *customerSet) error {
 		if r.err != nil {
 			return r.err
 		}
-		sk := new(hyperloglog.Sketch)
-		if err := sk.UnmarshalBinary(data); err != nil {
+		regs, err := denseRegisters(data)
+		if err != nil {
 			return fmt.Errorf("customer sketch: %w", err)
 		}
-		c.dense = sk
+		c.regs = regs
 	default:
 		if r.err == nil {
 			return errors.New("invalid customer set kind")
