@@ -27,6 +27,14 @@ type activation struct {
 	geoKmh, geoKm     float64
 	merch             *MerchantState
 	merchDone         bool
+
+	// ents caches, by entity kind, the entity of the transaction that
+	// feature and Observe look up (entDone has bit 1<<kind once looked
+	// up; a nil entity is one the state does not hold). Holder.Process
+	// evaluates and observes with one activation, so each entity is found
+	// once per transaction.
+	ents    [numKinds]*entity
+	entDone uint8
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -90,6 +98,16 @@ func (a *activation) geo() (kmh, km float64) {
 
 var noMerchant MerchantState
 
+// entity returns the transaction's entity of kind k, nil if the state holds
+// none; id is k.of(a.txn), not empty.
+func (a *activation) entity(k entityKind, id string) *entity {
+	if a.entDone&(1<<k) == 0 {
+		a.ents[k] = a.st.entities[k][id]
+		a.entDone |= 1 << k
+	}
+	return a.ents[k]
+}
+
 func (a *activation) merchant() *MerchantState {
 	if !a.merchDone {
 		a.merch = a.st.merchants[a.txn.MerchantID]
@@ -112,7 +130,7 @@ func (a *activation) feature(i int) float64 {
 		return 0
 	}
 	var v windowValue
-	if e := a.st.entities[f.kind][id]; e != nil {
+	if e := a.entity(f.kind, id); e != nil {
 		if w := e.window(f.sig); w != nil {
 			w.value(a.at, &v)
 		}

@@ -83,8 +83,12 @@ func (h *Holder) Process(txn *Transaction, st *State) (Decision, bool) {
 	if rs == nil {
 		return Decision{}, false
 	}
-	d := rs.Evaluate(txn, st)
-	rs.Observe(txn, st, &d)
+	// One activation for both: the entities Evaluate looks up are the
+	// ones Observe changes.
+	a := newActivation(rs, txn, st)
+	d := rs.evaluateWith(a)
+	rs.observeWith(a, &d)
+	a.release()
 	return d, true
 }
 
