@@ -272,7 +272,7 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 		return
 	}
 	rs.count(d, at)
-	st.countHits(d, at)
+	st.countHits(rs, d, at)
 	if d.Publish() && d.AlertID != "" {
 		rules := make([]string, len(d.Hits))
 		for i, h := range d.Hits {

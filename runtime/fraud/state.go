@@ -159,6 +159,11 @@ type State struct {
 	rules     map[string]*ruleTally
 	snapHint  int // capacity for the next MarshalBinary
 
+	// hitTallies caches the tallies of rules of hitTalliesOf by rule
+	// index (see hitTally); Restore drops it.
+	hitTallies   []*ruleTally
+	hitTalliesOf *RuleSet
+
 	// dirty lists what changed since the last FlushChanges, in order;
 	// duplicates are dropped at flush time. An entry is in it when its
 	// mark equals epoch; a flush starts a new epoch.
@@ -270,10 +275,17 @@ func (s *State) track(r EntryRef) {
 // removed, which is always noted; a created entry then takes the current
 // epoch as its mark.
 func (s *State) changing(r EntryRef, mark *uint32) {
+	// Small enough to inline: most changes are to entries noted already,
+	// and cost two compares.
+	if mark != nil && *mark == s.epoch {
+		return
+	}
+	s.note(r, mark)
+}
+
+// note is changing for an entry not yet noted in this epoch.
+func (s *State) note(r EntryRef, mark *uint32) {
 	if mark != nil {
-		if *mark == s.epoch {
-			return
-		}
 		*mark = s.epoch
 	}
 	if s.cfg.BeforeChange != nil {
@@ -588,6 +600,7 @@ func (s *State) Restore(key string, value []byte) error {
 		}
 		s.alerts.put(s, rest, a, true)
 	case recRule:
+		s.forgetHitTallies()
 		if remove {
 			delete(s.rules, rest)
 			return nil
