@@ -95,6 +95,9 @@ type compiledRule struct {
 	tracked  bool  // prg tracks its cost against the limit
 	reads    []int // variable indices, ascending
 	ctr      *RuleCounters
+	// alone is []string{name}: the rules of an alert only this rule hit,
+	// shared by all such alerts (alertEntry.rules is never modified).
+	alone []string
 }
 
 // compiledFeature is a declared velocity feature.
@@ -440,6 +443,7 @@ func compile(name string, generation int64, spec *v1alpha1.FraudRuleSetSpec) (*R
 			rs.rules = append(rs.rules, compiledRule{
 				name: r.Name, score: r.Score, severity: severity,
 				shadow: mode == v1alpha1.RuleModeShadow, prg: prg, tracked: tracked, reads: reads,
+				alone: []string{r.Name},
 			})
 		}
 	}

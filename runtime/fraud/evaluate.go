@@ -217,8 +217,8 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 		c.observe(txn, at)
 	}
 	alerted := d != nil && d.Alerted()
+	var m *MerchantState
 	if id := txn.MerchantID; id != "" {
-		var m *MerchantState
 		if a.merchDone && a.merch != &noMerchant {
 			m = a.merch
 			st.changing(EntryRef{rec: recMerchant, id: id}, &m.mark)
@@ -244,7 +244,7 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 		if e == nil {
 			id = strings.Clone(id)
 			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, nil)
-			e = &entity{windows: make([]keyedWindow, 0, len(ws)), mark: st.epoch}
+			e = newEntity(len(ws), st.epoch)
 			st.entities[k][id] = e
 		} else {
 			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.mark)
@@ -274,11 +274,24 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 	rs.count(d, at)
 	st.countHits(rs, d, at)
 	if d.Publish() && d.AlertID != "" {
-		rules := make([]string, len(d.Hits))
-		for i, h := range d.Hits {
-			rules[i] = h.Rule
+		var rules []string
+		if h := &d.Hits[0]; len(d.Hits) == 1 && h.rule < len(rs.rules) && rs.rules[h.rule].name == h.Rule {
+			rules = rs.rules[h.rule].alone
+		} else {
+			rules = make([]string, len(d.Hits))
+			for i, h := range d.Hits {
+				rules[i] = h.Rule
+			}
 		}
-		st.alerts.put(st, d.AlertID, &alertEntry{rules: rules, merchant: strings.Clone(txn.MerchantID), at: at}, false)
+		// The merchant's ID as the state keeps it, not a copy of the
+		// event's.
+		merchant := ""
+		if m != nil && m.id == txn.MerchantID {
+			merchant = m.id
+		} else {
+			merchant = strings.Clone(txn.MerchantID)
+		}
+		st.alerts.put(st, d.AlertID, &alertEntry{rules: rules, merchant: merchant, at: at}, false)
 	}
 }
 

@@ -418,3 +418,50 @@ func TestBeforeChangeKeepsTheCapturedImage(t *testing.T) {
 		t.Fatal("the stream does not exercise every kind of change")
 	}
 }
+
+// TestEntityGrowsPastItsFirstWindow: an entity created with room for one
+// window (allocated with it) takes a second when a new generation keys a
+// second window definition by the same entity, and both count on.
+func TestEntityGrowsPastItsFirstWindow(t *testing.T) {
+	one := scoreSpec(rule("r", "features.card_txns_10m >= 100", 1, ""))
+	one.Features = []v1alpha1.VelocityFeature{
+		{Name: "card_txns_10m", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCard, Window: "10m"},
+	}
+	two := one
+	two.Features = append(slices.Clone(one.Features),
+		v1alpha1.VelocityFeature{Name: "card_sum_1h", Aggregation: v1alpha1.AggregationSum, Field: "amount", KeyBy: v1alpha1.KeyCard, Window: "1h"})
+	rs1, rs2 := mustCompile(t, one), mustCompile(t, two)
+	st := NewState(StateConfig{})
+	observe := func(rs *RuleSet, i int) {
+		txn := baseTxn(fmt.Sprint("t", i), t0.Add(time.Duration(i)*time.Second))
+		txn.Amount = 10
+		d := rs.Evaluate(&txn, st)
+		rs.Observe(&txn, st, &d)
+	}
+	for i := range 3 {
+		observe(rs1, i)
+	}
+	if e := st.entities[kindCard]["card-1"]; e == nil || len(e.windows) != 1 || cap(e.windows) != 1 {
+		t.Fatalf("card entity after one window definition: %+v", e)
+	}
+	for i := 3; i < 5; i++ {
+		observe(rs2, i)
+	}
+	txn := baseTxn("next", t0.Add(5*time.Second))
+	txn.Amount = 10
+	f := rs2.Features(&txn, st)
+	if f.Velocity["card_txns_10m"] != 6 || f.Velocity["card_sum_1h"] != 30 {
+		t.Errorf("features after growing: %v, want 6 transactions and a sum of 30", f.Velocity)
+	}
+	snap, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := NewState(StateConfig{})
+	if err := back.UnmarshalBinary(snap); err != nil {
+		t.Fatal(err)
+	}
+	if g := rs2.Features(&txn, back); !reflect.DeepEqual(g.Velocity, f.Velocity) {
+		t.Errorf("restored features %v, want %v", g.Velocity, f.Velocity)
+	}
+}
