@@ -101,11 +101,20 @@ var noMerchant MerchantState
 // entity returns the transaction's entity of kind k, nil if the state holds
 // none; id is k.of(a.txn), not empty.
 func (a *activation) entity(k entityKind, id string) *entity {
-	if a.entDone&(1<<k) == 0 {
-		a.ents[k] = a.st.entities[k][id]
-		a.entDone |= 1 << k
+	if a.entDone&(1<<k) != 0 {
+		return a.ents[k]
 	}
-	return a.ents[k]
+	var e *entity
+	if c := a.cust; k == kindCustomer && c != nil && c.ent != nil && !c.ent.gone {
+		e = c.ent
+	} else {
+		e = a.st.entities[k][id]
+		if k == kindCustomer && c != nil {
+			c.ent = e
+		}
+	}
+	a.ents[k], a.entDone = e, a.entDone|1<<k
+	return e
 }
 
 func (a *activation) merchant() *MerchantState {

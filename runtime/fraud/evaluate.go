@@ -211,6 +211,7 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 			st.changing(EntryRef{rec: recCustomer, id: id}, nil)
 			c = &CustomerState{mark: st.epoch}
 			st.customers[id] = c
+			a.cust = c // for its entity below; nothing reads it as history any more
 		} else {
 			st.changing(EntryRef{rec: recCustomer, id: id}, &c.mark)
 		}
@@ -246,6 +247,9 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, nil)
 			e = newEntity(len(ws), st.epoch)
 			st.entities[k][id] = e
+			if c := a.cust; entityKind(k) == kindCustomer && c != nil {
+				c.ent = e
+			}
 		} else {
 			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.mark)
 		}

@@ -63,6 +63,9 @@ func (k entityKind) of(t *Transaction) string {
 type entity struct {
 	windows []keyedWindow
 	mark    uint32 // State.epoch when last noted as changed
+	// gone is set when the state drops the entity, for the customer's
+	// link to it (CustomerState.ent).
+	gone bool
 }
 
 type keyedWindow struct {
@@ -333,6 +336,7 @@ func (s *State) Expire(now time.Time) int {
 			r := EntryRef{rec: recEntity, kind: entityKind(k), id: id}
 			if live == 0 {
 				s.changing(r, nil)
+				e.gone = true
 				delete(s.entities[k], id)
 				removed++
 				continue
@@ -378,19 +382,28 @@ func idleSince(last, now int64) time.Duration {
 	return time.Duration(d)
 }
 
+// dropEntity removes an entity without noting a change (Restore).
+func (s *State) dropEntity(k entityKind, id string) {
+	if e := s.entities[k][id]; e != nil {
+		e.gone = true
+		delete(s.entities[k], id)
+	}
+}
+
 // ForgetCustomer erases a customer: the history and the customer-keyed
 // windows. Card, device, IP and merchant windows hold no customer IDs
 // (distinct counts of customers hold 64-bit hashes only) and expire within
 // their window, at most 7 days. It reports whether anything was removed.
 func (s *State) ForgetCustomer(id string) bool {
 	_, hadC := s.customers[id]
-	_, hadE := s.entities[kindCustomer][id]
+	e, hadE := s.entities[kindCustomer][id]
 	if hadC {
 		s.changing(EntryRef{rec: recCustomer, id: id}, nil)
 		delete(s.customers, id)
 	}
 	if hadE {
 		s.changing(EntryRef{rec: recEntity, kind: kindCustomer, id: id}, nil)
+		e.gone = true
 		delete(s.entities[kindCustomer], id)
 	}
 	return hadC || hadE
@@ -596,7 +609,7 @@ func (s *State) Restore(key string, value []byte) error {
 			return fmt.Errorf("invalid entity key %q", key)
 		}
 		if remove {
-			delete(s.entities[k], id)
+			s.dropEntity(entityKind(k), id)
 			return nil
 		}
 		en := new(entity)
@@ -604,6 +617,7 @@ func (s *State) Restore(key string, value []byte) error {
 		if err := d.done(); err != nil {
 			return fmt.Errorf("failed to decode entity %q: %w", key, err)
 		}
+		s.dropEntity(entityKind(k), id)
 		s.entities[k][id] = en
 	case recAlert:
 		if remove {

@@ -43,7 +43,7 @@ func TestCustomerStateRoundTrip(t *testing.T) {
 	if err := back.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	back.mark = c.mark
+	back.mark, back.ent = c.mark, c.ent // book-keeping, not history
 	if !reflect.DeepEqual(*c, back) {
 		t.Errorf("round trip differs:\n%+v\n%+v", *c, back)
 	}
@@ -463,5 +463,89 @@ func TestEntityGrowsPastItsFirstWindow(t *testing.T) {
 	}
 	if g := rs2.Features(&txn, back); !reflect.DeepEqual(g.Velocity, f.Velocity) {
 		t.Errorf("restored features %v, want %v", g.Velocity, f.Velocity)
+	}
+}
+
+// TestCustomerEntityLink: the customer's link to its customer-keyed
+// windows (CustomerState.ent, which spares a lookup per transaction) never
+// points at an entity the state no longer holds, through expiry, erasure
+// and changelog restores, and scoring through it sees what a state rebuilt
+// from a snapshot, without links, sees.
+func TestCustomerEntityLink(t *testing.T) {
+	spec := scoreSpec(rule("r", "features.customer_txns_1h >= 3", 1, ""))
+	spec.Features = []v1alpha1.VelocityFeature{
+		{Name: "customer_txns_1h", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCustomer, Window: "1h"},
+	}
+	rs := mustCompile(t, spec)
+	st := NewState(StateConfig{CustomerTTL: 5 * time.Hour})
+	other := NewState(StateConfig{})
+	at := t0
+	txnOf := func(c int) Transaction {
+		txn := baseTxn(fmt.Sprint("t", at.UnixNano(), c), at)
+		txn.CustomerID = fmt.Sprint("c", c)
+		return txn
+	}
+	check := func(step string) {
+		t.Helper()
+		for id, c := range st.customers {
+			if c.ent != nil && !c.ent.gone && st.entities[kindCustomer][id] != c.ent {
+				t.Fatalf("%s: customer %s links an entity the state does not hold", step, id)
+			}
+		}
+		snap, err := st.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := NewState(StateConfig{})
+		if err := fresh.UnmarshalBinary(snap); err != nil {
+			t.Fatal(err)
+		}
+		for c := range 4 {
+			txn := txnOf(c)
+			if got, want := rs.Features(&txn, st).Velocity, rs.Features(&txn, fresh).Velocity; !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s: customer %d sees %v, a restored state %v", step, c, got, want)
+			}
+		}
+	}
+	observe := func(st *State, c int) {
+		txn := txnOf(c)
+		d := rs.Evaluate(&txn, st)
+		rs.Observe(&txn, st, &d)
+	}
+	for round := range 6 {
+		for i := range 12 {
+			at = at.Add(time.Minute)
+			observe(st, i%4)
+			observe(other, i%4)
+		}
+		check(fmt.Sprint("round ", round))
+		switch round {
+		case 0:
+			// Windows of an idle customer expire; the history stays.
+			at = at.Add(2 * time.Hour)
+			if st.Expire(at) == 0 {
+				t.Fatal("nothing expired")
+			}
+		case 1:
+			st.ForgetCustomer("c1")
+		case 2:
+			// The changelog replaces one customer's windows and removes
+			// another's.
+			b, ok := other.AppendRecord(nil, EntryRef{rec: recEntity, kind: kindCustomer, id: "c2"})
+			if !ok {
+				t.Fatal("no record for c2")
+			}
+			if err := st.Restore("e/0/c2", b); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Restore("e/0/c3", nil); err != nil {
+				t.Fatal(err)
+			}
+		case 3:
+			// Customers idle past the TTL go, their windows before them.
+			at = at.Add(6 * time.Hour)
+			st.Expire(at)
+		}
+		check(fmt.Sprint("after round ", round))
 	}
 }
