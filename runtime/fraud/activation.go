@@ -35,6 +35,11 @@ type activation struct {
 	// once per transaction.
 	ents    [numKinds]*entity
 	entDone uint8
+
+	// pinned: Decision.EvaluatedAt is evaluatedAt, not the clock's time
+	// (Holder.ProcessAt).
+	pinned      bool
+	evaluatedAt time.Time
 }
 
 var _ interpreter.Activation = (*activation)(nil)

@@ -181,7 +181,11 @@ func (rs *RuleSet) evaluateWith(a *activation) Decision {
 	if len(d.Hits) > 0 {
 		d.AlertID = AlertID(rs.name, rs.generation, txn.ID)
 	}
-	d.EvaluatedAt = rs.now()
+	if a.pinned {
+		d.EvaluatedAt = a.evaluatedAt
+	} else {
+		d.EvaluatedAt = rs.now()
+	}
 	return d
 }
 

@@ -186,3 +186,26 @@ func TestProcessIsEvaluateThenObserve(t *testing.T) {
 		t.Error("Process and Evaluate+Observe left different states")
 	}
 }
+
+// TestProcessAtPinsEvaluatedAt: ProcessAt decides as Process does, with
+// EvaluatedAt the time it was given instead of the clock's.
+func TestProcessAtPinsEvaluatedAt(t *testing.T) {
+	h := NewHolder(WithClock(fixedClock))
+	if _, err := h.Update("card-fraud", 1, sampleSpec()); err != nil {
+		t.Fatal(err)
+	}
+	stA, stB := NewState(StateConfig{}), NewState(StateConfig{})
+	for i := range 50 {
+		txn := baseTxn(fmt.Sprint("t", i), t0.Add(time.Duration(i)*time.Minute))
+		txn.DeviceID = fmt.Sprint("dev", i%6)
+		dA, _ := h.Process(&txn, stA)
+		dB, ok := h.ProcessAt(&txn, stB, txn.EventTime)
+		if !ok || !dB.EvaluatedAt.Equal(txn.EventTime) || !dA.EvaluatedAt.Equal(fixedClock()) {
+			t.Fatalf("txn %d: evaluated at %v (Process) and %v (ProcessAt)", i, dA.EvaluatedAt, dB.EvaluatedAt)
+		}
+		dB.EvaluatedAt = dA.EvaluatedAt
+		if fmt.Sprintf("%+v", dA) != fmt.Sprintf("%+v", dB) {
+			t.Fatalf("txn %d: Process decided\n%+v\nProcessAt decided\n%+v", i, dA, dB)
+		}
+	}
+}
