@@ -291,10 +291,10 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 				rules[i] = h.Rule
 			}
 		}
-		// The merchant's ID as the state keeps it, not a copy of the
-		// event's.
-		merchant := ""
-		if m != nil && m.id == txn.MerchantID {
+		// The merchant's ID as the state keeps it (m was found or made
+		// under txn.MerchantID), not another copy of the event's.
+		var merchant string
+		if m != nil && m.id != "" {
 			merchant = m.id
 		} else {
 			merchant = strings.Clone(txn.MerchantID)
