@@ -212,7 +212,7 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 			// IDs of a decoded event share one copy of its whole record:
 			// keys the state keeps are cloned so that they do not hold it.
 			id = strings.Clone(id)
-			st.changing(EntryRef{rec: recCustomer, id: id}, nil)
+			st.creating(EntryRef{rec: recCustomer, id: id})
 			c = &CustomerState{mark: st.epoch}
 			st.customers[id] = c
 			a.cust = c // for its entity below; nothing reads it as history any more
@@ -248,7 +248,7 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 		e := a.entity(entityKind(k), id)
 		if e == nil {
 			id = strings.Clone(id)
-			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, nil)
+			st.creating(EntryRef{rec: recEntity, kind: entityKind(k), id: id})
 			e = newEntity(len(ws), st.epoch)
 			st.entities[k][id] = e
 			if c := a.cust; entityKind(k) == kindCustomer && c != nil {

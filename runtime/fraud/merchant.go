@@ -91,7 +91,7 @@ func (s *State) merchant(id string, at int64) *MerchantState {
 	if m == nil {
 		// IDs of a decoded event share one copy of its whole record.
 		id = strings.Clone(id)
-		s.changing(EntryRef{rec: recMerchant, id: id}, nil)
+		s.creating(EntryRef{rec: recMerchant, id: id})
 		m = &MerchantState{Last: at, mark: s.epoch, id: id}
 		s.merchants[id] = m
 	} else {

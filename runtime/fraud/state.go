@@ -149,6 +149,11 @@ type StateConfig struct {
 	// to encode, copy-on-write, the entries of a checkpoint it is still
 	// writing out.
 	BeforeChange func(EntryRef)
+	// BeforeCreate, if set, is called instead of BeforeChange before an
+	// entry is created, with an ID that is the State's own copy, never
+	// part of a decoded event's record: the hook may keep it without
+	// copying it.
+	BeforeCreate func(EntryRef)
 }
 
 const (
@@ -283,6 +288,20 @@ func (s *State) track(r EntryRef) {
 		// IDs of a decoded event share its whole record: keep a copy.
 		r.id = strings.Clone(r.id)
 		s.dirty = append(s.dirty, r)
+	}
+}
+
+// creating is changing for an entry about to be created under r, whose ID
+// is the one the State will keep.
+func (s *State) creating(r EntryRef) {
+	switch {
+	case s.cfg.BeforeCreate != nil:
+		s.cfg.BeforeCreate(r)
+	case s.cfg.BeforeChange != nil:
+		s.cfg.BeforeChange(r)
+	}
+	if s.cfg.TrackChanges {
+		s.dirty = append(s.dirty, r) // the ID is the State's: no copy
 	}
 }
 

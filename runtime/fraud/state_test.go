@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 )
@@ -547,5 +548,61 @@ func TestCustomerEntityLink(t *testing.T) {
 			st.Expire(at)
 		}
 		check(fmt.Sprint("after round ", round))
+	}
+}
+
+// TestBeforeCreateGetsTheStatesOwnIDs: every entry a transaction creates
+// (customer, merchant, entities, alert, rule tally) is announced to
+// BeforeCreate, not BeforeChange, with an ID that does not point into the
+// transaction's record, which the hook may therefore keep as it is.
+func TestBeforeCreateGetsTheStatesOwnIDs(t *testing.T) {
+	spec := scoreSpec(rule("always", "true", 10, ""), rule("never", "false", 10, ""))
+	spec.Features = sampleSpec().Features
+	rs := mustCompile(t, spec)
+	record := []byte("c-77|card-77|dev-77|m-77|203.0.113.9")
+	inRecord := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		start := uintptr(unsafe.Pointer(&record[0]))
+		return len(s) > 0 && p >= start && p < start+uintptr(len(record))
+	}
+	field := func(i int) string { return strings.Split(unsafe.String(&record[0], len(record)), "|")[i] }
+	var created, changed []EntryRef
+	st := NewState(StateConfig{
+		BeforeChange: func(r EntryRef) { changed = append(changed, r) },
+		BeforeCreate: func(r EntryRef) { created = append(created, r) },
+	})
+	txn := baseTxn("t-1", t0)
+	txn.CustomerID, txn.CardFingerprint, txn.DeviceID, txn.MerchantID, txn.IP = field(0), field(1), field(2), field(3), field(4)
+	txn.Amount, txn.Country, txn.Lat, txn.Lon = 5000, "BR", -23.55, -46.63
+	if !inRecord(txn.CustomerID) {
+		t.Fatal("the test's IDs do not point into its record")
+	}
+	d := rs.Evaluate(&txn, st)
+	rs.Observe(&txn, st, &d)
+	if !d.Publish() {
+		t.Fatalf("the transaction published no alert: %+v", d)
+	}
+	want := map[byte]int{recCustomer: 1, recMerchant: 1, recEntity: 3, recAlert: 1, recRule: len(d.Hits)}
+	got := map[byte]int{}
+	for _, r := range created {
+		got[r.rec]++
+		if inRecord(r.id) {
+			t.Errorf("BeforeCreate got %s, an ID inside the event's record", r.Key())
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("BeforeCreate calls by record kind %v, want %v (%v)", got, want, created)
+	}
+	if len(changed) != 0 {
+		t.Errorf("BeforeChange called for new entries: %v", changed)
+	}
+	// Known entries changing in a new epoch go to BeforeChange.
+	st.TakeChanges(func(EntryRef) {})
+	created = created[:0]
+	txn.ID, txn.EventTime = "t-2", t0.Add(time.Minute)
+	d = rs.Evaluate(&txn, st)
+	rs.Observe(&txn, st, &d)
+	if len(changed) == 0 || slices.ContainsFunc(created, func(r EntryRef) bool { return r.rec != recAlert }) {
+		t.Errorf("after TakeChanges: created %v, changed %v", created, changed)
 	}
 }

@@ -43,7 +43,7 @@ func (t *ruleTally) unmarshal(d *decoder) {
 func (s *State) tally(rule string) *ruleTally {
 	t := s.rules[rule]
 	if t == nil {
-		s.changing(EntryRef{rec: recRule, id: rule}, nil)
+		s.creating(EntryRef{rec: recRule, id: rule})
 		t = &ruleTally{mark: s.epoch}
 		s.rules[rule] = t
 	} else {
