@@ -606,3 +606,20 @@ func TestBeforeCreateGetsTheStatesOwnIDs(t *testing.T) {
 		t.Errorf("after TakeChanges: created %v, changed %v", created, changed)
 	}
 }
+
+// TestDuplicateSeenKeysAreRejected: a customer record whose device set
+// names one device twice (which touch never writes) is refused rather
+// than making lookups depend on the scan order.
+func TestDuplicateSeenKeysAreRejected(t *testing.T) {
+	c := CustomerState{Count: 2, devices: seenSet{{key: 7, first: 1, last: 2}, {key: 9, first: 1, last: 1}}}
+	b, _ := c.MarshalBinary()
+	var back CustomerState
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatalf("a valid record refused: %v", err)
+	}
+	c.devices[1].key = 7
+	b, _ = c.MarshalBinary()
+	if err := back.UnmarshalBinary(b); err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Fatalf("a record with a device twice: %v", err)
+	}
+}
