@@ -336,6 +336,17 @@ func (c *fraudCapture) finish(p *partition) [][]kafka.Message {
 func (p *partition) beforeFraudChange(set string, r fraud.EntryRef, owned bool) {
 	b := &p.fraudBook
 	e := fraudEntry{set, r}
+	if owned && p.capture == nil {
+		// An entry being created, and no capture to encode it for: the book
+		// may hold its key (an entry removed since the slots last took
+		// their lists), but only to say which lists hold it, and listing it
+		// in both lists being filled supersedes that. A key listed twice is
+		// encoded once (step skips what its capture encoded, failed lists
+		// again only what the book still says the failed list holds). So
+		// creations, most of the book's work, skip the lookup.
+		b.noteWith(3, e, pendingEntry{}, true, true)
+		return
+	}
 	v, ok := b.m[e]
 	captured := false
 	if c := p.capture; c != nil && ok && v.listed[c.slot] == c.gen && v.captured != c.seq {
