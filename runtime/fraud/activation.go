@@ -113,10 +113,8 @@ func (a *activation) entity(k entityKind, id string) *entity {
 	if c := a.cust; k == kindCustomer && c != nil && c.ent != nil && !c.ent.gone {
 		e = c.ent
 	} else {
+		// Not linked here: Evaluate changes nothing, Observe links.
 		e = a.st.entities[k][id]
-		if k == kindCustomer && c != nil {
-			c.ent = e
-		}
 	}
 	a.ents[k], a.entDone = e, a.entDone|1<<k
 	return e

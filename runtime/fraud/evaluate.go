@@ -246,6 +246,9 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 			continue
 		}
 		e := a.entity(entityKind(k), id)
+		if c := a.cust; entityKind(k) == kindCustomer && c != nil && e != nil {
+			c.ent = e
+		}
 		if e == nil {
 			id = strings.Clone(id)
 			st.creating(EntryRef{rec: recEntity, kind: entityKind(k), id: id})
