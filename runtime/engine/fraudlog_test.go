@@ -632,3 +632,38 @@ func TestFraudBookRecreatedEntries(t *testing.T) {
 		t.Fatal("a capture with entries removed and created again during it is not the state of its moment")
 	}
 }
+
+// BenchmarkBeforeFraudChange lists fraud entries in the book as the state's
+// hooks do per event: an entry created (an alert, no capture in flight)
+// and a known entry's first change after a checkpoint started.
+func BenchmarkBeforeFraudChange(b *testing.B) {
+	refs := make([]fraud.EntryRef, 1<<16)
+	for i := range refs {
+		refs[i], _ = fraud.ParseEntryKey(fmt.Sprintf("a/%032x", i))
+	}
+	b.Run("create", func(b *testing.B) {
+		p := &partition{}
+		i := 0
+		for b.Loop() {
+			if i%len(refs) == 0 {
+				p.fraudBook = fraudBook{} // a checkpoint's worth, then the book is swept
+			}
+			p.beforeFraudChange("card", refs[i%len(refs)], true)
+			i++
+		}
+	})
+	b.Run("change", func(b *testing.B) {
+		p := &partition{}
+		for _, r := range refs {
+			p.beforeFraudChange("card", r, true)
+		}
+		i := 0
+		for b.Loop() {
+			if i%len(refs) == 0 {
+				p.fraudBook.take(i / len(refs) % 2) // a new generation: every entry is noted again
+			}
+			p.beforeFraudChange("card", refs[i%len(refs)], false)
+			i++
+		}
+	})
+}
