@@ -83,12 +83,13 @@ type fraudEntry struct {
 // it yet.
 func (b *fraudBook) note(slots uint8, e fraudEntry) {
 	v, ok := b.m[e]
-	b.noteWith(slots, e, v, !ok)
+	b.noteWith(slots, e, v, !ok, false)
 }
 
 // noteWith is note with e's map entry v at hand; store saves v even if no
-// slot lists e anew.
-func (b *fraudBook) noteWith(slots uint8, e fraudEntry, v pendingEntry, store bool) {
+// slot lists e anew. owned tells that e's ID is not part of a decoded
+// event's record, so it need not be copied to be kept.
+func (b *fraudBook) noteWith(slots uint8, e fraudEntry, v pendingEntry, store, owned bool) {
 	b.start()
 	add := uint8(0)
 	for s := range 2 {
@@ -101,7 +102,9 @@ func (b *fraudBook) noteWith(slots uint8, e fraudEntry, v pendingEntry, store bo
 	}
 	// The map and the lists keep the key: not an ID that shares a decoded
 	// event's whole record (assigning stores the key again).
-	e.ref = e.ref.Clone()
+	if !owned {
+		e.ref = e.ref.Clone()
+	}
 	for s := range 2 {
 		if add&(1<<s) != 0 {
 			v.listed[s] = b.gen[s]
@@ -327,9 +330,23 @@ func (c *fraudCapture) finish(p *partition) [][]kafka.Message {
 // checkpoint started: an entry the capture in flight has yet to encode is
 // encoded first, with the value the checkpoint covers, and the entry is
 // listed for the next checkpoint into each slot.
-func (p *partition) beforeFraudChange(set string, r fraud.EntryRef) {
+//
+// owned tells that r's ID is the state's own copy (a created entry's), which
+// the fraudBook may keep as it is.
+func (p *partition) beforeFraudChange(set string, r fraud.EntryRef, owned bool) {
 	b := &p.fraudBook
 	e := fraudEntry{set, r}
+	if owned && p.capture == nil {
+		// An entry being created, and no capture to encode it for: the book
+		// may hold its key (an entry removed since the slots last took
+		// their lists), but only to say which lists hold it, and listing it
+		// in both lists being filled supersedes that. A key listed twice is
+		// encoded once (step skips what its capture encoded, failed lists
+		// again only what the book still says the failed list holds). So
+		// creations, most of the book's work, skip the lookup.
+		b.noteWith(3, e, pendingEntry{}, true, true)
+		return
+	}
 	v, ok := b.m[e]
 	captured := false
 	if c := p.capture; c != nil && ok && v.listed[c.slot] == c.gen && v.captured != c.seq {
@@ -337,7 +354,7 @@ func (p *partition) beforeFraudChange(set string, r fraud.EntryRef) {
 		c.early++
 		v.captured, captured = c.seq, true
 	}
-	b.noteWith(3, e, v, !ok || captured)
+	b.noteWith(3, e, v, !ok || captured, owned)
 }
 
 // fraudRecords encodes, at once, the records a checkpoint into slot
@@ -435,7 +452,10 @@ func (p *partition) fraudState(name string) *fraud.State {
 	st := p.fraud[name]
 	if st == nil {
 		// Changes are listed by the hook (fraudBook), not by the state.
-		st = fraud.NewState(fraud.StateConfig{BeforeChange: func(r fraud.EntryRef) { p.beforeFraudChange(name, r) }})
+		st = fraud.NewState(fraud.StateConfig{
+			BeforeChange: func(r fraud.EntryRef) { p.beforeFraudChange(name, r, false) },
+			BeforeCreate: func(r fraud.EntryRef) { p.beforeFraudChange(name, r, true) },
+		})
 		p.fraud[name] = st
 	}
 	return st

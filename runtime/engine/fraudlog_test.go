@@ -542,3 +542,128 @@ func TestFraudBookAfterAFailedCheckpoint(t *testing.T) {
 		t.Fatalf("the book still holds %d entries that both slots have", n)
 	}
 }
+
+// TestFraudBookRecreatedEntries: entries removed and created again (a
+// customer erased who pays again), within one checkpoint interval and
+// across a failed checkpoint, are listed without the book's lookup and
+// written once with their latest value: each restored checkpoint is the
+// state of its moment.
+func TestFraudBookRecreatedEntries(t *testing.T) {
+	msgs := txnMessages(17, 3400)
+	l, ref := fraudLogLocal(t), fraudLogLocal(t)
+	both := func(from, to int) {
+		l.ProcessTransactions(msgs[from:to])
+		ref.ProcessTransactions(msgs[from:to])
+	}
+	forget := func(every int) int {
+		n := 0
+		for name, st := range l.p.fraud {
+			for i, id := range st.InactiveCustomers(time.Now().Add(24 * time.Hour)) {
+				if i%every == 0 && st.ForgetCustomer(id) {
+					ref.p.fraud[name].ForgetCustomer(id)
+					n++
+				}
+			}
+		}
+		return n
+	}
+	var log []kafka.Message
+	checkpoint := func(step string, fail bool) {
+		t.Helper()
+		body, marker, recs, live, err := encodeCheckpoint(l.s.Transactions, l.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fail {
+			l.p.store.Requeue(recs)
+			l.p.fraudBook.failed(l.p.snapSlot)
+			return
+		}
+		l.p.slotWritten(l.p.snapSlot, live)
+		log = append(append(log, body...), marker)
+		if got, want := fraudImage(t, restoreLocal(t, log).p), fraudImage(t, ref.p); !maps.EqualFunc(got, want, bytes.Equal) || len(want) == 0 {
+			t.Fatalf("%s: the restored fraud state is not the state at the checkpoint", step)
+		}
+	}
+	both(0, 800)
+	checkpoint("first", false)
+	if forget(3) == 0 {
+		t.Fatal("no customer to forget")
+	}
+	both(800, 1200) // many forgotten customers pay again
+	forget(2)
+	both(1200, 1400) // and again, within the same interval
+	checkpoint("after re-creations", false)
+	forget(4)
+	both(1400, 1700)
+	checkpoint("failed", true)
+	forget(5)
+	both(1700, 2000)
+	checkpoint("after the failed one", false)
+	both(2000, 2400)
+	checkpoint("last", false)
+
+	// Removed and created again while a capture is being encoded: the
+	// capture must still hold the values of its moment.
+	want := fraudImage(t, ref.p)
+	body, live, capture, err := beginCheckpoint(l.s.Transactions, l.p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := 2400
+	for ; !capture.step(l.p, 20); next += 20 {
+		for _, st := range l.p.fraud {
+			for i, id := range st.InactiveCustomers(time.Now().Add(24 * time.Hour)) {
+				if i%7 == next%7 {
+					st.ForgetCustomer(id)
+				}
+			}
+		}
+		l.ProcessTransactions(msgs[next : next+20])
+	}
+	recs, fraudChunks := capture.finish(l.p)
+	log = append(append(append(log, body...), storeMessages(recs)...), slices.Concat(fraudChunks...)...)
+	log = append(log, kafka.Message{Key: recs[len(recs)-1].Key, Value: recs[len(recs)-1].Value})
+	l.p.slotWritten(l.p.snapSlot, live)
+	if next == 2400 {
+		t.Fatal("nothing was processed during the capture")
+	}
+	if got := fraudImage(t, restoreLocal(t, log).p); !maps.EqualFunc(got, want, bytes.Equal) {
+		t.Fatal("a capture with entries removed and created again during it is not the state of its moment")
+	}
+}
+
+// BenchmarkBeforeFraudChange lists fraud entries in the book as the state's
+// hooks do per event: an entry created (an alert, no capture in flight)
+// and a known entry's first change after a checkpoint started.
+func BenchmarkBeforeFraudChange(b *testing.B) {
+	refs := make([]fraud.EntryRef, 1<<16)
+	for i := range refs {
+		refs[i], _ = fraud.ParseEntryKey(fmt.Sprintf("a/%032x", i))
+	}
+	b.Run("create", func(b *testing.B) {
+		p := &partition{}
+		i := 0
+		for b.Loop() {
+			if i%len(refs) == 0 {
+				p.fraudBook = fraudBook{} // a checkpoint's worth, then the book is swept
+			}
+			p.beforeFraudChange("card", refs[i%len(refs)], true)
+			i++
+		}
+	})
+	b.Run("change", func(b *testing.B) {
+		p := &partition{}
+		for _, r := range refs {
+			p.beforeFraudChange("card", r, true)
+		}
+		i := 0
+		for b.Loop() {
+			if i%len(refs) == 0 {
+				p.fraudBook.take(i / len(refs) % 2) // a new generation: every entry is noted again
+			}
+			p.beforeFraudChange("card", refs[i%len(refs)], false)
+			i++
+		}
+	})
+}

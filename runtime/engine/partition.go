@@ -202,16 +202,15 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 				if rs == nil {
 					continue
 				}
-				d, ok := h.Process(ft, p.fraudState(rs.Name()))
+				// evaluated_at is pinned to the event time so that a replay
+				// writes byte-identical alerts.
+				d, ok := h.ProcessAt(ft, p.fraudState(rs.Name()), txn.EventTime)
 				if !ok {
 					continue
 				}
 				if d.Publish() && s.AlertsTopic != "" {
 					// Evaluate set d.AlertID, from the rule set, generation
-					// and transaction ID. evaluated_at is pinned to the
-					// event time so that a replay writes byte-identical
-					// alerts.
-					d.EvaluatedAt = txn.EventTime
+					// and transaction ID.
 					if b, err := appendAlert(out.space(alertRoom), &d); err == nil {
 						b = out.keep(b) // before the key is written after it
 						out.add(s.AlertsTopic, out.bytes(d.AlertID), b, nil)

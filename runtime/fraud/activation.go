@@ -27,6 +27,19 @@ type activation struct {
 	geoKmh, geoKm     float64
 	merch             *MerchantState
 	merchDone         bool
+
+	// ents caches, by entity kind, the entity of the transaction that
+	// feature and Observe look up (entDone has bit 1<<kind once looked
+	// up; a nil entity is one the state does not hold). Holder.Process
+	// evaluates and observes with one activation, so each entity is found
+	// once per transaction.
+	ents    [numKinds]*entity
+	entDone uint8
+
+	// pinned: Decision.EvaluatedAt is evaluatedAt, not the clock's time
+	// (Holder.ProcessAt).
+	pinned      bool
+	evaluatedAt time.Time
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -90,6 +103,23 @@ func (a *activation) geo() (kmh, km float64) {
 
 var noMerchant MerchantState
 
+// entity returns the transaction's entity of kind k, nil if the state holds
+// none; id is k.of(a.txn), not empty.
+func (a *activation) entity(k entityKind, id string) *entity {
+	if a.entDone&(1<<k) != 0 {
+		return a.ents[k]
+	}
+	var e *entity
+	if c := a.cust; k == kindCustomer && c != nil && c.ent != nil && !c.ent.gone {
+		e = c.ent
+	} else {
+		// Not linked here: Evaluate changes nothing, Observe links.
+		e = a.st.entities[k][id]
+	}
+	a.ents[k], a.entDone = e, a.entDone|1<<k
+	return e
+}
+
 func (a *activation) merchant() *MerchantState {
 	if !a.merchDone {
 		a.merch = a.st.merchants[a.txn.MerchantID]
@@ -112,7 +142,7 @@ func (a *activation) feature(i int) float64 {
 		return 0
 	}
 	var v windowValue
-	if e := a.st.entities[f.kind][id]; e != nil {
+	if e := a.entity(f.kind, id); e != nil {
 		if w := e.window(f.sig); w != nil {
 			w.value(a.at, &v)
 		}

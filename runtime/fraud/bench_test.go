@@ -9,6 +9,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/ext"
 
+	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/runtime/cputime"
 )
 
@@ -202,4 +203,52 @@ func BenchmarkStateMarshalBinary(b *testing.B) {
 	b.ReportMetric(float64(size), "bytes")
 	z := st.Size()
 	b.ReportMetric(float64(z.Customers+z.Merchants+z.Entities+z.Alerts+z.Rules), "entries")
+}
+
+// chainSpec is the rule set of the engine's chain benchmark
+// (runtime/engine/enginebench): two count features, two rules.
+func chainSpec() v1alpha1.FraudRuleSetSpec {
+	return v1alpha1.FraudRuleSetSpec{
+		PipelineRef: v1alpha1.LocalObjectReference{Name: "bench"},
+		Features: []v1alpha1.VelocityFeature{
+			{Name: "card_txns_10m", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCard, Window: "10m"},
+			{Name: "customer_txns_1h", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCustomer, Window: "1h"},
+		},
+		Rules: []v1alpha1.FraudRule{
+			{Name: "card-burst", Expression: "features.card_txns_10m >= 5", Score: 60},
+			{Name: "big-amount", Expression: "txn.amount > 150.0 && features.customer_txns_1h >= 2", Score: 60},
+		},
+	}
+}
+
+// BenchmarkProcess scores and observes transactions, as the engine does
+// per event (Holder.Process), against a populated state: with the sample
+// rule set and with the engine chain benchmark's.
+func BenchmarkProcess(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		spec v1alpha1.FraudRuleSetSpec
+	}{{"sample", sampleSpec()}, {"chain", chainSpec()}} {
+		b.Run(c.name, func(b *testing.B) {
+			h := NewHolder()
+			if _, err := h.Update("bench", 1, c.spec); err != nil {
+				b.Fatal(err)
+			}
+			st := benchState(b, h.Current())
+			txns := benchTxns(4096)
+			hits := 0
+			b.ReportAllocs()
+			cpu := cputime.Process()
+			i := 0
+			for b.Loop() {
+				t := &txns[i%len(txns)]
+				t.EventTime = t0.Add(time.Duration(i) * 10 * time.Millisecond)
+				d, _ := h.Process(t, st)
+				hits += len(d.Hits)
+				i++
+			}
+			reportPerTxn(b, cpu)
+			b.ReportMetric(float64(hits)/float64(b.N), "hits/txn")
+		})
+	}
 }

@@ -92,8 +92,12 @@ type compiledRule struct {
 	severity v1alpha1.Severity
 	shadow   bool
 	prg      cel.Program
+	tracked  bool  // prg tracks its cost against the limit
 	reads    []int // variable indices, ascending
 	ctr      *RuleCounters
+	// alone is []string{name}: the rules of an alert only this rule hit,
+	// shared by all such alerts (alertEntry.rules is never modified).
+	alone []string
 }
 
 // compiledFeature is a declared velocity feature.
@@ -438,7 +442,8 @@ func compile(name string, generation int64, spec *v1alpha1.FraudRuleSetSpec) (*R
 		if r.IsEnabled() {
 			rs.rules = append(rs.rules, compiledRule{
 				name: r.Name, score: r.Score, severity: severity,
-				shadow: mode == v1alpha1.RuleModeShadow, prg: prg, reads: reads,
+				shadow: mode == v1alpha1.RuleModeShadow, prg: prg, tracked: tracked, reads: reads,
+				alone: []string{r.Name},
 			})
 		}
 	}
@@ -489,6 +494,9 @@ func (rs *RuleSet) compileRule(env *cel.Env, expr string) (prg cel.Program, read
 	if err != nil || bound.Max > rs.costLimit {
 		opts = append(opts, cel.CostLimit(rs.costLimit))
 		tracked = true
+	} else {
+		// Variables read by index rather than by name (see varRead).
+		opts = append(opts, cel.CustomDecoratorV2(rs.readVars))
 	}
 	prg, err = env.Program(checked, opts...)
 	if err != nil {

@@ -90,16 +90,15 @@ func (d *Decision) Publish() bool { return len(d.Hits) > 0 }
 // always give the same ID; a different generation gives a different one,
 // as it is a different decision.
 func AlertID(ruleSet string, generation int64, transactionID string) string {
-	h := sha256.New()
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], uint64(len(ruleSet)))
-	h.Write(buf[:])
-	h.Write([]byte(ruleSet))
-	binary.BigEndian.PutUint64(buf[:], uint64(generation))
-	h.Write(buf[:])
-	h.Write([]byte(transactionID))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	// The hashed input, in one buffer that usually fits on the stack:
+	// sha256.Sum256 then allocates nothing, where a hash.Hash would.
+	var arr [160]byte
+	b := binary.BigEndian.AppendUint64(arr[:0], uint64(len(ruleSet)))
+	b = append(b, ruleSet...)
+	b = binary.BigEndian.AppendUint64(b, uint64(generation))
+	b = append(b, transactionID...)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // Evaluate scores a transaction against the state as it was before it. It
@@ -108,6 +107,16 @@ func AlertID(ruleSet string, generation int64, transactionID string) string {
 // fails (cost limit, runtime error) counts as not hit and is listed in
 // Decision.Errors. Shadow-mode hits add to ShadowScore only.
 func (rs *RuleSet) Evaluate(txn *Transaction, st *State) Decision {
+	a := newActivation(rs, txn, st)
+	d := rs.evaluateWith(a)
+	a.release()
+	return d
+}
+
+// evaluateWith is Evaluate with the transaction's activation, which it leaves
+// for observeWith.
+func (rs *RuleSet) evaluateWith(a *activation) Decision {
+	txn := a.txn
 	d := Decision{
 		TransactionID: txn.ID,
 		CustomerID:    txn.CustomerID,
@@ -117,10 +126,18 @@ func (rs *RuleSet) Evaluate(txn *Transaction, st *State) Decision {
 		RuleSet:       rs.name,
 		Generation:    rs.generation,
 	}
-	a := newActivation(rs, txn, st)
+	// One execution frame for every rule whose program tracks no cost
+	// (Eval takes a frame as it is, and otherwise makes one per call); a
+	// program with a cost tracker keeps its state in the frame, so those
+	// get their own.
+	frame, ferr := interpreter.NewExecutionFrame(a)
 	for i := range rs.rules {
 		r := &rs.rules[i]
-		out, _, err := r.prg.Eval(a)
+		var in any = a
+		if !r.tracked && ferr == nil {
+			in = frame
+		}
+		out, _, err := r.prg.Eval(in)
 		if err != nil {
 			var cancelled interpreter.EvalCancelledError
 			d.Errors = append(d.Errors, RuleError{
@@ -152,7 +169,9 @@ func (rs *RuleSet) Evaluate(txn *Transaction, st *State) Decision {
 		}
 		d.Hits = append(d.Hits, Hit{Rule: r.name, Score: r.score, Severity: r.severity, Mode: mode, Values: values, rule: i})
 	}
-	a.release()
+	if ferr == nil {
+		frame.Close()
+	}
 	switch {
 	case d.Score >= rs.block:
 		d.Outcome, d.Priority = OutcomeBlock, rs.priority.Block
@@ -162,7 +181,11 @@ func (rs *RuleSet) Evaluate(txn *Transaction, st *State) Decision {
 	if len(d.Hits) > 0 {
 		d.AlertID = AlertID(rs.name, rs.generation, txn.ID)
 	}
-	d.EvaluatedAt = rs.now()
+	if a.pinned {
+		d.EvaluatedAt = a.evaluatedAt
+	} else {
+		d.EvaluatedAt = rs.now()
+	}
 	return d
 }
 
@@ -173,24 +196,40 @@ func (rs *RuleSet) Evaluate(txn *Transaction, st *State) Decision {
 // rule set's Stats. d may be nil for a transaction that was not scored
 // (warming state up from history, say); it then counts nowhere.
 func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
-	at := unixNano(txn.EventTime)
+	a := newActivation(rs, txn, st)
+	rs.observeWith(a, d)
+	a.release()
+}
+
+// observeWith is Observe with the transaction's activation: the customer,
+// merchant and entities Evaluate looked up with it are not looked up again.
+// Nothing may have changed the state since they were.
+func (rs *RuleSet) observeWith(a *activation, d *Decision) {
+	txn, st, at := a.txn, a.st, a.at
 	if id := txn.CustomerID; id != "" {
-		c := st.customers[id]
+		c := a.cust
 		if c == nil {
 			// IDs of a decoded event share one copy of its whole record:
 			// keys the state keeps are cloned so that they do not hold it.
 			id = strings.Clone(id)
-			st.changing(EntryRef{rec: recCustomer, id: id}, nil)
+			st.creating(EntryRef{rec: recCustomer, id: id})
 			c = &CustomerState{mark: st.epoch}
 			st.customers[id] = c
+			a.cust = c // for its entity below; nothing reads it as history any more
 		} else {
 			st.changing(EntryRef{rec: recCustomer, id: id}, &c.mark)
 		}
 		c.observe(txn, at)
 	}
 	alerted := d != nil && d.Alerted()
+	var m *MerchantState
 	if id := txn.MerchantID; id != "" {
-		m := st.merchant(id, at)
+		if a.merchDone && a.merch != &noMerchant {
+			m = a.merch
+			st.changing(EntryRef{rec: recMerchant, id: id}, &m.mark)
+		} else {
+			m = st.merchant(id, at)
+		}
 		m.Transactions++
 		if alerted {
 			m.Alerts++
@@ -206,12 +245,18 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 		if id == "" {
 			continue
 		}
-		e := st.entities[k][id]
+		e := a.entity(entityKind(k), id)
+		if c := a.cust; entityKind(k) == kindCustomer && c != nil && e != nil {
+			c.ent = e
+		}
 		if e == nil {
 			id = strings.Clone(id)
-			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, nil)
-			e = &entity{windows: make([]keyedWindow, 0, len(ws)), mark: st.epoch}
+			st.creating(EntryRef{rec: recEntity, kind: entityKind(k), id: id})
+			e = newEntity(len(ws), st.epoch)
 			st.entities[k][id] = e
+			if c := a.cust; entityKind(k) == kindCustomer && c != nil {
+				c.ent = e
+			}
 		} else {
 			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.mark)
 		}
@@ -238,13 +283,26 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 		return
 	}
 	rs.count(d, at)
-	st.countHits(d, at)
+	st.countHits(rs, d, at)
 	if d.Publish() && d.AlertID != "" {
-		rules := make([]string, len(d.Hits))
-		for i, h := range d.Hits {
-			rules[i] = h.Rule
+		var rules []string
+		if h := &d.Hits[0]; len(d.Hits) == 1 && h.rule < len(rs.rules) && rs.rules[h.rule].name == h.Rule {
+			rules = rs.rules[h.rule].alone
+		} else {
+			rules = make([]string, len(d.Hits))
+			for i, h := range d.Hits {
+				rules[i] = h.Rule
+			}
 		}
-		st.alerts.put(st, d.AlertID, &alertEntry{rules: rules, merchant: strings.Clone(txn.MerchantID), at: at}, false)
+		// The merchant's ID as the state keeps it (m was found or made
+		// under txn.MerchantID), not another copy of the event's.
+		var merchant string
+		if m != nil && m.id != "" {
+			merchant = m.id
+		} else {
+			merchant = strings.Clone(txn.MerchantID)
+		}
+		st.alerts.put(st, d.AlertID, &alertEntry{rules: rules, merchant: merchant, at: at}, false)
 	}
 }
 

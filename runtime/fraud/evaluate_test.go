@@ -57,6 +57,27 @@ func TestThresholdsAndShadowMode(t *testing.T) {
 	}
 }
 
+// TestAlertIDValue pins the derivation: published alert IDs must not change
+// across releases, or replays would publish duplicates. The values are
+// SHA-256 over the big-endian name length, the name, the big-endian
+// generation and the transaction ID, computed independently; the second
+// input does not fit the stack buffer AlertID tries first.
+func TestAlertIDValue(t *testing.T) {
+	for _, c := range []struct {
+		set  string
+		gen  int64
+		txn  string
+		want string
+	}{
+		{"card-fraud", 3, "txn-1", "18576b00b03e0bb0adc9e0897508a31d"},
+		{strings.Repeat("r", 100), 7, strings.Repeat("t", 200), "68957e585e6e643412927418279efa16"},
+	} {
+		if got := AlertID(c.set, c.gen, c.txn); got != c.want {
+			t.Errorf("AlertID(%.12q, %d, %.12q) = %s, want %s", c.set, c.gen, c.txn, got, c.want)
+		}
+	}
+}
+
 func TestAlertIDIsDeterministic(t *testing.T) {
 	a := AlertID("card-fraud", 3, "txn-1")
 	if a != AlertID("card-fraud", 3, "txn-1") || len(a) != 32 {

@@ -159,11 +159,11 @@ func (l *alertLog) put(s *State, id string, a *alertEntry, restored bool) {
 		a.label = old.label
 	}
 	if !restored {
-		var mark *uint32
 		if old != nil {
-			mark = &old.mark
+			s.changing(EntryRef{rec: recAlert, id: id}, &old.mark)
+		} else {
+			s.creating(EntryRef{rec: recAlert, id: id}) // id is the key kept
 		}
-		s.changing(EntryRef{rec: recAlert, id: id}, mark)
 		a.mark = s.epoch
 	}
 	l.seq++

@@ -79,12 +79,29 @@ func (h *Holder) Update(name string, generation int64, spec v1alpha1.FraudRuleSe
 // Evaluate then Observe with one loaded generation. It reports false, and
 // changes nothing, when no rule set is installed.
 func (h *Holder) Process(txn *Transaction, st *State) (Decision, bool) {
+	return h.process(txn, st, time.Time{}, false)
+}
+
+// ProcessAt is Process with Decision.EvaluatedAt set to evaluatedAt instead
+// of the time on the rule set's clock, for a caller that pins it (the
+// engine pins it to the event time, so that a replay writes identical
+// alerts) and need not read the clock per transaction.
+func (h *Holder) ProcessAt(txn *Transaction, st *State, evaluatedAt time.Time) (Decision, bool) {
+	return h.process(txn, st, evaluatedAt, true)
+}
+
+func (h *Holder) process(txn *Transaction, st *State, evaluatedAt time.Time, pinned bool) (Decision, bool) {
 	rs := h.current.Load()
 	if rs == nil {
 		return Decision{}, false
 	}
-	d := rs.Evaluate(txn, st)
-	rs.Observe(txn, st, &d)
+	// One activation for both: the entities Evaluate looks up are the
+	// ones Observe changes.
+	a := newActivation(rs, txn, st)
+	a.pinned, a.evaluatedAt = pinned, evaluatedAt
+	d := rs.evaluateWith(a)
+	rs.observeWith(a, &d)
+	a.release()
 	return d, true
 }
 

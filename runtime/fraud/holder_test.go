@@ -129,3 +129,83 @@ func TestStatsSurviveReload(t *testing.T) {
 		t.Errorf("hits of rule a over two generations = %d, want 2", a.Hits)
 	}
 }
+
+// TestProcessIsEvaluateThenObserve: Process, which evaluates and observes
+// with one activation, decides, changes the state and calls BeforeChange
+// exactly as Evaluate followed by Observe do, over new and known
+// customers, cards, devices and merchants, and across TakeChanges epochs.
+func TestProcessIsEvaluateThenObserve(t *testing.T) {
+	h := NewHolder(WithClock(fixedClock))
+	if _, err := h.Update("card-fraud", 1, sampleSpec()); err != nil {
+		t.Fatal(err)
+	}
+	rs := h.Current()
+	var hookA, hookB []string
+	stA := NewState(StateConfig{BeforeChange: func(r EntryRef) { hookA = append(hookA, r.Key()) }})
+	stB := NewState(StateConfig{BeforeChange: func(r EntryRef) { hookB = append(hookB, r.Key()) }})
+	published := 0
+	for i := range 400 {
+		txn := baseTxn(fmt.Sprint("t", i), t0.Add(time.Duration(i)*20*time.Second))
+		txn.CustomerID = fmt.Sprint("c", i%7)
+		txn.CardFingerprint = fmt.Sprint("card", i%5)
+		txn.DeviceID = fmt.Sprint("dev", i%3)
+		txn.MerchantID = fmt.Sprint("m", i%4)
+		txn.Amount = float64(3 + i*37%400)
+		if i%11 == 0 {
+			txn.CardFingerprint, txn.MerchantID = "", ""
+		}
+		if i%13 == 0 {
+			txn.Country, txn.Lat, txn.Lon = "BR", -23.55, -46.63
+		}
+		dA, ok := h.Process(&txn, stA)
+		if !ok {
+			t.Fatal("Process scored nothing")
+		}
+		dB := rs.Evaluate(&txn, stB)
+		rs.Observe(&txn, stB, &dB)
+		if fmt.Sprintf("%+v", dA) != fmt.Sprintf("%+v", dB) {
+			t.Fatalf("txn %d: Process decided\n%+v\nEvaluate decided\n%+v", i, dA, dB)
+		}
+		if dA.Publish() {
+			published++
+		}
+		if i%50 == 49 {
+			stA.TakeChanges(func(EntryRef) {})
+			stB.TakeChanges(func(EntryRef) {})
+		}
+	}
+	if published == 0 || published == 400 {
+		t.Fatalf("%d of 400 decisions published: the stream tests too little", published)
+	}
+	if strings.Join(hookA, " ") != strings.Join(hookB, " ") {
+		t.Errorf("BeforeChange order differs:\nProcess %v\nObserve %v", hookA, hookB)
+	}
+	a, _ := stA.MarshalBinary()
+	b, _ := stB.MarshalBinary()
+	if string(a) != string(b) {
+		t.Error("Process and Evaluate+Observe left different states")
+	}
+}
+
+// TestProcessAtPinsEvaluatedAt: ProcessAt decides as Process does, with
+// EvaluatedAt the time it was given instead of the clock's.
+func TestProcessAtPinsEvaluatedAt(t *testing.T) {
+	h := NewHolder(WithClock(fixedClock))
+	if _, err := h.Update("card-fraud", 1, sampleSpec()); err != nil {
+		t.Fatal(err)
+	}
+	stA, stB := NewState(StateConfig{}), NewState(StateConfig{})
+	for i := range 50 {
+		txn := baseTxn(fmt.Sprint("t", i), t0.Add(time.Duration(i)*time.Minute))
+		txn.DeviceID = fmt.Sprint("dev", i%6)
+		dA, _ := h.Process(&txn, stA)
+		dB, ok := h.ProcessAt(&txn, stB, txn.EventTime)
+		if !ok || !dB.EvaluatedAt.Equal(txn.EventTime) || !dA.EvaluatedAt.Equal(fixedClock()) {
+			t.Fatalf("txn %d: evaluated at %v (Process) and %v (ProcessAt)", i, dA.EvaluatedAt, dB.EvaluatedAt)
+		}
+		dB.EvaluatedAt = dA.EvaluatedAt
+		if fmt.Sprintf("%+v", dA) != fmt.Sprintf("%+v", dB) {
+			t.Fatalf("txn %d: Process decided\n%+v\nProcessAt decided\n%+v", i, dA, dB)
+		}
+	}
+}

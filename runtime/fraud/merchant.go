@@ -25,6 +25,7 @@ type MerchantState struct {
 	Last int64
 
 	mark uint32 // State.epoch when last noted as changed
+	id   string // the key the State holds it under, once State made it
 }
 
 // Risk estimates the fraction of the merchant's transactions that are
@@ -90,8 +91,8 @@ func (s *State) merchant(id string, at int64) *MerchantState {
 	if m == nil {
 		// IDs of a decoded event share one copy of its whole record.
 		id = strings.Clone(id)
-		s.changing(EntryRef{rec: recMerchant, id: id}, nil)
-		m = &MerchantState{Last: at, mark: s.epoch}
+		s.creating(EntryRef{rec: recMerchant, id: id})
+		m = &MerchantState{Last: at, mark: s.epoch, id: id}
 		s.merchants[id] = m
 	} else {
 		s.changing(EntryRef{rec: recMerchant, id: id}, &m.mark)

@@ -63,11 +63,30 @@ func (k entityKind) of(t *Transaction) string {
 type entity struct {
 	windows []keyedWindow
 	mark    uint32 // State.epoch when last noted as changed
+	// gone is set when the state drops the entity, for the customer's
+	// link to it (CustomerState.ent).
+	gone bool
 }
 
 type keyedWindow struct {
 	sig string
 	w   window
+}
+
+// newEntity returns an entity with room for n windows, noted in epoch
+// mark. One window, the usual case (a rule set rarely keys two window
+// definitions by one entity kind), is allocated with the entity, so that
+// reading it costs no second cache miss.
+func newEntity(n int, mark uint32) *entity {
+	if n == 1 {
+		x := new(struct {
+			e entity
+			w [1]keyedWindow
+		})
+		x.e.windows, x.e.mark = x.w[:0:1], mark
+		return &x.e
+	}
+	return &entity{windows: make([]keyedWindow, 0, n), mark: mark}
 }
 
 func (e *entity) window(sig string) *window {
@@ -130,6 +149,11 @@ type StateConfig struct {
 	// to encode, copy-on-write, the entries of a checkpoint it is still
 	// writing out.
 	BeforeChange func(EntryRef)
+	// BeforeCreate, if set, is called instead of BeforeChange before an
+	// entry is created, with an ID that is the State's own copy, never
+	// part of a decoded event's record: the hook may keep it without
+	// copying it.
+	BeforeCreate func(EntryRef)
 }
 
 const (
@@ -158,6 +182,11 @@ type State struct {
 	alerts    alertLog
 	rules     map[string]*ruleTally
 	snapHint  int // capacity for the next MarshalBinary
+
+	// hitTallies caches the tallies of rules of hitTalliesOf by rule
+	// index (see hitTally); Restore drops it.
+	hitTallies   []*ruleTally
+	hitTalliesOf *RuleSet
 
 	// dirty lists what changed since the last FlushChanges, in order;
 	// duplicates are dropped at flush time. An entry is in it when its
@@ -262,6 +291,20 @@ func (s *State) track(r EntryRef) {
 	}
 }
 
+// creating is changing for an entry about to be created under r, whose ID
+// is the one the State will keep.
+func (s *State) creating(r EntryRef) {
+	switch {
+	case s.cfg.BeforeCreate != nil:
+		s.cfg.BeforeCreate(r)
+	case s.cfg.BeforeChange != nil:
+		s.cfg.BeforeChange(r)
+	}
+	if s.cfg.TrackChanges {
+		s.dirty = append(s.dirty, r) // the ID is the State's: no copy
+	}
+}
+
 // changing is called before the entry r changes, appears or goes. It notes
 // the change for TakeChanges and FlushChanges, and lets
 // StateConfig.BeforeChange read the entry's value from before the change.
@@ -270,10 +313,17 @@ func (s *State) track(r EntryRef) {
 // removed, which is always noted; a created entry then takes the current
 // epoch as its mark.
 func (s *State) changing(r EntryRef, mark *uint32) {
+	// Small enough to inline: most changes are to entries noted already,
+	// and cost two compares.
+	if mark != nil && *mark == s.epoch {
+		return
+	}
+	s.note(r, mark)
+}
+
+// note is changing for an entry not yet noted in this epoch.
+func (s *State) note(r EntryRef, mark *uint32) {
 	if mark != nil {
-		if *mark == s.epoch {
-			return
-		}
 		*mark = s.epoch
 	}
 	if s.cfg.BeforeChange != nil {
@@ -305,6 +355,7 @@ func (s *State) Expire(now time.Time) int {
 			r := EntryRef{rec: recEntity, kind: entityKind(k), id: id}
 			if live == 0 {
 				s.changing(r, nil)
+				e.gone = true
 				delete(s.entities[k], id)
 				removed++
 				continue
@@ -350,19 +401,28 @@ func idleSince(last, now int64) time.Duration {
 	return time.Duration(d)
 }
 
+// dropEntity removes an entity without noting a change (Restore).
+func (s *State) dropEntity(k entityKind, id string) {
+	if e := s.entities[k][id]; e != nil {
+		e.gone = true
+		delete(s.entities[k], id)
+	}
+}
+
 // ForgetCustomer erases a customer: the history and the customer-keyed
 // windows. Card, device, IP and merchant windows hold no customer IDs
 // (distinct counts of customers hold 64-bit hashes only) and expire within
 // their window, at most 7 days. It reports whether anything was removed.
 func (s *State) ForgetCustomer(id string) bool {
 	_, hadC := s.customers[id]
-	_, hadE := s.entities[kindCustomer][id]
+	e, hadE := s.entities[kindCustomer][id]
 	if hadC {
 		s.changing(EntryRef{rec: recCustomer, id: id}, nil)
 		delete(s.customers, id)
 	}
 	if hadE {
 		s.changing(EntryRef{rec: recEntity, kind: kindCustomer, id: id}, nil)
+		e.gone = true
 		delete(s.entities[kindCustomer], id)
 	}
 	return hadC || hadE
@@ -559,6 +619,7 @@ func (s *State) Restore(key string, value []byte) error {
 		if err := d.done(); err != nil {
 			return fmt.Errorf("failed to decode merchant %q: %w", rest, err)
 		}
+		m.id = rest
 		s.merchants[rest] = m
 	case recEntity:
 		ks, id, ok := strings.Cut(rest, "/")
@@ -567,7 +628,7 @@ func (s *State) Restore(key string, value []byte) error {
 			return fmt.Errorf("invalid entity key %q", key)
 		}
 		if remove {
-			delete(s.entities[k], id)
+			s.dropEntity(entityKind(k), id)
 			return nil
 		}
 		en := new(entity)
@@ -575,6 +636,7 @@ func (s *State) Restore(key string, value []byte) error {
 		if err := d.done(); err != nil {
 			return fmt.Errorf("failed to decode entity %q: %w", key, err)
 		}
+		s.dropEntity(entityKind(k), id)
 		s.entities[k][id] = en
 	case recAlert:
 		if remove {
@@ -588,6 +650,7 @@ func (s *State) Restore(key string, value []byte) error {
 		}
 		s.alerts.put(s, rest, a, true)
 	case recRule:
+		s.forgetHitTallies()
 		if remove {
 			delete(s.rules, rest)
 			return nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 )
@@ -43,7 +44,7 @@ func TestCustomerStateRoundTrip(t *testing.T) {
 	if err := back.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	back.mark = c.mark
+	back.mark, back.ent = c.mark, c.ent // book-keeping, not history
 	if !reflect.DeepEqual(*c, back) {
 		t.Errorf("round trip differs:\n%+v\n%+v", *c, back)
 	}
@@ -416,5 +417,209 @@ func TestBeforeChangeKeepsTheCapturedImage(t *testing.T) {
 	t.Logf("%d alerts; entries captured: %d changed, %d created, %d removed", len(alerts), changed, created, removed)
 	if created == 0 || removed == 0 || changed == 0 || len(alerts) < 30 {
 		t.Fatal("the stream does not exercise every kind of change")
+	}
+}
+
+// TestEntityGrowsPastItsFirstWindow: an entity created with room for one
+// window (allocated with it) takes a second when a new generation keys a
+// second window definition by the same entity, and both count on.
+func TestEntityGrowsPastItsFirstWindow(t *testing.T) {
+	one := scoreSpec(rule("r", "features.card_txns_10m >= 100", 1, ""))
+	one.Features = []v1alpha1.VelocityFeature{
+		{Name: "card_txns_10m", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCard, Window: "10m"},
+	}
+	two := one
+	two.Features = append(slices.Clone(one.Features),
+		v1alpha1.VelocityFeature{Name: "card_sum_1h", Aggregation: v1alpha1.AggregationSum, Field: "amount", KeyBy: v1alpha1.KeyCard, Window: "1h"})
+	rs1, rs2 := mustCompile(t, one), mustCompile(t, two)
+	st := NewState(StateConfig{})
+	observe := func(rs *RuleSet, i int) {
+		txn := baseTxn(fmt.Sprint("t", i), t0.Add(time.Duration(i)*time.Second))
+		txn.Amount = 10
+		d := rs.Evaluate(&txn, st)
+		rs.Observe(&txn, st, &d)
+	}
+	for i := range 3 {
+		observe(rs1, i)
+	}
+	if e := st.entities[kindCard]["card-1"]; e == nil || len(e.windows) != 1 || cap(e.windows) != 1 {
+		t.Fatalf("card entity after one window definition: %+v", e)
+	}
+	for i := 3; i < 5; i++ {
+		observe(rs2, i)
+	}
+	txn := baseTxn("next", t0.Add(5*time.Second))
+	txn.Amount = 10
+	f := rs2.Features(&txn, st)
+	if f.Velocity["card_txns_10m"] != 6 || f.Velocity["card_sum_1h"] != 30 {
+		t.Errorf("features after growing: %v, want 6 transactions and a sum of 30", f.Velocity)
+	}
+	snap, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := NewState(StateConfig{})
+	if err := back.UnmarshalBinary(snap); err != nil {
+		t.Fatal(err)
+	}
+	if g := rs2.Features(&txn, back); !reflect.DeepEqual(g.Velocity, f.Velocity) {
+		t.Errorf("restored features %v, want %v", g.Velocity, f.Velocity)
+	}
+}
+
+// TestCustomerEntityLink: the customer's link to its customer-keyed
+// windows (CustomerState.ent, which spares a lookup per transaction) never
+// points at an entity the state no longer holds, through expiry, erasure
+// and changelog restores, and scoring through it sees what a state rebuilt
+// from a snapshot, without links, sees.
+func TestCustomerEntityLink(t *testing.T) {
+	spec := scoreSpec(rule("r", "features.customer_txns_1h >= 3", 1, ""))
+	spec.Features = []v1alpha1.VelocityFeature{
+		{Name: "customer_txns_1h", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCustomer, Window: "1h"},
+	}
+	rs := mustCompile(t, spec)
+	st := NewState(StateConfig{CustomerTTL: 5 * time.Hour})
+	other := NewState(StateConfig{})
+	at := t0
+	txnOf := func(c int) Transaction {
+		txn := baseTxn(fmt.Sprint("t", at.UnixNano(), c), at)
+		txn.CustomerID = fmt.Sprint("c", c)
+		return txn
+	}
+	check := func(step string) {
+		t.Helper()
+		for id, c := range st.customers {
+			if c.ent != nil && !c.ent.gone && st.entities[kindCustomer][id] != c.ent {
+				t.Fatalf("%s: customer %s links an entity the state does not hold", step, id)
+			}
+		}
+		snap, err := st.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := NewState(StateConfig{})
+		if err := fresh.UnmarshalBinary(snap); err != nil {
+			t.Fatal(err)
+		}
+		for c := range 4 {
+			txn := txnOf(c)
+			if got, want := rs.Features(&txn, st).Velocity, rs.Features(&txn, fresh).Velocity; !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s: customer %d sees %v, a restored state %v", step, c, got, want)
+			}
+		}
+	}
+	observe := func(st *State, c int) {
+		txn := txnOf(c)
+		d := rs.Evaluate(&txn, st)
+		rs.Observe(&txn, st, &d)
+	}
+	for round := range 6 {
+		for i := range 12 {
+			at = at.Add(time.Minute)
+			observe(st, i%4)
+			observe(other, i%4)
+		}
+		check(fmt.Sprint("round ", round))
+		switch round {
+		case 0:
+			// Windows of an idle customer expire; the history stays.
+			at = at.Add(2 * time.Hour)
+			if st.Expire(at) == 0 {
+				t.Fatal("nothing expired")
+			}
+		case 1:
+			st.ForgetCustomer("c1")
+		case 2:
+			// The changelog replaces one customer's windows and removes
+			// another's.
+			b, ok := other.AppendRecord(nil, EntryRef{rec: recEntity, kind: kindCustomer, id: "c2"})
+			if !ok {
+				t.Fatal("no record for c2")
+			}
+			if err := st.Restore("e/0/c2", b); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Restore("e/0/c3", nil); err != nil {
+				t.Fatal(err)
+			}
+		case 3:
+			// Customers idle past the TTL go, their windows before them.
+			at = at.Add(6 * time.Hour)
+			st.Expire(at)
+		}
+		check(fmt.Sprint("after round ", round))
+	}
+}
+
+// TestBeforeCreateGetsTheStatesOwnIDs: every entry a transaction creates
+// (customer, merchant, entities, alert, rule tally) is announced to
+// BeforeCreate, not BeforeChange, with an ID that does not point into the
+// transaction's record, which the hook may therefore keep as it is.
+func TestBeforeCreateGetsTheStatesOwnIDs(t *testing.T) {
+	spec := scoreSpec(rule("always", "true", 10, ""), rule("never", "false", 10, ""))
+	spec.Features = sampleSpec().Features
+	rs := mustCompile(t, spec)
+	record := []byte("c-77|card-77|dev-77|m-77|203.0.113.9")
+	inRecord := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		start := uintptr(unsafe.Pointer(&record[0]))
+		return len(s) > 0 && p >= start && p < start+uintptr(len(record))
+	}
+	field := func(i int) string { return strings.Split(unsafe.String(&record[0], len(record)), "|")[i] }
+	var created, changed []EntryRef
+	st := NewState(StateConfig{
+		BeforeChange: func(r EntryRef) { changed = append(changed, r) },
+		BeforeCreate: func(r EntryRef) { created = append(created, r) },
+	})
+	txn := baseTxn("t-1", t0)
+	txn.CustomerID, txn.CardFingerprint, txn.DeviceID, txn.MerchantID, txn.IP = field(0), field(1), field(2), field(3), field(4)
+	txn.Amount, txn.Country, txn.Lat, txn.Lon = 5000, "BR", -23.55, -46.63
+	if !inRecord(txn.CustomerID) {
+		t.Fatal("the test's IDs do not point into its record")
+	}
+	d := rs.Evaluate(&txn, st)
+	rs.Observe(&txn, st, &d)
+	if !d.Publish() {
+		t.Fatalf("the transaction published no alert: %+v", d)
+	}
+	want := map[byte]int{recCustomer: 1, recMerchant: 1, recEntity: 3, recAlert: 1, recRule: len(d.Hits)}
+	got := map[byte]int{}
+	for _, r := range created {
+		got[r.rec]++
+		if inRecord(r.id) {
+			t.Errorf("BeforeCreate got %s, an ID inside the event's record", r.Key())
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("BeforeCreate calls by record kind %v, want %v (%v)", got, want, created)
+	}
+	if len(changed) != 0 {
+		t.Errorf("BeforeChange called for new entries: %v", changed)
+	}
+	// Known entries changing in a new epoch go to BeforeChange.
+	st.TakeChanges(func(EntryRef) {})
+	created = created[:0]
+	txn.ID, txn.EventTime = "t-2", t0.Add(time.Minute)
+	d = rs.Evaluate(&txn, st)
+	rs.Observe(&txn, st, &d)
+	if len(changed) == 0 || slices.ContainsFunc(created, func(r EntryRef) bool { return r.rec != recAlert }) {
+		t.Errorf("after TakeChanges: created %v, changed %v", created, changed)
+	}
+}
+
+// TestDuplicateSeenKeysAreRejected: a customer record whose device set
+// names one device twice (which touch never writes) is refused rather
+// than making lookups depend on the scan order.
+func TestDuplicateSeenKeysAreRejected(t *testing.T) {
+	c := CustomerState{Count: 2, devices: seenSet{{key: 7, first: 1, last: 2}, {key: 9, first: 1, last: 1}}}
+	b, _ := c.MarshalBinary()
+	var back CustomerState
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatalf("a valid record refused: %v", err)
+	}
+	c.devices[1].key = 7
+	b, _ = c.MarshalBinary()
+	if err := back.UnmarshalBinary(b); err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Fatalf("a record with a device twice: %v", err)
 	}
 }

@@ -43,7 +43,7 @@ func (t *ruleTally) unmarshal(d *decoder) {
 func (s *State) tally(rule string) *ruleTally {
 	t := s.rules[rule]
 	if t == nil {
-		s.changing(EntryRef{rec: recRule, id: rule}, nil)
+		s.creating(EntryRef{rec: recRule, id: rule})
 		t = &ruleTally{mark: s.epoch}
 		s.rules[rule] = t
 	} else {
@@ -52,10 +52,33 @@ func (s *State) tally(rule string) *ruleTally {
 	return t
 }
 
-// countHits adds a published decision's hits to the tallies.
-func (s *State) countHits(d *Decision, at int64) {
-	for _, h := range d.Hits {
-		t := s.tally(h.Rule)
+// hitTally returns the tally of hit h of a decision rs made: looked up by
+// rule name once per rule and rule set, then by the hit's rule index.
+func (s *State) hitTally(rs *RuleSet, h *Hit) *ruleTally {
+	if h.rule >= len(rs.rules) || rs.rules[h.rule].name != h.Rule {
+		return s.tally(h.Rule)
+	}
+	if s.hitTalliesOf != rs {
+		s.hitTallies, s.hitTalliesOf = make([]*ruleTally, len(rs.rules)), rs
+	}
+	if t := s.hitTallies[h.rule]; t != nil {
+		s.changing(EntryRef{rec: recRule, id: h.Rule}, &t.mark)
+		return t
+	}
+	t := s.tally(h.Rule)
+	s.hitTallies[h.rule] = t
+	return t
+}
+
+// forgetHitTallies drops hitTally's cache, when a tally is replaced or
+// removed.
+func (s *State) forgetHitTallies() { s.hitTallies, s.hitTalliesOf = nil, nil }
+
+// countHits adds a published decision's hits, made by rs, to the tallies.
+func (s *State) countHits(rs *RuleSet, d *Decision, at int64) {
+	for i := range d.Hits {
+		h := &d.Hits[i]
+		t := s.hitTally(rs, h)
 		if h.Mode == v1alpha1.RuleModeShadow {
 			t.shadowHits++
 		} else {

@@ -103,3 +103,46 @@ func TestRuleTallies(t *testing.T) {
 		}
 	}
 }
+
+// TestHitTalliesFollowRestore: the tallies hits count into are cached by
+// rule index; a tally replaced or removed by Restore must not keep
+// counting into the old one.
+func TestHitTalliesFollowRestore(t *testing.T) {
+	rs := mustCompile(t, scoreSpec(rule("always", "true", 10, "")))
+	st := NewState(StateConfig{})
+	hit := func(i int) {
+		txn := baseTxn(fmt.Sprint("t", i), t0.Add(time.Duration(i)*time.Second))
+		d := rs.Evaluate(&txn, st)
+		rs.Observe(&txn, st, &d)
+	}
+	hits := func() int64 {
+		for _, r := range st.RuleTallies() {
+			if r.Rule == "always" {
+				return r.Hits
+			}
+		}
+		return -1
+	}
+	hit(0)
+	hit(1)
+	if n := hits(); n != 2 {
+		t.Fatalf("%d hits tallied, want 2", n)
+	}
+	// A changelog record of ten hits replaces the tally.
+	var e encoder
+	(&ruleTally{hits: 10}).marshal(&e)
+	if err := st.Restore("r/always", e.b); err != nil {
+		t.Fatal(err)
+	}
+	hit(2)
+	if n := hits(); n != 11 {
+		t.Errorf("%d hits after restoring 10 and one more, want 11", n)
+	}
+	if err := st.Restore("r/always", nil); err != nil {
+		t.Fatal(err)
+	}
+	hit(3)
+	if n := hits(); n != 1 {
+		t.Errorf("%d hits after removing the tally and one more, want 1", n)
+	}
+}

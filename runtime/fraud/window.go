@@ -64,10 +64,9 @@ func parseAggregation(a v1alpha1.FeatureAggregation) (aggregation, bool) {
 
 // bucket aggregates the transactions of one time slot of a window.
 type bucket struct {
-	idx int64    // start time / width
-	n   uint32   // transactions
-	sum float64  // sum of amounts (aggSum)
-	kmv []uint64 // ascending, distinct, at most sketchK (aggDistinct)
+	idx int64   // start time / width
+	n   uint32  // transactions
+	sum float64 // sum of amounts (aggSum)
 }
 
 // window is one velocity feature of one entity.
@@ -75,6 +74,11 @@ type window struct {
 	agg     aggregation
 	width   int64    // bucket width in nanoseconds
 	buckets []bucket // ascending idx, all within windowBuckets of the newest
+	// kmv holds, for aggDistinct only, the sketch of each bucket: kmv[i]
+	// is buckets[i]'s hashes, ascending, distinct, at most sketchK. Kept
+	// apart so that the buckets of a count or a sum, which a transaction
+	// scans, take 24 bytes each rather than 48.
+	kmv [][]uint64
 }
 
 // bucketWidth is the bucket width for a window length, rounded up so that
@@ -107,18 +111,23 @@ func floorDiv(a, b int64) int64 {
 func (w *window) add(t int64, amount float64, h uint64, hasH bool) bool {
 	b := floorDiv(t, w.width)
 	n := len(w.buckets)
-	var target *bucket
+	distinct := w.agg == aggDistinct
+	var i int
 	switch {
 	case n == 0 || b > w.buckets[n-1].idx:
 		w.buckets = append(w.buckets, bucket{idx: b})
+		if distinct {
+			w.kmv = append(w.kmv, nil)
+		}
 		w.prune(b)
-		target = &w.buckets[len(w.buckets)-1]
+		i = len(w.buckets) - 1
 	case b == w.buckets[n-1].idx:
-		target = &w.buckets[n-1]
+		i = n - 1
 	case b < w.buckets[n-1].idx-windowBuckets:
 		return false
 	default:
-		i, found := slices.BinarySearchFunc(w.buckets, b, func(x bucket, b int64) int {
+		var found bool
+		i, found = slices.BinarySearchFunc(w.buckets, b, func(x bucket, b int64) int {
 			switch {
 			case x.idx < b:
 				return -1
@@ -129,9 +138,12 @@ func (w *window) add(t int64, amount float64, h uint64, hasH bool) bool {
 		})
 		if !found {
 			w.buckets = slices.Insert(w.buckets, i, bucket{idx: b})
+			if distinct {
+				w.kmv = slices.Insert(w.kmv, i, nil)
+			}
 		}
-		target = &w.buckets[i]
 	}
+	target := &w.buckets[i]
 	if target.n < math.MaxUint32 {
 		target.n++
 	}
@@ -140,7 +152,7 @@ func (w *window) add(t int64, amount float64, h uint64, hasH bool) bool {
 		target.sum += amount
 	case aggDistinct:
 		if hasH {
-			target.kmv = kmvInsert(target.kmv, h)
+			w.kmv[i] = kmvInsert(w.kmv[i], h)
 		}
 	}
 	return true
@@ -158,6 +170,11 @@ func (w *window) prune(b int64) {
 	m := copy(w.buckets, w.buckets[k:])
 	clear(w.buckets[m:])
 	w.buckets = w.buckets[:m]
+	if w.kmv != nil {
+		copy(w.kmv, w.kmv[k:])
+		clear(w.kmv[m:])
+		w.kmv = w.kmv[:m]
+	}
 }
 
 // expired reports whether no bucket can count for a transaction at or
@@ -188,8 +205,10 @@ func (w *window) value(t int64, v *windowValue) {
 		}
 		v.count += float64(bk.n)
 		v.sum += bk.sum
-		for _, h := range bk.kmv {
-			v.insert(h)
+		if w.kmv != nil {
+			for _, h := range w.kmv[i] {
+				v.insert(h)
+			}
 		}
 	}
 }
@@ -244,8 +263,12 @@ func (w *window) marshal(e *encoder) {
 		case aggSum:
 			e.float(bk.sum)
 		case aggDistinct:
-			e.uvarint(uint64(len(bk.kmv)))
-			for _, h := range bk.kmv {
+			var kmv []uint64
+			if i < len(w.kmv) {
+				kmv = w.kmv[i]
+			}
+			e.uvarint(uint64(len(kmv)))
+			for _, h := range kmv {
 				e.u64(h)
 			}
 		}
@@ -263,6 +286,9 @@ func (w *window) unmarshal(d *decoder) {
 	}
 	n := d.count(windowBuckets + 1)
 	w.buckets = make([]bucket, 0, n)
+	if w.agg == aggDistinct {
+		w.kmv = make([][]uint64, 0, n)
+	}
 	var prev int64
 	for i := 0; i < n && d.err == nil; i++ {
 		var bk bucket
@@ -282,10 +308,11 @@ func (w *window) unmarshal(d *decoder) {
 			bk.sum = d.finite()
 		case aggDistinct:
 			m := d.count(sketchK)
-			bk.kmv = make([]uint64, 0, m)
+			kmv := make([]uint64, 0, m)
 			for j := 0; j < m; j++ {
-				bk.kmv = kmvInsert(bk.kmv, d.u64())
+				kmv = kmvInsert(kmv, d.u64())
 			}
+			w.kmv = append(w.kmv, kmv)
 		}
 		w.buckets = append(w.buckets, bk)
 	}

@@ -98,9 +98,9 @@ func TestWindowMemoryIsBounded(t *testing.T) {
 	if len(w.buckets) > windowBuckets+1 {
 		t.Errorf("%d buckets, bound is %d", len(w.buckets), windowBuckets+1)
 	}
-	for _, b := range w.buckets {
-		if len(b.kmv) > sketchK {
-			t.Errorf("bucket holds %d hashes, bound is %d", len(b.kmv), sketchK)
+	for _, kmv := range w.kmv {
+		if len(kmv) > sketchK {
+			t.Errorf("bucket holds %d hashes, bound is %d", len(kmv), sketchK)
 		}
 	}
 }
@@ -198,5 +198,64 @@ func TestFeatureStateSurvivesRename(t *testing.T) {
 	changed := mustCompile(t, spec)
 	if got := changed.Features(&txn, st).Velocity["card_count_10m"]; got != 1 {
 		t.Errorf("feature with a new window = %v, want 1 (starts empty)", got)
+	}
+}
+
+// TestDistinctSketchesFollowTheirBuckets: a distinct count's sketches are
+// kept beside its buckets; late transactions (inserted between buckets)
+// and sliding (dropping the oldest) must move both alike, so that the
+// count over any window is the exact count of the values in it (below
+// sketchK), and a marshalled window decodes to the same.
+func TestDistinctSketchesFollowTheirBuckets(t *testing.T) {
+	const width = int64(time.Minute)
+	w := window{agg: aggDistinct, width: width}
+	at := unixNano(t0)
+	type obs struct {
+		t int64
+		v int
+	}
+	var seen []obs
+	for i := range 400 {
+		// Mostly forward, every fifth transaction up to 12 minutes late.
+		tt := at + int64(i)*int64(20*time.Second)
+		if i%5 == 4 {
+			tt -= int64((i%13)+1) * width
+		}
+		val := i / 5 // about ten distinct values per window, new ones as it slides
+		if w.add(tt, 0, hashString(fmt.Sprint("v", val)), true) {
+			seen = append(seen, obs{tt, val})
+		}
+		if len(w.kmv) != len(w.buckets) {
+			t.Fatalf("step %d: %d sketches for %d buckets", i, len(w.kmv), len(w.buckets))
+		}
+		if i%10 != 9 {
+			continue
+		}
+		now := at + int64(i)*int64(20*time.Second)
+		b := floorDiv(now, width)
+		want := map[int]bool{}
+		for _, o := range seen {
+			if ob := floorDiv(o.t, width); ob >= b-windowBuckets && ob <= b {
+				want[o.v] = true
+			}
+		}
+		var v windowValue
+		w.value(now, &v)
+		if got := v.distinct(); got != float64(len(want)) {
+			t.Fatalf("step %d: %v distinct values, want %d", i, got, len(want))
+		}
+		var e encoder
+		w.marshal(&e)
+		var back window
+		d := decoder{b: e.b}
+		back.unmarshal(&d)
+		if err := d.done(); err != nil {
+			t.Fatal(err)
+		}
+		var bv windowValue
+		back.value(now, &bv)
+		if bv.distinct() != v.distinct() || len(back.kmv) != len(back.buckets) {
+			t.Fatalf("step %d: decoded window counts %v, want %v", i, bv.distinct(), v.distinct())
+		}
 	}
 }
