@@ -59,3 +59,93 @@ func TestEnrichedRecordEncoding(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCodecStages runs the chain's decode, enrich and enriched-record
+// stages, as processTransactions does, over BenchmarkChainEvent's stream
+// (same generator, customers and products), one sub-benchmark per stage
+// and one for the three together. One op is one transaction.
+func BenchmarkCodecStages(b *testing.B) {
+	gen := enginetest.NewGenerator(1, 20_000, 500, time.Now().Add(-6*time.Hour), 20*time.Millisecond)
+	v := events.NewValidator(events.ValidatorConfig{})
+	cat := catalog.New()
+	for _, pu := range gen.ProductUpdates() {
+		ev, err := v.Decode(events.KindProductUpdate, pu[1])
+		if err != nil {
+			b.Fatal(err)
+		}
+		cat.Upsert(ProductFromUpdate(ev.(*events.ProductUpdate)))
+	}
+	msgs := make([][]byte, 4096)
+	for i := range msgs {
+		msgs[i] = gen.Next().Value
+	}
+	var (
+		blk   events.TransactionBlock
+		enr   catalog.Enrichment
+		lines []catalog.Line
+		buf   = make([]byte, 0, 4096)
+	)
+	decode := func(i int) *events.Transaction {
+		txn, err := v.DecodeTransactionInto(&blk, msgs[i%len(msgs)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		return txn
+	}
+	enrich := func(txn *events.Transaction) {
+		lines = lines[:0]
+		for _, l := range txn.Lines {
+			lines = append(lines, catalog.Line{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+		}
+		cat.EnrichInto(&enr, txn.Currency, lines)
+	}
+	encode := func(txn *events.Transaction) {
+		var err error
+		if buf, err = appendEnriched(buf[:0], txn, &enr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			decode(i)
+		}
+	})
+	b.Run("enrich", func(b *testing.B) {
+		txns := make([]events.Transaction, len(msgs))
+		for i := range txns {
+			txns[i] = *decode(i)
+			txns[i].Lines = append([]events.Line(nil), txns[i].Lines...)
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			enrich(&txns[i%len(txns)])
+		}
+	})
+	b.Run("enriched", func(b *testing.B) {
+		txns := make([]events.Transaction, len(msgs))
+		enrs := make([]catalog.Enrichment, len(msgs))
+		for i := range txns {
+			txns[i] = *decode(i)
+			txns[i].Lines = append([]events.Line(nil), txns[i].Lines...)
+			enrich(&txns[i])
+			enrs[i] = catalog.Enrichment{Categories: append([]string(nil), enr.Categories...),
+				Brands: append([]string(nil), enr.Brands...), Margin: enr.Margin, UnknownProducts: enr.UnknownProducts}
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			var err error
+			if buf, err = appendEnriched(buf[:0], &txns[i%len(txns)], &enrs[i%len(enrs)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("all", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			txn := decode(i)
+			enrich(txn)
+			encode(txn)
+		}
+	})
+}
