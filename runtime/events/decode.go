@@ -63,9 +63,19 @@ func (b *TransactionBlock) IPText() string {
 }
 
 func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, error) {
-	if !utf8.Valid(data) {
+	ev, err := decodeUTF8(kind, data, owned, txn)
+	// The scanner checks the UTF-8 of the strings it reads, and any other
+	// byte that is not ASCII is a syntax error, so a document that decodes
+	// is valid UTF-8. A payload that is not is reported as such, whatever
+	// the scanner tripped on first.
+	if err != nil && !utf8.Valid(data) {
 		return nil, reject(ReasonMalformedJSON, "", "payload is not valid UTF-8")
 	}
+	return ev, err
+}
+
+// decodeUTF8 is decode for a payload that is valid UTF-8, or that fails.
+func decodeUTF8(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, error) {
 	var s *scanner
 	if owned {
 		s = &scanner{src: unsafe.String(unsafe.SliceData(data), len(data)), raw: data}
@@ -347,6 +357,9 @@ func (s *scanner) timestamp(field string) (time.Time, error) {
 	raw, err := s.str(field)
 	if err != nil || raw == "" {
 		return time.Time{}, err
+	}
+	if t, ok := parseRFC3339UTC(raw); ok {
+		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, raw)
 	if err != nil {

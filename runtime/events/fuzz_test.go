@@ -62,6 +62,11 @@ func fuzzDecode(f *testing.F, kind Kind) {
 		if !json.Valid(data) {
 			t.Fatalf("accepted invalid JSON %q", data)
 		}
+		// UTF-8 is checked string by string, not up front: what is
+		// accepted must still be valid throughout.
+		if !utf8.Valid(data) {
+			t.Fatalf("accepted invalid UTF-8 %q", data)
+		}
 		if kind != "" && ev.Kind() != kind {
 			t.Fatalf("decoded a %s on a %s topic", ev.Kind(), kind)
 		}
