@@ -63,19 +63,9 @@ func (b *TransactionBlock) IPText() string {
 }
 
 func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, error) {
-	ev, err := decodeUTF8(kind, data, owned, txn)
-	// The scanner checks the UTF-8 of the strings it reads, and any other
-	// byte that is not ASCII is a syntax error, so a document that decodes
-	// is valid UTF-8. A payload that is not is reported as such, whatever
-	// the scanner tripped on first.
-	if err != nil && !utf8.Valid(data) {
+	if !utf8.Valid(data) {
 		return nil, reject(ReasonMalformedJSON, "", "payload is not valid UTF-8")
 	}
-	return ev, err
-}
-
-// decodeUTF8 is decode for a payload that is valid UTF-8, or that fails.
-func decodeUTF8(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, error) {
 	var s *scanner
 	if owned {
 		s = &scanner{src: unsafe.String(unsafe.SliceData(data), len(data)), raw: data}

@@ -62,8 +62,7 @@ func fuzzDecode(f *testing.F, kind Kind) {
 		if !json.Valid(data) {
 			t.Fatalf("accepted invalid JSON %q", data)
 		}
-		// UTF-8 is checked string by string, not up front: what is
-		// accepted must still be valid throughout.
+		// What is accepted is valid UTF-8 throughout.
 		if !utf8.Valid(data) {
 			t.Fatalf("accepted invalid UTF-8 %q", data)
 		}

@@ -73,46 +73,28 @@ const (
 // below n, for n <= 0x80. A zero byte is one below 1.
 func below(w, n uint64) uint64 { return (w - lsb*n) &^ w }
 
-// readString reads a string; s.src[s.pos] must be '"'. It checks that the
-// string is valid UTF-8: decode relies on that instead of checking the whole
-// input first (every byte outside strings is ASCII or a syntax error).
+// readString reads a string; s.src[s.pos] must be '"'.
 func (s *scanner) readString() (string, error) {
 	src, raw := s.src, s.raw
 	start := s.pos + 1
 	i := start
-	// Look at eight bytes at a time for '"', '\\', a byte below 0x20 or one
-	// of 0x80 and above (the SWAR tests from "Bit Twiddling Hacks"). A
-	// borrow can only flag a byte above one that really matches, so the
-	// lowest flag is exact.
+	// Look at eight bytes at a time for '"', '\\' or a byte below 0x20
+	// (the SWAR tests from "Bit Twiddling Hacks"). A borrow can only flag a
+	// byte above one that really matches, so the lowest flag is exact.
+words:
 	for ; i+8 <= len(raw); i += 8 {
 		w := binary.LittleEndian.Uint64(raw[i:])
-		if m := (below(w^(lsb*'"'), 1) | below(w^(lsb*'\\'), 1) | below(w, 0x20) | w) & msb; m != 0 {
+		if m := (below(w^(lsb*'"'), 1) | below(w^(lsb*'\\'), 1) | below(w, 0x20)) & msb; m != 0 {
 			i += bits.TrailingZeros64(m) >> 3
-			if src[i] == '"' {
-				s.pos = i + 1
-				return src[start:i], nil
-			}
-			return s.readRest(start, i)
+			break words
 		}
 	}
-	return s.readRest(start, i)
-}
-
-// readRest finishes a string whose bytes from start to i are plain ASCII,
-// a byte at a time: non-ASCII text, escapes, the last bytes of the input.
-func (s *scanner) readRest(start, i int) (string, error) {
-	src := s.src
-	ascii := true
-	for ; i < len(src) && plainString[src[i]]; i++ {
-		if src[i] >= utf8.RuneSelf {
-			ascii = false
+	if i+8 > len(raw) {
+		for i < len(src) && plainString[src[i]] {
+			i++
 		}
 	}
 	if i < len(src) && src[i] == '"' {
-		if !ascii && !utf8.ValidString(src[start:i]) {
-			s.pos = start
-			return "", s.malformed("invalid UTF-8 in string")
-		}
 		s.pos = i + 1
 		return src[start:i], nil
 	}
@@ -128,12 +110,6 @@ func (s *scanner) readEscaped(start, i int) (string, error) {
 		c := s.src[i]
 		switch {
 		case c == '"':
-			// Escapes are ASCII and decode to valid UTF-8, so checking
-			// the string as written checks what it decodes to.
-			if !utf8.ValidString(s.src[start:i]) {
-				s.pos = start
-				return "", s.malformed("invalid UTF-8 in string")
-			}
 			s.pos = i + 1
 			return string(buf), nil
 		case c < 0x20:

@@ -93,9 +93,9 @@ func TestNumberConversion(t *testing.T) {
 // at every byte inside a string (keys, values, unknown fields, strings that
 // need unescaping, the last bytes of the input), with a lone continuation
 // byte, a truncated sequence, an encoded surrogate and an overlong form:
-// the decoder, which checks UTF-8 only in the strings it reads, must
-// reject every one of them as Decode always has, and accept the valid
-// non-ASCII text put in the same places.
+// every decoding entry point must reject each one with the UTF-8
+// rejection, whatever else the bytes break, and accept valid non-ASCII
+// text put in the same places.
 func TestInvalidUTF8EveryString(t *testing.T) {
 	v := testValidator()
 	doc := compactExample(t, KindTransaction)
