@@ -43,7 +43,21 @@ func parseRFC3339UTC(s string) (t time.Time, ok bool) {
 		}
 		nsec *= pow10Int[10-len(frac)]
 	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+	// Days from the civil date (H. Hinnant's algorithm, years starting on
+	// 1 March), shifted by one 400-year era so that year 0's January and
+	// February stay non-negative. time.Unix(...).UTC() is the value
+	// time.Date(..., time.UTC) builds, without its normalisation.
+	y := year + 400
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	doy := (153*((month+9)%12)+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	days := int64(era*146097+doe) - 719468 - 146097 // since 1970-01-01
+	unix := days*86400 + int64(hour*3600+minute*60+sec)
+	return time.Unix(unix, int64(nsec)).UTC(), true
 }
 
 var pow10Int = [...]int{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
@@ -88,54 +102,71 @@ func appendRFC3339UTC(b []byte, t time.Time) (_ []byte, ok bool) {
 		return b, false
 	}
 	// Counted from 0000-01-01, days and the second of the day are never
-	// negative, so plain division is floor division.
-	s := sec - minUnix
-	days, sod := s/86400, int(s%86400)
+	// negative: unsigned arithmetic, which divides by constants more
+	// cheaply than signed.
+	u := uint64(sec - minUnix)
+	days, sod := u/86400, uint32(u%86400)
 	// The algorithm's years start on 1 March, which puts the leap day at
 	// the end; year 0 is a leap year, so its 1 March is day 60. January
 	// and February of year 0 come before the first of its years.
-	z := days - 60
-	var year, month, day int
-	if z < 0 {
-		year = 0
+	var year, month, day uint32
+	if days < 60 {
 		if days < 31 {
-			month, day = 1, int(days)+1
+			month, day = 1, uint32(days)+1
 		} else {
-			month, day = 2, int(days)-31+1
+			month, day = 2, uint32(days)-31+1
 		}
 	} else {
+		z := days - 60
 		era := z / 146097 // 400-year eras of 146097 days
-		doe := z - era*146097
+		doe := uint32(z - era*146097)
 		yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
 		doy := doe - (365*yoe + yoe/4 - yoe/100)
 		mp := (5*doy + 2) / 153
-		day = int(doy-(153*mp+2)/5) + 1
-		month = int(mp) + 3
-		year = int(yoe + era*400)
+		day = doy - (153*mp+2)/5 + 1
+		month = mp + 3
+		year = yoe + uint32(era)*400
 		if month > 12 {
 			month -= 12
 			year++
 		}
 	}
-	b = append(b,
-		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+month/10), byte('0'+month%10), '-',
-		byte('0'+day/10), byte('0'+day%10), 'T',
-		byte('0'+sod/36000), byte('0'+sod/3600%10), ':',
-		byte('0'+sod/600%6), byte('0'+sod/60%10), ':',
-		byte('0'+sod%60/10), byte('0'+sod%10))
-	if ns := t.Nanosecond(); ns != 0 {
-		var frac [10]byte
-		frac[0] = '.'
-		for i := 9; i >= 1; i-- {
-			frac[i] = byte('0' + ns%10)
-			ns /= 10
-		}
-		n := 10
-		for frac[n-1] == '0' {
+	hour, minute, second := sod/3600, sod/60%60, sod%60
+	var buf [30]byte
+	put2(buf[0:], year/100)
+	put2(buf[2:], year%100)
+	buf[4] = '-'
+	put2(buf[5:], month)
+	buf[7] = '-'
+	put2(buf[8:], day)
+	buf[10] = 'T'
+	put2(buf[11:], hour)
+	buf[13] = ':'
+	put2(buf[14:], minute)
+	buf[16] = ':'
+	put2(buf[17:], second)
+	n := 19
+	if ns := uint32(t.Nanosecond()); ns != 0 {
+		buf[19] = '.'
+		put2(buf[20:], ns/10000000)
+		put2(buf[22:], ns/100000%100)
+		put2(buf[24:], ns/1000%100)
+		put2(buf[26:], ns/10%100)
+		buf[28] = byte('0' + ns%10)
+		n = 29
+		for buf[n-1] == '0' {
 			n--
 		}
-		b = append(b, frac[:n]...)
 	}
-	return append(b, 'Z'), true
+	buf[n] = 'Z'
+	return append(b, buf[:n+1]...), true
+}
+
+// digitPairs holds the two decimal digits of 0 to 99, in order.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+// put2 writes v, below 100, as two digits.
+func put2(b []byte, v uint32) {
+	b[0], b[1] = digitPairs[2*v], digitPairs[2*v+1]
 }
