@@ -55,6 +55,11 @@ func (b *TransactionBlock) IPText() string {
 	if !a.IsValid() {
 		return ""
 	}
+	// netip.ParseAddr reads an IPv4 address only as four decimal fields
+	// without leading zeros, which is exactly how String writes it.
+	if a.Is4() && b.ipText != "" {
+		return b.ipText
+	}
 	var buf [64]byte
 	if text := a.AppendTo(buf[:0]); b.ipText != "" && string(text) == b.ipText {
 		return b.ipText
