@@ -1,7 +1,5 @@
 package catalog
 
-import "slices"
-
 // UnknownCategory is the category of a line whose product is not in the
 // catalog, or whose product has no category.
 const UnknownCategory = "unknown"
@@ -115,7 +113,10 @@ func (e *Enrichment) share(category string) *CategoryShare {
 			break
 		}
 	}
-	e.Shares = slices.Insert(e.Shares, i, CategoryShare{Category: category})
+	// slices.Insert is general enough to cost several times this.
+	e.Shares = append(e.Shares, CategoryShare{})
+	copy(e.Shares[i+1:], e.Shares[i:])
+	e.Shares[i] = CategoryShare{Category: category}
 	return &e.Shares[i]
 }
 
@@ -130,5 +131,8 @@ func insertSorted(list []string, v string) []string {
 			break
 		}
 	}
-	return slices.Insert(list, i, v)
+	list = append(list, "")
+	copy(list[i+1:], list[i:])
+	list[i] = v
+	return list
 }
