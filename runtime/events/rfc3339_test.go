@@ -135,3 +135,36 @@ func FuzzRFC3339(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRFC3339 compares the fast paths with the general functions on
+// an event time as the generator writes it.
+func BenchmarkRFC3339(b *testing.B) {
+	const s = "2026-11-26T00:11:11.533916527Z"
+	tm := time.Date(2026, 11, 26, 0, 11, 11, 533916527, time.UTC)
+	buf := make([]byte, 0, 64)
+	var sink time.Time
+	b.Run("parse/fast", func(b *testing.B) {
+		for b.Loop() {
+			sink, _ = parseRFC3339UTC(s)
+		}
+	})
+	b.Run("parse/time.Parse", func(b *testing.B) {
+		for b.Loop() {
+			t, _ := time.Parse(time.RFC3339Nano, s)
+			sink = t.UTC()
+		}
+	})
+	b.Run("format/fast", func(b *testing.B) {
+		for b.Loop() {
+			buf, _ = appendRFC3339UTC(buf[:0], tm)
+		}
+	})
+	b.Run("format/AppendFormat", func(b *testing.B) {
+		for b.Loop() {
+			buf = tm.AppendFormat(buf[:0], time.RFC3339Nano)
+		}
+	})
+	if !sink.Equal(tm) || string(buf) != s {
+		b.Fatalf("got %v and %s", sink, buf)
+	}
+}
