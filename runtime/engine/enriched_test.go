@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -55,6 +56,63 @@ func TestEnrichedRecordEncoding(t *testing.T) {
 		ub, _ := json.Marshal(e.UnknownProducts)
 		want := bytes.Join([][]byte{base[:len(base)-1], []byte(`,"categories":`), list(e.Categories), []byte(`,"brands":`), list(e.Brands),
 			[]byte(`,"margin":`), mb, []byte(`,"unknown_products":`), ub, []byte("}")}, nil)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("enriched record\n got %s\nwant %s", got, want)
+		}
+	}
+}
+
+// TestEnrichedRecordsOfTheStream runs BenchmarkChainEvent's stream through
+// decode, catalog enrichment and appendEnriched, as processTransactions
+// does, and checks every record byte for byte against encoding/json of the
+// transaction with the enrichment fields appended.
+func TestEnrichedRecordsOfTheStream(t *testing.T) {
+	gen := enginetest.NewGenerator(1, 2_000, 500, time.Now().Add(-6*time.Hour), 20*time.Millisecond)
+	v := events.NewValidator(events.ValidatorConfig{})
+	cat := catalog.New()
+	for i, pu := range gen.ProductUpdates() {
+		if i%50 == 0 {
+			continue // some lines meet unknown products
+		}
+		ev, err := v.Decode(events.KindProductUpdate, pu[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat.Upsert(ProductFromUpdate(ev.(*events.ProductUpdate)))
+	}
+	var (
+		blk   events.TransactionBlock
+		enr   catalog.Enrichment
+		lines []catalog.Line
+	)
+	for range 3000 {
+		txn, err := v.DecodeTransactionInto(&blk, gen.Next().Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = lines[:0]
+		for _, l := range txn.Lines {
+			lines = append(lines, catalog.Line{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+		}
+		cat.EnrichInto(&enr, txn.Currency, lines)
+		got, err := appendEnriched(nil, txn, &enr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, err := json.Marshal(txn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list := func(vals []string) []byte {
+			if len(vals) == 0 {
+				return []byte("[]")
+			}
+			b, _ := json.Marshal(vals)
+			return b
+		}
+		mb, _ := json.Marshal(enr.Margin)
+		want := bytes.Join([][]byte{base[:len(base)-1], []byte(`,"categories":`), list(enr.Categories), []byte(`,"brands":`),
+			list(enr.Brands), []byte(`,"margin":`), mb, []byte(`,"unknown_products":`), []byte(strconv.Itoa(enr.UnknownProducts)), []byte("}")}, nil)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("enriched record\n got %s\nwant %s", got, want)
 		}
