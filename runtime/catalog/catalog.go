@@ -143,15 +143,24 @@ func (c *Catalog) DeleteAt(id string, at time.Time) bool {
 
 // Lookup returns the product with the given ID.
 func (c *Catalog) Lookup(id string) (Product, bool) {
+	if p := c.lookup(id); p != nil {
+		return *p, true
+	}
+	return Product{}, false
+}
+
+// lookup returns the stored product with the given ID, nil if there is
+// none. The product is never modified after being stored (writers replace
+// the entry), so the caller may read it unlocked, and without copying it.
+func (c *Catalog) lookup(id string) *Product {
 	s := c.shard(id)
 	s.mu.RLock()
 	e := s.entries[id]
 	s.mu.RUnlock()
 	if e == nil || e.deleted {
-		return Product{}, false
+		return nil
 	}
-	// e is never modified after being stored, so reading it unlocked is safe.
-	return e.product, true
+	return &e.product
 }
 
 // PurgeTombstones forgets tombstones dated before cutoff, as Kafka does

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -285,4 +286,95 @@ func BenchmarkEnrich(b *testing.B) {
 	b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
 	b.ReportMetric(cpuNs/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(lines)/cpuNs*1e9, "lines/cpu-s")
+}
+
+// referenceEnrich is EnrichInto written plainly: look every line up, then
+// sort categories and brands. TestEnrichMatchesReference holds the tuned
+// version to it.
+func referenceEnrich(c *Catalog, currency string, lines []Line) Enrichment {
+	var e Enrichment
+	shares := map[string]*CategoryShare{}
+	brands := map[string]bool{}
+	for _, l := range lines {
+		p, ok := c.Lookup(l.ProductID)
+		category := p.Category
+		if !ok || category == "" {
+			category = UnknownCategory
+		}
+		var margin float64
+		switch {
+		case !ok:
+			e.UnknownProducts++
+		case currency != "" && p.Currency != "" && p.Currency != currency:
+			e.ForeignCostLines++
+		default:
+			margin = float64(l.Quantity) * (l.UnitPrice - p.Cost)
+			e.Margin += margin
+		}
+		if ok && p.Brand != "" {
+			brands[p.Brand] = true
+		}
+		s := shares[category]
+		if s == nil {
+			s = &CategoryShare{Category: category}
+			shares[category] = s
+		}
+		s.Revenue += float64(l.Quantity) * l.UnitPrice
+		s.Units += l.Quantity
+		s.Margin += margin
+	}
+	for category := range shares {
+		e.Categories = append(e.Categories, category)
+	}
+	slices.Sort(e.Categories)
+	for _, category := range e.Categories {
+		e.Shares = append(e.Shares, *shares[category])
+	}
+	for b := range brands {
+		e.Brands = append(e.Brands, b)
+	}
+	slices.Sort(e.Brands)
+	return e
+}
+
+// TestEnrichMatchesReference enriches random baskets, with repeated,
+// unknown, deleted, uncategorised and foreign-currency products, into one
+// reused Enrichment and compares each result with referenceEnrich.
+func TestEnrichMatchesReference(t *testing.T) {
+	c := New()
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n = 60
+	for i := range n {
+		p := product("p"+strconv.Itoa(i), 1+i)
+		p.Category = []string{"books", "toys", "", "garden", "Zeta", "éclair"}[i%6]
+		p.Brand = []string{"acme", "", "zed", "Acme", "beta"}[i%5]
+		p.Currency = []string{"EUR", "", "USD"}[i%3]
+		c.Upsert(p)
+	}
+	for i := 0; i < n; i += 7 {
+		c.Delete("p" + strconv.Itoa(i))
+	}
+	var e Enrichment
+	for round := range 5000 {
+		lines := make([]Line, rng.IntN(9))
+		for j := range lines {
+			lines[j] = Line{ProductID: "p" + strconv.Itoa(rng.IntN(n+10)), Quantity: 1 + rng.Int64N(5), UnitPrice: float64(rng.IntN(10000)) / 100}
+		}
+		currency := []string{"", "EUR", "USD"}[round%3]
+		c.EnrichInto(&e, currency, lines)
+		want := referenceEnrich(c, currency, lines)
+		got := e
+		if len(got.Categories) == 0 {
+			got.Categories = nil
+		}
+		if len(got.Brands) == 0 {
+			got.Brands = nil
+		}
+		if len(got.Shares) == 0 {
+			got.Shares = nil
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("EnrichInto(%q, %+v)\n got %+v\nwant %+v", currency, lines, got, want)
+		}
+	}
 }

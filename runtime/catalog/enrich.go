@@ -1,10 +1,5 @@
 package catalog
 
-import (
-	"slices"
-	"strings"
-)
-
 // UnknownCategory is the category of a line whose product is not in the
 // catalog, or whose product has no category.
 const UnknownCategory = "unknown"
@@ -65,42 +60,79 @@ func (c *Catalog) Enrich(lines []Line) Enrichment {
 // EnrichInto is Enrich reusing e's slices. With a non-empty currency, a
 // known product whose Currency is set and differs contributes no margin and
 // is counted in ForeignCostLines.
+//
+// It runs once per transaction, over a handful of lines: the products are
+// read in place, and categories and brands are kept sorted as they are
+// added (insertion into short lists) rather than searched and sorted with
+// closures.
 func (c *Catalog) EnrichInto(e *Enrichment, currency string, lines []Line) {
 	*e = Enrichment{Categories: e.Categories[:0], Brands: e.Brands[:0], Shares: e.Shares[:0]}
-	for _, l := range lines {
-		p, ok := c.Lookup(l.ProductID)
-		category := p.Category
-		if !ok || category == "" {
-			category = UnknownCategory
+	unknown := 0
+	for i := range lines {
+		l := &lines[i]
+		p := c.lookup(l.ProductID)
+		category := UnknownCategory
+		if p != nil && p.Category != "" {
+			category = p.Category
 		}
-		revenue := float64(l.Quantity) * l.UnitPrice
 		var margin float64
 		switch {
-		case !ok:
-			e.UnknownProducts++
-			c.unknownLines.Add(1)
+		case p == nil:
+			unknown++
 		case currency != "" && p.Currency != "" && p.Currency != currency:
 			e.ForeignCostLines++
 		default:
 			margin = float64(l.Quantity) * (l.UnitPrice - p.Cost)
 			e.Margin += margin
 		}
-		if ok && p.Brand != "" && !slices.Contains(e.Brands, p.Brand) {
-			e.Brands = append(e.Brands, p.Brand)
+		if p != nil && p.Brand != "" {
+			e.Brands = insertSorted(e.Brands, p.Brand)
 		}
-		i := slices.IndexFunc(e.Shares, func(s CategoryShare) bool { return s.Category == category })
-		if i < 0 {
-			e.Shares = append(e.Shares, CategoryShare{Category: category})
-			i = len(e.Shares) - 1
-		}
-		s := &e.Shares[i]
-		s.Revenue += revenue
+		s := e.share(category)
+		s.Revenue += float64(l.Quantity) * l.UnitPrice
 		s.Units += l.Quantity
 		s.Margin += margin
 	}
-	slices.SortFunc(e.Shares, func(a, b CategoryShare) int { return strings.Compare(a.Category, b.Category) })
-	for _, s := range e.Shares {
-		e.Categories = append(e.Categories, s.Category)
+	if unknown > 0 {
+		e.UnknownProducts = unknown
+		c.unknownLines.Add(uint64(unknown))
 	}
-	slices.Sort(e.Brands)
+	for i := range e.Shares {
+		e.Categories = append(e.Categories, e.Shares[i].Category)
+	}
+}
+
+// share returns the share of category, adding it in sorted place if new.
+func (e *Enrichment) share(category string) *CategoryShare {
+	i := 0
+	for ; i < len(e.Shares); i++ {
+		if c := e.Shares[i].Category; c >= category {
+			if c == category {
+				return &e.Shares[i]
+			}
+			break
+		}
+	}
+	// slices.Insert is general enough to cost several times this.
+	e.Shares = append(e.Shares, CategoryShare{})
+	copy(e.Shares[i+1:], e.Shares[i:])
+	e.Shares[i] = CategoryShare{Category: category}
+	return &e.Shares[i]
+}
+
+// insertSorted adds v to the sorted list unless it holds it already.
+func insertSorted(list []string, v string) []string {
+	i := 0
+	for ; i < len(list); i++ {
+		if x := list[i]; x >= v {
+			if x == v {
+				return list
+			}
+			break
+		}
+	}
+	list = append(list, "")
+	copy(list[i+1:], list[i:])
+	list[i] = v
+	return list
 }

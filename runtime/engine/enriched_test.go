@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/ecap-dev/ecap/runtime/catalog"
+	"github.com/ecap-dev/ecap/runtime/cputime"
 	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
 	"github.com/ecap-dev/ecap/runtime/events"
 )
@@ -58,4 +60,153 @@ func TestEnrichedRecordEncoding(t *testing.T) {
 			t.Fatalf("enriched record\n got %s\nwant %s", got, want)
 		}
 	}
+}
+
+// TestEnrichedRecordsOfTheStream runs BenchmarkChainEvent's stream through
+// decode, catalog enrichment and appendEnriched, as processTransactions
+// does, and checks every record byte for byte against encoding/json of the
+// transaction with the enrichment fields appended.
+func TestEnrichedRecordsOfTheStream(t *testing.T) {
+	gen := enginetest.NewGenerator(1, 2_000, 500, time.Now().Add(-6*time.Hour), 20*time.Millisecond)
+	v := events.NewValidator(events.ValidatorConfig{})
+	cat := catalog.New()
+	for i, pu := range gen.ProductUpdates() {
+		if i%50 == 0 {
+			continue // some lines meet unknown products
+		}
+		ev, err := v.Decode(events.KindProductUpdate, pu[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat.Upsert(ProductFromUpdate(ev.(*events.ProductUpdate)))
+	}
+	var (
+		blk   events.TransactionBlock
+		enr   catalog.Enrichment
+		lines []catalog.Line
+	)
+	for range 3000 {
+		txn, err := v.DecodeTransactionInto(&blk, gen.Next().Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = lines[:0]
+		for _, l := range txn.Lines {
+			lines = append(lines, catalog.Line{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+		}
+		cat.EnrichInto(&enr, txn.Currency, lines)
+		got, err := appendEnriched(nil, txn, &enr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, err := json.Marshal(txn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list := func(vals []string) []byte {
+			if len(vals) == 0 {
+				return []byte("[]")
+			}
+			b, _ := json.Marshal(vals)
+			return b
+		}
+		mb, _ := json.Marshal(enr.Margin)
+		want := bytes.Join([][]byte{base[:len(base)-1], []byte(`,"categories":`), list(enr.Categories), []byte(`,"brands":`),
+			list(enr.Brands), []byte(`,"margin":`), mb, []byte(`,"unknown_products":`), []byte(strconv.Itoa(enr.UnknownProducts)), []byte("}")}, nil)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("enriched record\n got %s\nwant %s", got, want)
+		}
+	}
+}
+
+// BenchmarkCodecStages runs the chain's decode, enrich and enriched-record
+// stages, as processTransactions does, over BenchmarkChainEvent's stream
+// (same generator, customers and products), one sub-benchmark per stage
+// and one for the three together. One op is one transaction.
+func BenchmarkCodecStages(b *testing.B) {
+	gen := enginetest.NewGenerator(1, 20_000, 500, time.Now().Add(-6*time.Hour), 20*time.Millisecond)
+	v := events.NewValidator(events.ValidatorConfig{})
+	cat := catalog.New()
+	for _, pu := range gen.ProductUpdates() {
+		ev, err := v.Decode(events.KindProductUpdate, pu[1])
+		if err != nil {
+			b.Fatal(err)
+		}
+		cat.Upsert(ProductFromUpdate(ev.(*events.ProductUpdate)))
+	}
+	msgs := make([][]byte, 4096)
+	for i := range msgs {
+		msgs[i] = gen.Next().Value
+	}
+	var (
+		blk   events.TransactionBlock
+		enr   catalog.Enrichment
+		lines []catalog.Line
+		buf   = make([]byte, 0, 4096)
+	)
+	decode := func(i int) *events.Transaction {
+		txn, err := v.DecodeTransactionInto(&blk, msgs[i%len(msgs)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		return txn
+	}
+	enrich := func(txn *events.Transaction) {
+		lines = lines[:0]
+		for _, l := range txn.Lines {
+			lines = append(lines, catalog.Line{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+		}
+		cat.EnrichInto(&enr, txn.Currency, lines)
+	}
+	encode := func(txn *events.Transaction) {
+		var err error
+		if buf, err = appendEnriched(buf[:0], txn, &enr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// cpu-ns/op is the process's CPU time per op: on a shared machine wall
+	// time mostly measures the neighbours.
+	run := func(name string, setup func(), op func(i int)) {
+		b.Run(name, func(b *testing.B) {
+			if setup != nil {
+				setup()
+			}
+			b.ReportAllocs()
+			cpu := cputime.Process()
+			for i := 0; b.Loop(); i++ {
+				op(i)
+			}
+			b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+	run("decode", nil, func(i int) { decode(i) })
+	// The enrich and enriched stages read transactions that were just
+	// decoded, in cache: a few dozen of them, not the whole stream.
+	txns := make([]events.Transaction, 64)
+	run("enrich", func() {
+		for i := range txns {
+			txns[i] = *decode(i)
+			txns[i].Lines = append([]events.Line(nil), txns[i].Lines...)
+		}
+	}, func(i int) { enrich(&txns[i%len(txns)]) })
+	enrs := make([]catalog.Enrichment, len(txns))
+	run("enriched", func() {
+		for i := range txns {
+			txns[i] = *decode(i)
+			txns[i].Lines = append([]events.Line(nil), txns[i].Lines...)
+			enrich(&txns[i])
+			enrs[i] = catalog.Enrichment{Categories: append([]string(nil), enr.Categories...),
+				Brands: append([]string(nil), enr.Brands...), Margin: enr.Margin, UnknownProducts: enr.UnknownProducts}
+		}
+	}, func(i int) {
+		var err error
+		if buf, err = appendEnriched(buf[:0], &txns[i%len(txns)], &enrs[i%len(enrs)]); err != nil {
+			b.Fatal(err)
+		}
+	})
+	run("all", nil, func(i int) {
+		txn := decode(i)
+		enrich(txn)
+		encode(txn)
+	})
 }

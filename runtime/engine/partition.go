@@ -373,21 +373,8 @@ func appendEnriched(dst []byte, t *events.Transaction, e *catalog.Enrichment) ([
 	if err != nil || len(b) == 0 || b[len(b)-1] != '}' {
 		return nil, fmt.Errorf("failed to encode transaction %s: %v", t.EventID, err)
 	}
-	b = b[:len(b)-1]
-	appendList := func(name string, vals []string) {
-		b = append(b, `,"`...)
-		b = append(b, name...)
-		b = append(b, `":[`...)
-		for i, v := range vals {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = events.AppendJSONString(b, v)
-		}
-		b = append(b, ']')
-	}
-	appendList("categories", e.Categories)
-	appendList("brands", e.Brands)
+	b = appendJSONList(append(b[:len(b)-1], `,"categories":`...), e.Categories)
+	b = appendJSONList(append(b, `,"brands":`...), e.Brands)
 	b = append(b, `,"margin":`...)
 	margin := e.Margin
 	if math.IsNaN(margin) || math.IsInf(margin, 0) {
@@ -397,6 +384,18 @@ func appendEnriched(dst []byte, t *events.Transaction, e *catalog.Enrichment) ([
 	b = append(b, `,"unknown_products":`...)
 	b = strconv.AppendInt(b, int64(e.UnknownProducts), 10)
 	return append(b, '}'), nil
+}
+
+// appendJSONList appends vals as a JSON array of strings; nil gives [].
+func appendJSONList(b []byte, vals []string) []byte {
+	b = append(b, '[')
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = events.AppendJSONString(b, v)
+	}
+	return append(b, ']')
 }
 
 // fraudExpiryLag is how far behind the latest event time fraud state is

@@ -3,7 +3,10 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/netip"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -241,4 +244,53 @@ func BenchmarkQualityObserve(b *testing.B) {
 		q.Observe(ev)
 	}
 	reportRate(b)
+}
+
+// BenchmarkDecodeTransactionInto decodes and validates the example
+// transaction into a reused block, as the engine does, in the member orders
+// producers write: this package's Encode order, alphabetical
+// (encoding/json of a map, as enginetest's generator writes), and
+// reversed.
+func BenchmarkDecodeTransactionInto(b *testing.B) {
+	v := testValidator()
+	ev, err := v.Decode(KindTransaction, example(b, KindTransaction))
+	if err != nil {
+		b.Fatal(err)
+	}
+	encoded, err := Encode(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sorted := mutate(b, encoded, func(map[string]any) {})
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(encoded, &m); err != nil {
+		b.Fatal(err)
+	}
+	names := slices.Sorted(maps.Keys(m))
+	slices.Reverse(names)
+	reversed := []byte{'{'}
+	for i, n := range names {
+		if i > 0 {
+			reversed = append(reversed, ',')
+		}
+		reversed = append(append(strconv.AppendQuote(reversed, n), ':'), m[n]...)
+	}
+	reversed = append(reversed, '}')
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{{"encoded", encoded}, {"sorted", sorted}, {"reversed", reversed}} {
+		b.Run(c.name, func(b *testing.B) {
+			var block TransactionBlock
+			b.SetBytes(int64(len(c.data)))
+			b.ReportAllocs()
+			cpu := startCPU()
+			for b.Loop() {
+				if _, err := v.DecodeTransactionInto(&block, c.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.report(b)
+		})
+	}
 }

@@ -55,6 +55,11 @@ func (b *TransactionBlock) IPText() string {
 	if !a.IsValid() {
 		return ""
 	}
+	// netip.ParseAddr reads an IPv4 address only as four decimal fields
+	// without leading zeros, which is exactly how String writes it.
+	if a.Is4() && b.ipText != "" {
+		return b.ipText
+	}
 	var buf [64]byte
 	if text := a.AppendTo(buf[:0]); b.ipText != "" && string(text) == b.ipText {
 		return b.ipText
@@ -347,6 +352,9 @@ func (s *scanner) timestamp(field string) (time.Time, error) {
 	raw, err := s.str(field)
 	if err != nil || raw == "" {
 		return time.Time{}, err
+	}
+	if t, ok := parseRFC3339UTC(raw); ok {
+		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, raw)
 	if err != nil {

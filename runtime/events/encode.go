@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"time"
@@ -277,11 +278,17 @@ func appendCents(b []byte, f float64) ([]byte, bool) {
 	if f == 0 || !(math.Abs(f) < 1e9) {
 		return b, false
 	}
-	c := math.Round(f * 100)
-	if c/100 != f {
+	// Any rounding of f*100 to an integer will do: the check below is
+	// what makes the digits right. Converting with a half added rounds
+	// (half away from zero) more cheaply than math.Round.
+	half := 0.5
+	if f < 0 {
+		half = -0.5
+	}
+	n := int64(f*100 + half)
+	if float64(n)/100 != f {
 		return b, false
 	}
-	n := int64(c)
 	if n < 0 {
 		b = append(b, '-')
 		n = -n
@@ -298,6 +305,10 @@ func appendCents(b []byte, f float64) ([]byte, bool) {
 }
 
 func (w *jsonWriter) time(t time.Time) {
+	if b, ok := appendRFC3339UTC(append(w.b, '"'), t); ok {
+		w.b = append(b, '"')
+		return
+	}
 	if y := t.Year(); y < 0 || y > 9999 {
 		if w.err == nil {
 			w.err = fmt.Errorf("events: cannot encode year %d as RFC 3339", y)
@@ -353,12 +364,42 @@ func AppendJSONFloat(dst []byte, f float64) []byte {
 	return w.b
 }
 
+// plainPrefix returns the length of the longest prefix of s that string
+// writes as it is: ASCII without control characters, '"', '\\', '<', '>'
+// and '&'. It looks at eight bytes at a time, with the tests of
+// scanner.readString plus one for bytes of 0x80 and above; the lowest flag
+// of a word is exact, as there.
+func plainPrefix(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		m := below(w^(lsb*'"'), 1) | below(w^(lsb*'\\'), 1) | below(w, 0x20) |
+			below(w^(lsb*'<'), 1) | below(w^(lsb*'>'), 1) | below(w^(lsb*'&'), 1) | w
+		if m &= msb; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || !safeInString[c] {
+			return i
+		}
+	}
+	return i
+}
+
 // string writes s as a JSON string, escaped exactly as encoding/json does:
 // invalid UTF-8 becomes U+FFFD, and U+2028 and U+2029 are escaped.
 func (w *jsonWriter) string(s string) {
 	b := append(w.b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	i := plainPrefix(s)
+	if i == len(s) {
+		b = append(b, s...)
+		w.b = append(b, '"')
+		return
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if safeInString[c] {

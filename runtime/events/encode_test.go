@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -177,5 +178,33 @@ func TestAppendCentsMatchesStrconv(t *testing.T) {
 	}
 	if taken < 1_000_000 {
 		t.Fatalf("the fast path took only %d of 2,000,000 whole hundredths", taken)
+	}
+}
+
+// TestAppendJSONStringEveryPosition puts each byte that needs escaping or
+// a look at its UTF-8 at every position of strings of 0 to 24 bytes, so
+// that plainPrefix's word-at-a-time scan meets it in every lane of a word
+// and in the tail, and checks the result against encoding/json.
+func TestAppendJSONStringEveryPosition(t *testing.T) {
+	specials := []string{`"`, `\`, "<", ">", "&", "\x00", "\x1f", "\n", "\x7f", "é", "\u2028", "\u2029", "\xff", "😀"}
+	for n := 0; n <= 24; n++ {
+		base := strings.Repeat("a", n)
+		check := func(s string) {
+			t.Helper()
+			want, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := AppendJSONString([]byte("x"), s); !bytes.Equal(got[1:], want) {
+				t.Fatalf("AppendJSONString(%q) = %s, want %s", s, got[1:], want)
+			}
+		}
+		check(base)
+		for i := 0; i <= n; i++ {
+			for _, sp := range specials {
+				check(base[:i] + sp + base[i:])
+				check(base[:i] + sp + base[i:] + sp)
+			}
+		}
 	}
 }

@@ -43,6 +43,9 @@ func fuzzDecode(f *testing.F, kind Kind) {
 			if (into == nil) != (ev == nil) || into != nil && !reflect.DeepEqual(into, ev) || !reflect.DeepEqual(intoErr, err) {
 				t.Fatalf("DecodeTransactionInto = %+v, %v; Decode = %+v, %v", into, intoErr, ev, err)
 			}
+			if into != nil && into.IP.IsValid() && block.IPText() != into.IP.String() {
+				t.Fatalf("IPText() = %q, want %q", block.IPText(), into.IP.String())
+			}
 		}
 		if err != nil {
 			var r *Rejection
@@ -61,6 +64,10 @@ func fuzzDecode(f *testing.F, kind Kind) {
 		}
 		if !json.Valid(data) {
 			t.Fatalf("accepted invalid JSON %q", data)
+		}
+		// What is accepted is valid UTF-8 throughout.
+		if !utf8.Valid(data) {
+			t.Fatalf("accepted invalid UTF-8 %q", data)
 		}
 		if kind != "" && ev.Kind() != kind {
 			t.Fatalf("decoded a %s on a %s topic", ev.Kind(), kind)
@@ -129,7 +136,7 @@ func TestIPText(t *testing.T) {
 	v := testValidator()
 	full := example(t, KindTransaction)
 	var block TransactionBlock
-	for _, ip := range []any{"10.1.2.3", "2001:DB8::1", "2001:0db8:0:0::1", "::ffff:10.1.2.3", "::1", "10.1.2.\u0033", nil} {
+	for _, ip := range []any{"10.1.2.3", "0.0.0.0", "255.255.255.255", "2001:DB8::1", "2001:0db8:0:0::1", "::ffff:10.1.2.3", "::1", "10.1.2.\u0033", nil} {
 		data := mutate(t, full, func(m map[string]any) {
 			if ip == nil {
 				delete(m, "ip")

@@ -305,6 +305,25 @@ func (s *scanner) enter() error {
 // key, ready for the value; ok is false after the closing brace. first must
 // be true for the first call after enter.
 func (s *scanner) nextKey(first bool) (key string, ok bool, err error) {
+	// Compact input, the usual case: the key's quote follows at once (after
+	// the comma), and its colon right after it.
+	if src, pos := s.src, s.pos; pos+1 < len(src) && (first && src[pos] == '"' || !first && src[pos] == ',' && src[pos+1] == '"') {
+		if !first {
+			s.pos++
+		}
+		if key, err = s.readString(); err != nil {
+			return "", false, err
+		}
+		if s.pos < len(src) && src[s.pos] == ':' {
+			s.pos++
+			return key, true, nil
+		}
+		if s.peek() != ':' {
+			return "", false, s.malformed("expected ':'")
+		}
+		s.pos++
+		return key, true, nil
+	}
 	c := s.peek()
 	if c == '}' {
 		s.pos++

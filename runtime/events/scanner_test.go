@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -86,4 +87,71 @@ func TestNumberConversion(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestInvalidUTF8EveryString breaks the UTF-8 of the example transaction
+// at every byte inside a string (keys, values, unknown fields, strings that
+// need unescaping, the last bytes of the input), with a lone continuation
+// byte, a truncated sequence, an encoded surrogate and an overlong form:
+// every decoding entry point must reject each one with the UTF-8
+// rejection, whatever else the bytes break, and accept valid non-ASCII
+// text put in the same places.
+func TestInvalidUTF8EveryString(t *testing.T) {
+	v := testValidator()
+	doc := compactExample(t, KindTransaction)
+	// An unknown field with an escape and text near the end exercise the
+	// slower string paths too.
+	doc = append(doc[:len(doc)-1], `,"zz_note":"a\"b","zz":"xyzzy"}`...)
+	if _, err := v.Decode(KindTransaction, doc); err != nil {
+		t.Fatal(err)
+	}
+	inString := make([]bool, len(doc))
+	for i, in := 0, false; i < len(doc); i++ {
+		switch {
+		case doc[i] == '\\' && in:
+			inString[i], inString[i+1] = true, true
+			i++
+		case doc[i] == '"':
+			in = !in
+		default:
+			inString[i] = in
+		}
+	}
+	var block TransactionBlock
+	for i := range doc {
+		if !inString[i] || doc[i] == '\\' || i > 0 && doc[i-1] == '\\' {
+			continue
+		}
+		for _, bad := range []string{"\x80", "\xc3", "\xe2\x82", "\xed\xa0\x80", "\xc0\xaf", "\xff"} {
+			data := append(append(append([]byte{}, doc[:i]...), bad...), doc[i:]...)
+			for name, decode := range map[string]func() error{
+				"Decode":                func() error { _, err := v.Decode(KindTransaction, data); return err },
+				"DecodeTransactionInto": func() error { _, err := v.DecodeTransactionInto(&block, data); return err },
+				"Decode(any)":           func() error { _, err := Decode("", data); return err },
+			} {
+				r, ok := decode().(*Rejection)
+				if !ok || r.Reason != ReasonMalformedJSON || r.Detail != "payload is not valid UTF-8" {
+					t.Fatalf("%s(%q): %v, want the UTF-8 rejection", name, data, r)
+				}
+			}
+		}
+		// Valid text in the same place decodes (unless it changes a value
+		// the schema checks).
+		good := append(append(append([]byte{}, doc[:i]...), "é€😀"...), doc[i:]...)
+		if _, err := Decode(KindTransaction, good); err != nil {
+			if r, ok := err.(*Rejection); !ok || r.Reason == ReasonMalformedJSON {
+				t.Fatalf("Decode(%q): %v", good, err)
+			}
+		}
+	}
+}
+
+// compactExample returns the example of kind without white space.
+func compactExample(tb testing.TB, kind Kind) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, example(tb, kind)); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
 }
