@@ -12,6 +12,8 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 	k8sauth "github.com/hashicorp/vault/api/auth/kubernetes"
+
+	"github.com/ecap-dev/ecap/runtime/ctxtime"
 )
 
 // DefaultTokenFile is where Kubernetes mounts the pod's ServiceAccount token.
@@ -223,7 +225,7 @@ func (v *Vault) Run(ctx context.Context) error {
 	var nextRead time.Time
 	retry := v.cfg.MinRetry
 	backoff := func() bool {
-		ok := sleep(ctx, retry)
+		ok := ctxtime.Sleep(ctx, retry)
 		retry = min(2*retry, v.cfg.MaxRetry)
 		return ok
 	}
@@ -284,7 +286,7 @@ func (v *Vault) Run(ctx context.Context) error {
 		if at := tok.refreshAt(); !at.IsZero() && at.Before(wake) {
 			wake = at
 		}
-		if !sleep(ctx, time.Until(wake)) {
+		if !ctxtime.Sleep(ctx, time.Until(wake)) {
 			break
 		}
 	}
@@ -426,19 +428,4 @@ func expiry(t *token) *time.Time {
 func isPermissionDenied(err error) bool {
 	var re *vault.ResponseError
 	return errors.As(err, &re) && re.StatusCode == http.StatusForbidden
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still alive.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

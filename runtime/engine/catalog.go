@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/ecap-dev/ecap/runtime/ctxtime"
 	"github.com/ecap-dev/ecap/runtime/events"
 )
 
@@ -114,7 +115,7 @@ func (e *Engine) runCatalog(ctx context.Context) error {
 			// (the engine is not ready) and the reader tries again.
 			e.catalogLoad.setErr(fmt.Errorf("failed to read the partitions of %s: %w", topic, err))
 			e.log.Error("catalog reader", "topic", topic, "err", err)
-			if !sleepCtx(ctx, backoff) {
+			if !ctxtime.Sleep(ctx, backoff) {
 				return nil
 			}
 			backoff = min(2*backoff, 30*time.Second)
@@ -131,7 +132,7 @@ func (e *Engine) runCatalog(ctx context.Context) error {
 					first, end, err := e.client.OffsetRange(ctx, topic, p)
 					for err != nil {
 						e.catalogLoad.setErr(fmt.Errorf("failed to read the end offset of %s/%d: %w", topic, p, err))
-						if !sleepCtx(ctx, backoff) {
+						if !ctxtime.Sleep(ctx, backoff) {
 							return nil
 						}
 						first, end, err = e.client.OffsetRange(ctx, topic, p)
@@ -152,7 +153,7 @@ func (e *Engine) runCatalog(ctx context.Context) error {
 			reading = n
 		}
 		backoff = time.Second
-		if !sleepCtx(ctx, catalogRecheck) {
+		if !ctxtime.Sleep(ctx, catalogRecheck) {
 			return nil
 		}
 	}
@@ -213,7 +214,7 @@ func (e *Engine) applyProductUpdate(ctx context.Context, m *kafka.Message) error
 				return nil
 			}
 			e.log.Error("failed to dead-letter a product update", "partition", m.Partition, "offset", m.Offset, "err", werr)
-			if !sleepCtx(ctx, backoff) {
+			if !ctxtime.Sleep(ctx, backoff) {
 				return ctx.Err()
 			}
 		}
@@ -225,18 +226,6 @@ func (e *Engine) applyProductUpdate(ctx context.Context, m *kafka.Message) error
 	}
 	e.catalog.Upsert(ProductFromUpdate(u))
 	return nil
-}
-
-// sleepCtx waits d; false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // CatalogPending reports whether transactions still wait for the

@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/ecap-dev/ecap/runtime/ctxtime"
 	"github.com/ecap-dev/ecap/runtime/events"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
 )
@@ -169,7 +170,12 @@ func Run(ctx context.Context, g *Generator, sink Sink, o RunOptions) error {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = func(ctx context.Context, d time.Duration) error {
+			if !ctxtime.Sleep(ctx, d) {
+				return ctx.Err()
+			}
+			return nil
+		}
 	}
 	batch := make([]Record, 0, o.BatchSize)
 	flush := func(ctx context.Context) error {
@@ -231,15 +237,4 @@ func Run(ctx context.Context, g *Generator, sink Sink, o RunOptions) error {
 		o.Progress(g.Stats())
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
