@@ -11,6 +11,7 @@ import (
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
 	"github.com/ecap-dev/ecap/runtime/cputime"
+	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
 )
 
 // benchState is a partition with 1000 customers who each paid 20 times
@@ -205,22 +206,6 @@ func BenchmarkStateMarshalBinary(b *testing.B) {
 	b.ReportMetric(float64(z.Customers+z.Merchants+z.Entities+z.Alerts+z.Rules), "entries")
 }
 
-// chainSpec is the rule set of the engine's chain benchmark
-// (runtime/engine/enginebench): two count features, two rules.
-func chainSpec() v1alpha1.FraudRuleSetSpec {
-	return v1alpha1.FraudRuleSetSpec{
-		PipelineRef: v1alpha1.LocalObjectReference{Name: "bench"},
-		Features: []v1alpha1.VelocityFeature{
-			{Name: "card_txns_10m", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCard, Window: "10m"},
-			{Name: "customer_txns_1h", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCustomer, Window: "1h"},
-		},
-		Rules: []v1alpha1.FraudRule{
-			{Name: "card-burst", Expression: "features.card_txns_10m >= 5", Score: 60},
-			{Name: "big-amount", Expression: "txn.amount > 150.0 && features.customer_txns_1h >= 2", Score: 60},
-		},
-	}
-}
-
 // BenchmarkProcess scores and observes transactions, as the engine does
 // per event (Holder.Process), against a populated state: with the sample
 // rule set and with the engine chain benchmark's.
@@ -228,7 +213,7 @@ func BenchmarkProcess(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		spec v1alpha1.FraudRuleSetSpec
-	}{{"sample", sampleSpec()}, {"chain", chainSpec()}} {
+	}{{"sample", sampleSpec()}, {"chain", enginetest.ChainRuleSet("bench")}} {
 		b.Run(c.name, func(b *testing.B) {
 			h := NewHolder()
 			if _, err := h.Update("bench", 1, c.spec); err != nil {

@@ -46,17 +46,7 @@ func RuntimeConfig(brokers []string) *v1alpha1.RuntimeConfig {
 			State: v1alpha1.StateSpec{CheckpointInterval: "1s"},
 			Sinks: v1alpha1.SinksSpec{AlertsTopic: "alerts", EnrichedTransactionsTopic: "enriched"},
 		}},
-		FraudRuleSets: []v1alpha1.FraudRuleSetConfig{{Name: "card", Generation: 1, Spec: v1alpha1.FraudRuleSetSpec{
-			PipelineRef: v1alpha1.LocalObjectReference{Name: "bench"},
-			Features: []v1alpha1.VelocityFeature{
-				{Name: "card_txns_10m", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCard, Window: "10m"},
-				{Name: "customer_txns_1h", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCustomer, Window: "1h"},
-			},
-			Rules: []v1alpha1.FraudRule{
-				{Name: "card-burst", Expression: "features.card_txns_10m >= 5", Score: 60},
-				{Name: "big-amount", Expression: "txn.amount > 150.0 && features.customer_txns_1h >= 2", Score: 60},
-			},
-		}}},
+		FraudRuleSets: []v1alpha1.FraudRuleSetConfig{{Name: "card", Generation: 1, Spec: enginetest.ChainRuleSet("bench")}},
 	}
 }
 
