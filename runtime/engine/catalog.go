@@ -71,13 +71,15 @@ func (l *catalogLoad) status() (loaded bool, errText string) {
 	return l.loaded(), l.err
 }
 
+const catalogWaitMessage = "waiting for the product catalog to load before processing transactions"
+
 // waitCatalog blocks until the catalog's first load is complete or ctx is
 // done. Only the first assignment waits: later ones find it loaded.
 func (e *Engine) waitCatalog(ctx context.Context) error {
 	if !e.s.Catalog || e.catalogLoad.loaded() {
 		return nil
 	}
-	e.log.Info("waiting for the product catalog to load before processing transactions", "topic", e.s.ProductUpdates)
+	e.log.Info(catalogWaitMessage, "topic", e.s.ProductUpdates)
 	select {
 	case <-e.catalogLoad.done:
 		e.log.Info("product catalog loaded", "products", e.catalog.Stats().Products, "duration", e.catalogLoad.took)

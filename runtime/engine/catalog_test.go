@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,12 +65,17 @@ func TestCatalogLoadsBeforeTransactions(t *testing.T) {
 	var held atomic.Bool
 	held.Store(true)
 	holdFetches(env.cluster, "products", &held)
-	e, stop := env.run()
+	waiting := noticeHandler{msg: catalogWaitMessage, seen: make(chan struct{}), once: new(sync.Once)}
+	e, stop := env.start(Options{Logger: slog.New(waiting)})
 	defer stop()
 
-	// Long enough for the group to form and the partitions to be restored
-	// (the other engine tests are ready well within it).
-	time.Sleep(3 * time.Second)
+	// The partitions are assigned and restored, and the engine waits.
+	select {
+	case <-waiting.seen:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the engine never waited for the catalog: %+v", e.Status())
+	}
+	time.Sleep(500 * time.Millisecond)
 	st := e.Status()
 	if st.Ready || st.CatalogLoaded || st.EventsTotal != 0 {
 		t.Fatalf("with the catalog unreadable: ready %v, catalogLoaded %v, %d events processed; want not ready, not loaded, none",
@@ -138,3 +146,21 @@ func TestCatalogTopicMissing(t *testing.T) {
 		t.Fatalf("catalogLoaded %v, error %q; want loaded (empty) with the missing topic named", st.CatalogLoaded, st.CatalogError)
 	}
 }
+
+// noticeHandler is a slog.Handler that closes seen at the first record
+// whose message is msg.
+type noticeHandler struct {
+	msg  string
+	seen chan struct{}
+	once *sync.Once
+}
+
+func (h noticeHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h noticeHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return nil
+}
+func (h noticeHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h noticeHandler) WithGroup(string) slog.Handler      { return h }
