@@ -164,32 +164,59 @@ func (e *Engine) runCatalog(ctx context.Context) error {
 // readCatalogPartition applies partition p of the product-updates topic to
 // the catalog from its first offset on, until ctx is done. When the record
 // before end has been applied it counts the partition as loaded (end <= 0:
-// nothing to wait for).
+// nothing to wait for). A reader that fails (kafka-go retries what it can
+// itself, so this is an error it gives up on, an authorization refused,
+// say) is replaced after a back-off, from the next offset on; the status
+// says why meanwhile.
 func (e *Engine) readCatalogPartition(ctx context.Context, p int, end int64) {
+	waiting := end > 0
+	next := kafka.FirstOffset
+	failed := false // the status names this partition's failure
+	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
+		err := e.followCatalogPartition(ctx, p, next, func(m *kafka.Message) error {
+			if err := e.applyProductUpdate(ctx, m); err != nil {
+				return err
+			}
+			next, backoff = m.Offset+1, time.Second
+			if failed {
+				failed = false
+				e.catalogLoad.setErr(nil)
+			}
+			if waiting && m.Offset+1 >= end {
+				waiting = false
+				if e.catalogLoad.pending.Add(-1) == 0 {
+					e.catalogLoad.finish()
+				}
+			}
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		e.log.Error("catalog reader failed; starting another", "topic", e.s.ProductUpdates, "partition", p, "offset", next, "err", err)
+		e.catalogLoad.setErr(fmt.Errorf("reader of %s/%d at offset %d: %w", e.s.ProductUpdates, p, next, err))
+		failed = true
+		if !ctxtime.Sleep(ctx, backoff) {
+			return
+		}
+	}
+}
+
+// followCatalogPartition reads partition p from offset on and hands each
+// record to apply, until an error (ctx's included).
+func (e *Engine) followCatalogPartition(ctx context.Context, p int, offset int64, apply func(*kafka.Message) error) error {
 	r := e.client.NewPartitionReader(e.s.ProductUpdates, p)
 	defer r.Close()
-	if err := r.SetOffset(kafka.FirstOffset); err != nil {
-		e.log.Error("catalog reader", "partition", p, "err", err)
-		return
+	if err := r.SetOffset(offset); err != nil {
+		return err
 	}
-	waiting := end > 0
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
-				e.log.Error("catalog reader stopped", "topic", e.s.ProductUpdates, "partition", p, "err", err)
-				e.catalogLoad.setErr(fmt.Errorf("reader of %s/%d stopped: %w", e.s.ProductUpdates, p, err))
-			}
-			return
+			return err
 		}
-		if err := e.applyProductUpdate(ctx, &m); err != nil {
-			return // ctx done while writing a dead letter
-		}
-		if waiting && m.Offset+1 >= end {
-			waiting = false
-			if e.catalogLoad.pending.Add(-1) == 0 {
-				e.catalogLoad.finish()
-			}
+		if err := apply(&m); err != nil {
+			return err
 		}
 	}
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/ecap-dev/ecap/runtime/kafkatest"
 )
 
-// holdFetches makes the cluster answer every fetch of topic with
-// NOT_LEADER_FOR_PARTITION (which readers retry) while held is true.
-func holdFetches(c *kafkatest.Cluster, topic string, held *atomic.Bool) {
+// holdFetches makes the cluster answer every fetch of topic with the error
+// code while held is true.
+func holdFetches(c *kafkatest.Cluster, topic string, code int16, held *atomic.Bool) {
 	kc := c.Kfake()
 	kc.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		kc.KeepControl()
@@ -34,7 +34,7 @@ func holdFetches(c *kafkatest.Cluster, topic string, held *atomic.Bool) {
 			for _, p := range t.Partitions {
 				rp := kmsg.NewFetchResponseTopicPartition()
 				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.NotLeaderForPartition.Code
+				rp.ErrorCode = code
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)
@@ -64,7 +64,8 @@ func TestCatalogLoadsBeforeTransactions(t *testing.T) {
 
 	var held atomic.Bool
 	held.Store(true)
-	holdFetches(env.cluster, "products", &held)
+	// Readers retry NOT_LEADER_FOR_PARTITION on their own.
+	holdFetches(env.cluster, "products", kerr.NotLeaderForPartition.Code, &held)
 	waiting := noticeHandler{msg: catalogWaitMessage, seen: make(chan struct{}), once: new(sync.Once)}
 	e, stop := env.start(Options{Logger: slog.New(waiting)})
 	defer stop()
@@ -115,6 +116,47 @@ func TestCatalogLoadsBeforeTransactions(t *testing.T) {
 		if rec.Unknown == nil || *rec.Unknown != 0 || len(rec.Categories) == 0 {
 			t.Fatalf("transaction %s enriched against a partial catalog: %s", r.Key, r.Value)
 		}
+	}
+}
+
+// TestCatalogReaderReplaced: a reader that fails with an error kafka-go
+// gives up on (authorization refused) is replaced from where it stopped;
+// the status says why meanwhile, and no update is lost.
+func TestCatalogReaderReplaced(t *testing.T) {
+	env := newTestEnv(t)
+	gen := enginetest.NewGenerator(9, 100, 40, time.Now().Add(-time.Hour), time.Second)
+	var prods []kafkatest.Record
+	for _, p := range gen.ProductUpdates() {
+		prods = append(prods, kafkatest.Record{Key: p[0], Value: p[1]})
+	}
+	half := len(prods) / 2
+	env.cluster.Produce(t, "products", prods[:half]...)
+	e, stop := env.run()
+	defer stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for !e.Status().CatalogLoaded {
+		if time.Now().After(deadline) {
+			t.Fatalf("catalog not loaded: %+v", e.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	var held atomic.Bool
+	held.Store(true)
+	holdFetches(env.cluster, "products", kerr.TopicAuthorizationFailed.Code, &held)
+	env.cluster.Produce(t, "products", prods[half:]...)
+	for !strings.Contains(e.Status().CatalogError, "reader of products/") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reader failure in the status: %+v", e.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	held.Store(false)
+	for st := e.Status(); st.CatalogProducts != gen.Products || st.CatalogError != ""; st = e.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d products after the reader came back (want %d), error %q", st.CatalogProducts, gen.Products, st.CatalogError)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
