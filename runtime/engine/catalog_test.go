@@ -51,10 +51,7 @@ func holdFetches(c *kafkatest.Cluster, topic string, code int16, held *atomic.Bo
 func TestCatalogLoadsBeforeTransactions(t *testing.T) {
 	env := newTestEnv(t)
 	gen := enginetest.NewGenerator(7, 100, 40, time.Now().Add(-time.Hour), time.Second)
-	var prods []kafkatest.Record
-	for _, p := range gen.ProductUpdates() {
-		prods = append(prods, kafkatest.Record{Key: p[0], Value: p[1]})
-	}
+	prods := productRecords(gen)
 	env.cluster.Produce(t, "products", prods...)
 	var txns []enginetest.Txn
 	for range 300 {
@@ -125,10 +122,7 @@ func TestCatalogLoadsBeforeTransactions(t *testing.T) {
 func TestCatalogReaderReplaced(t *testing.T) {
 	env := newTestEnv(t)
 	gen := enginetest.NewGenerator(9, 100, 40, time.Now().Add(-time.Hour), time.Second)
-	var prods []kafkatest.Record
-	for _, p := range gen.ProductUpdates() {
-		prods = append(prods, kafkatest.Record{Key: p[0], Value: p[1]})
-	}
+	prods := productRecords(gen)
 	half := len(prods) / 2
 	env.cluster.Produce(t, "products", prods[:half]...)
 	e, stop := env.run()
@@ -206,3 +200,12 @@ func (h noticeHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h noticeHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h noticeHandler) WithGroup(string) slog.Handler      { return h }
+
+// productRecords are the generator's product updates as records to produce.
+func productRecords(gen *enginetest.Generator) []kafkatest.Record {
+	var recs []kafkatest.Record
+	for _, p := range gen.ProductUpdates() {
+		recs = append(recs, kafkatest.Record{Key: p[0], Value: p[1]})
+	}
+	return recs
+}

@@ -181,10 +181,7 @@ func TestEngineEndToEnd(t *testing.T) {
 	// Event times span ~8 minutes ending a minute ago, so that several
 	// 1m windows close.
 	gen := enginetest.NewGenerator(1, 200, 50, now.Add(-10*time.Minute), 200*time.Millisecond)
-	var prods []kafkatest.Record
-	for _, p := range gen.ProductUpdates() {
-		prods = append(prods, kafkatest.Record{Key: p[0], Value: p[1]})
-	}
+	prods := productRecords(gen)
 	env.cluster.Produce(t, "products", prods...)
 
 	e, stop := env.run()
