@@ -28,6 +28,10 @@ type figure struct {
 // measurements are appended to by the per-area files' init functions.
 var measurements []measurement
 
+// parts are measurements that another one runs in child processes: they
+// run only when -run is given and names them.
+var parts []measurement
+
 func main() {
 	only := flag.String("run", "", "run only the measurements whose name matches this regular expression")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -51,7 +55,11 @@ func main() {
 		os.Exit(2)
 	}
 	failed := false
-	for _, m := range measurements {
+	todo := measurements
+	if *only != "" {
+		todo = append(todo, parts...)
+	}
+	for _, m := range todo {
 		if !re.MatchString(m.name) {
 			continue
 		}
