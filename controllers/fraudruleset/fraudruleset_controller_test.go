@@ -47,8 +47,8 @@ func TestRuleSetCompilesAndAttaches(t *testing.T) {
 		g.Expect(c).NotTo(BeNil())
 		g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(f.Status.CompiledRules).To(Equal(int32(2)))
-		g.Expect(testenv.Condition(f, v1alpha1.ConditionPipelineResolved).Status).To(Equal(metav1.ConditionTrue))
-		g.Expect(testenv.Condition(f, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(f, v1alpha1.ConditionPipelineResolved)).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(f, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
 		g.Expect(f.Status.ObservedGeneration).To(Equal(f.Generation))
 		g.Expect(f.Status.Rules).To(HaveLen(3))
 		s, err := testenv.KStatus(f)
@@ -120,7 +120,7 @@ func TestMissingPipelineIsReportedAndRecovers(t *testing.T) {
 	g.Expect(env.Client.Create(ctx, later)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, f)).To(Succeed())
-		g.Expect(testenv.Condition(f, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(f, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
 		g.Expect(testenv.Condition(f, v1alpha1.ConditionStalled)).To(BeNil())
 	}).Should(Succeed())
 
@@ -142,7 +142,7 @@ func TestRuleSetSteadyStateMakesNoWrites(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, f)).To(Succeed())
 		g.Expect(f.Status.ObservedGeneration).To(Equal(f.Generation))
-		g.Expect(testenv.Condition(f, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(f, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
 	}).Should(Succeed())
 
 	// Reconcile the settled object again with a write-counting client.

@@ -62,7 +62,7 @@ func TestResourceConditionFollowsStatus(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, f)).To(Succeed())
 		g.Expect(testenv.Condition(f, v1alpha1.ConditionReady)).NotTo(BeNil())
-		g.Expect(testenv.Condition(f, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(testenv.ConditionStatus(f, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionFalse))
 		g.Expect(conditionSeries(g, "FraudRuleSet", ns, "orphan")).To(Equal(conditionStrings(f.Status.Conditions)))
 		g.Expect(conditionSeries(g, "FraudRuleSet", ns, "orphan")).To(ContainElement(v1alpha1.ConditionRulesCompiled + "=True/" + v1alpha1.ReasonCompiled))
 

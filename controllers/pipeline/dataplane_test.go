@@ -140,7 +140,7 @@ func TestControlPlaneMeetsDataPlane(t *testing.T) {
 		g.Expect(got.Status.DeadLettered).NotTo(BeNil())
 		g.Expect(*got.Status.DeadLettered).To(BeEquivalentTo(malformed))
 		g.Expect(got.Status.EventsPerSecond).NotTo(BeNil())
-		g.Expect(testenv.Condition(got, v1alpha1.ConditionKafkaReachable).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(got, v1alpha1.ConditionKafkaReachable)).To(Equal(metav1.ConditionTrue))
 	}, 30*time.Second, time.Second).Should(Succeed())
 
 	// The dead-letter topic holds the malformed records, unchanged.

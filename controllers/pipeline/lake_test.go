@@ -49,7 +49,7 @@ func TestLakeUnavailableIsStalled(t *testing.T) {
 		g.Expect(c).NotTo(BeNil())
 		g.Expect(c.Reason).To(Equal(v1alpha1.ReasonLakeUnavailable))
 		g.Expect(c.Message).To(ContainSubstring("connection refused"))
-		g.Expect(testenv.Condition(p, v1alpha1.ConditionLakeWritable).Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(testenv.ConditionStatus(p, v1alpha1.ConditionLakeWritable)).To(Equal(metav1.ConditionFalse))
 	}).Should(Succeed())
 
 	src.set(pipeline.LiveMetrics{LakeReported: true, Progressed: true})
@@ -58,7 +58,7 @@ func TestLakeUnavailableIsStalled(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, p)).To(Succeed())
 		g.Expect(testenv.Condition(p, v1alpha1.ConditionStalled)).To(BeNil())
-		g.Expect(testenv.Condition(p, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(p, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
 	}).Should(Succeed())
 }
 
@@ -151,7 +151,7 @@ func TestLakeControlPlaneMeetsDataPlane(t *testing.T) {
 		g.Expect(c).NotTo(BeNil())
 		g.Expect(c.Reason).To(Equal(v1alpha1.ReasonLakeUnavailable))
 		g.Expect(c.Message).To(ContainSubstring("stage"))
-		g.Expect(testenv.Condition(got, v1alpha1.ConditionLakeWritable).Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(testenv.ConditionStatus(got, v1alpha1.ConditionLakeWritable)).To(Equal(metav1.ConditionFalse))
 	}, 60*time.Second, time.Second).Should(Succeed())
 
 	s3.SetDown(false)
@@ -174,7 +174,7 @@ func TestLakeControlPlaneMeetsDataPlane(t *testing.T) {
 		}
 		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
 		g.Expect(testenv.Condition(got, v1alpha1.ConditionStalled)).To(BeNil())
-		g.Expect(testenv.Condition(got, v1alpha1.ConditionLakeWritable).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(got, v1alpha1.ConditionLakeWritable)).To(Equal(metav1.ConditionTrue))
 	}, 60*time.Second, time.Second).Should(Succeed())
 	g.Expect(rt.Stop(20 * time.Second)).To(Succeed())
 }

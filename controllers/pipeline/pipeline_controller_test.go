@@ -144,7 +144,7 @@ func TestPipelineCreatesChildrenAndBecomesReady(t *testing.T) {
 	p = readyPipeline(ctx, g, ns, "shop")
 	g.Expect(p.Status.ReadyReplicas).To(Equal(int32(1)))
 	g.Expect(testenv.Condition(p, v1alpha1.ConditionReconciling)).To(BeNil())
-	g.Expect(testenv.Condition(p, v1alpha1.ConditionDeploymentAvailable).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(testenv.ConditionStatus(p, v1alpha1.ConditionDeploymentAvailable)).To(Equal(metav1.ConditionTrue))
 	for _, cond := range p.Status.Conditions {
 		g.Expect(cond.ObservedGeneration).To(Equal(p.Generation), "condition %s", cond.Type)
 	}
@@ -271,7 +271,7 @@ func TestDeletedDeploymentIsRecreated(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		p := &v1alpha1.Pipeline{}
 		g.Expect(env.Client.Get(ctx, key(ns, "shop"), p)).To(Succeed())
-		g.Expect(testenv.Condition(p, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(testenv.ConditionStatus(p, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionFalse))
 	}).Should(Succeed())
 }
 
@@ -356,7 +356,7 @@ func TestLiveMetricsAndLagStall(t *testing.T) {
 		g.Expect(p.Status.Lag).To(Equal(ptr.To[int64](1200)))
 		g.Expect(p.Status.EventsPerSecond).To(Equal(ptr.To[int64](350)))
 		g.Expect(p.Status.DeadLettered).To(Equal(ptr.To[int64](7)))
-		g.Expect(testenv.Condition(p, v1alpha1.ConditionKafkaReachable).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(p, v1alpha1.ConditionKafkaReachable)).To(Equal(metav1.ConditionTrue))
 	}).Should(Succeed())
 
 	// Lag with no progress for longer than stallAfter: Stalled.

@@ -42,7 +42,7 @@ func TestLagFromKafkaWithoutPods(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, p)).To(Succeed())
 		g.Expect(p.Status.Lag).To(Equal(ptr.To[int64](42)))
-		g.Expect(testenv.Condition(p, v1alpha1.ConditionKafkaReachable).Status).To(BeEquivalentTo("True"))
+		g.Expect(testenv.ConditionStatus(p, v1alpha1.ConditionKafkaReachable)).To(BeEquivalentTo("True"))
 	}).Should(Succeed())
 
 	// Unreachable brokers are reported, not fatal.

@@ -147,7 +147,7 @@ func TestRetentionJobErasesAndForgets(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, rp)).To(Succeed())
 		g.Expect(testenv.Condition(rp, v1alpha1.ConditionReady)).NotTo(BeNil())
-		g.Expect(testenv.Condition(rp, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
 	}).Should(Succeed())
 
 	clock := clocktesting.NewFakeClock(time.Now().UTC().Truncate(time.Second))
@@ -199,7 +199,7 @@ func TestRetentionJobErasesAndForgets(t *testing.T) {
 	g.Expect(er.RowsErased).To(BeNumerically(">=", 2*2), "store entries and profile tombstones")
 	g.Expect(er.Message).To(ContainSubstring("tombstoned in profiles"))
 	g.Expect(cs.CustomersForgotten).To(BeEquivalentTo(len(old)), cs.Message)
-	g.Expect(testenv.Condition(rp, v1alpha1.ConditionLastRunSucceeded).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionLastRunSucceeded)).To(Equal(metav1.ConditionTrue))
 
 	for _, id := range append(append([]string{}, old...), erase...) {
 		_, held := e.Customer(id)
@@ -238,7 +238,7 @@ func TestRetentionJobErasesAndForgets(t *testing.T) {
 	// fields; then it is quiet.
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, rp)).To(Succeed())
-		g.Expect(testenv.Condition(rp, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
 		g.Expect(rp.Status.Targets).To(HaveLen(2))
 		g.Expect(rp.Status.LastRunTime).NotTo(BeNil())
 		s, err := testenv.KStatus(rp)
@@ -285,8 +285,8 @@ func TestRetentionJobKafkaUnreachable(t *testing.T) {
 		g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(stalled.Reason).To(Equal(v1alpha1.ReasonKafkaUnreachable))
 		g.Expect(stalled.Message).To(ContainSubstring("127.0.0.1:1"))
-		g.Expect(testenv.Condition(rp, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(testenv.Condition(rp, v1alpha1.ConditionLastRunSucceeded).Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionFalse))
+		g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionLastRunSucceeded)).To(Equal(metav1.ConditionFalse))
 		g.Expect(rp.Status.LastRunTime).NotTo(BeNil())
 		s, err := testenv.KStatus(rp)
 		g.Expect(err).NotTo(HaveOccurred())

@@ -245,7 +245,7 @@ func testRetentionJobLake(t *testing.T, kind string) {
 	g.Expect(retentionpolicy.RunJob(ctx, opts)).To(Succeed())
 	g.Expect(env.Get(ctx, rp)).To(Succeed())
 	g.Expect(rp.Status.LastRunDryRun).To(BeFalse())
-	g.Expect(testenv.Condition(rp, v1alpha1.ConditionLastRunSucceeded).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionLastRunSucceeded)).To(Equal(metav1.ConditionTrue))
 	checkCounts(rp)
 
 	// Erasure: no object of the lake (data files of every version, the
@@ -437,7 +437,7 @@ func TestRetentionJobLakeUnreachable(t *testing.T) {
 		g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(stalled.Reason).To(Equal(v1alpha1.ReasonLakeUnavailable))
 		g.Expect(stalled.Message).To(ContainSubstring(s3.Bucket))
-		g.Expect(testenv.Condition(rp, v1alpha1.ConditionLastRunSucceeded).Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionLastRunSucceeded)).To(Equal(metav1.ConditionFalse))
 		ts := lakeTarget(rp, v1alpha1.TargetLakeDataset, "transactions")
 		g.Expect(ts.Message).To(ContainSubstring("failed"))
 	}
@@ -469,5 +469,5 @@ func TestRetentionJobLakeWithoutSink(t *testing.T) {
 	g.Expect(rp.Status.Targets).To(HaveLen(1))
 	g.Expect(rp.Status.Targets[0].Kind).To(Equal(v1alpha1.TargetLakeDataset))
 	g.Expect(rp.Status.Targets[0].Message).To(ContainSubstring("spec.lake[0]: Pipeline shop has no lake sink (spec.sinks.lake)"))
-	g.Expect(testenv.Condition(rp, v1alpha1.ConditionLastRunSucceeded).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionLastRunSucceeded)).To(Equal(metav1.ConditionTrue))
 }

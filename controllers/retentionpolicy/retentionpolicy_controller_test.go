@@ -51,8 +51,8 @@ func TestPolicyOwnsCronJob(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, rp)).To(Succeed())
 		g.Expect(testenv.Condition(rp, v1alpha1.ConditionReady)).NotTo(BeNil())
-		g.Expect(testenv.Condition(rp, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
-		g.Expect(testenv.Condition(rp, v1alpha1.ConditionScheduled).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionScheduled)).To(Equal(metav1.ConditionTrue))
 		g.Expect(rp.Status.NextRunTime).NotTo(BeNil())
 		// The fake clock stands at 12:00 UTC, so the next 02:30 is tomorrow's.
 		g.Expect(rp.Status.NextRunTime.Time).To(BeTemporally("==", time.Date(2026, 11, 2, 2, 30, 0, 0, time.UTC)))

@@ -56,7 +56,7 @@ func TestTopicConfigsOverTLS(t *testing.T) {
 	}).Should(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, rp)).To(Succeed())
-		g.Expect(testenv.Condition(rp, v1alpha1.ConditionKafkaReachable).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(rp, v1alpha1.ConditionKafkaReachable)).To(Equal(metav1.ConditionTrue))
 		g.Expect(target(rp, "shop.tls").ConfigsApplied).To(BeTrue())
 	}).Should(Succeed())
 }

@@ -181,7 +181,7 @@ func TestSegmentationStatusShowsCDNOWEstimates(t *testing.T) {
 	exact := testenv.Condition(s, v1alpha1.ConditionCalibrationExact)
 	g.Expect(exact).NotTo(BeNil())
 	g.Expect(exact.Status).To(Equal(metav1.ConditionTrue), exact.Message)
-	g.Expect(testenv.Condition(s, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(testenv.ConditionStatus(s, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
 	st, err := testenv.KStatus(s)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(st).To(Equal(kstatus.CurrentStatus))

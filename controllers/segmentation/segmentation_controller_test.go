@@ -30,7 +30,7 @@ func TestSegmentationReadyWithDefaultsAndSchedule(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, s)).To(Succeed())
 		g.Expect(testenv.Condition(s, v1alpha1.ConditionReady)).NotTo(BeNil())
-		g.Expect(testenv.Condition(s, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(s, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
 		g.Expect(s.Status.ObservedGeneration).To(Equal(s.Generation))
 		g.Expect(s.Status.NextRunTime).NotTo(BeNil())
 		g.Expect(s.Status.NextRunTime.Time).To(BeTemporally("==", env.Clock.Now().Add(10*time.Minute)))
@@ -102,6 +102,6 @@ func TestSegmentationMissingPipelineRecovers(t *testing.T) {
 	g.Expect(env.Client.Create(ctx, testenv.Pipeline(ns, "later"))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Get(ctx, s)).To(Succeed())
-		g.Expect(testenv.Condition(s, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(testenv.ConditionStatus(s, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
 	}).Should(Succeed())
 }

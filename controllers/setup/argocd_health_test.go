@@ -94,7 +94,7 @@ func TestArgoCDHealthOfLiveObjects(t *testing.T) {
 	// The API server's answer to the update carries the new generation and
 	// the Ready of the previous one: the stale Ready Argo CD must not trust.
 	g.Expect(env.Update(ctx, p, func() { p.Spec.Topics.DeadLetter = "dlq-v2" })).To(Succeed())
-	g.Expect(testenv.Condition(p, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(testenv.ConditionStatus(p, v1alpha1.ConditionReady)).To(Equal(metav1.ConditionTrue))
 	check("pipeline-spec-changed", "a healthy Pipeline right after a spec change (Ready of the previous generation)", p, argocd.StatusProgressing, "generation 2")
 	playDeployment(ctx, g, p, nil)
 	g.Eventually(ready(p, v1alpha1.ReasonSucceeded)).Should(Succeed())

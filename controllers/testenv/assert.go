@@ -57,6 +57,16 @@ func Condition(obj v1alpha1.ConditionedObject, t string) *metav1.Condition {
 	return meta.FindStatusCondition(*obj.GetConditions(), t)
 }
 
+// ConditionStatus returns the status of obj's condition of type t, or ""
+// while obj has none: inside Eventually, an absent condition is a failed
+// try, not a nil dereference that ends the test.
+func ConditionStatus(obj v1alpha1.ConditionedObject, t string) metav1.ConditionStatus {
+	if c := Condition(obj, t); c != nil {
+		return c.Status
+	}
+	return ""
+}
+
 // ReconcileTotal returns how many reconciles the named controller finished,
 // from controller-runtime's metrics registry.
 func ReconcileTotal(controller string) (float64, error) {
