@@ -82,6 +82,7 @@ func (e *Engine) waitCatalog(ctx context.Context) error {
 	e.log.Info(catalogWaitMessage, "topic", e.s.ProductUpdates)
 	select {
 	case <-e.catalogLoad.done:
+		e.catalogMetrics()
 		e.log.Info("product catalog loaded", "products", e.catalog.Stats().Products, "duration", e.catalogLoad.took)
 		return nil
 	case <-ctx.Done():

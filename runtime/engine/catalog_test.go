@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -85,6 +86,9 @@ func TestCatalogLoadsBeforeTransactions(t *testing.T) {
 		}
 	}
 
+	if got := testutil.ToFloat64(e.metrics.catalogLoaded); got != 0 {
+		t.Fatalf("ecap_catalog_loaded = %v while the catalog loads", got)
+	}
 	if why, pending := e.CatalogPending(); !pending || !strings.Contains(why, "loading the product catalog from products") {
 		t.Fatalf("CatalogPending = %q, %v; want the catalog named as what the runtime waits for", why, pending)
 	}
@@ -93,6 +97,9 @@ func TestCatalogLoadsBeforeTransactions(t *testing.T) {
 	waitCaughtUp(t, e, int64(len(txns)))
 	if _, pending := e.CatalogPending(); pending {
 		t.Fatal("CatalogPending after the load")
+	}
+	if got := testutil.ToFloat64(e.metrics.catalogLoaded); got != 1 {
+		t.Fatalf("ecap_catalog_loaded = %v after the load", got)
 	}
 	if st := e.Status(); !st.CatalogLoaded || st.CatalogProducts != gen.Products || st.CatalogError != "" {
 		t.Fatalf("catalogLoaded %v, %d products (want %d), error %q", st.CatalogLoaded, st.CatalogProducts, gen.Products, st.CatalogError)

@@ -876,6 +876,9 @@ func (e *Engine) rateLoop(ctx context.Context) {
 
 func (e *Engine) catalogMetrics() {
 	e.metrics.catalogProducts.Set(float64(e.catalog.Stats().Products))
+	if _, pending := e.CatalogPending(); !pending {
+		e.metrics.catalogLoaded.Set(1)
+	}
 }
 
 // ProductFromUpdate maps a product_update event onto a catalog product.

@@ -35,6 +35,7 @@ type Metrics struct {
 	reloadFailures  *prometheus.CounterVec // rule_set
 	pipelineGen     prometheus.Gauge       // pipeline generation
 	catalogProducts prometheus.Gauge       // products in the catalog
+	catalogLoaded   prometheus.Gauge       // 1 once the catalog's first load is complete
 	restoreDuration prometheus.Histogram   // seconds per partition restore
 	outputsWritten  *prometheus.CounterVec // topic
 	kpi             *kpiMetrics            // business series, metrics_kpi.go
@@ -72,12 +73,13 @@ func newMetrics() *Metrics {
 	m.reloadFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_fraud_reload_failures_total", Help: "Rule-set reloads that failed to compile (the previous generation keeps scoring)."}, []string{"rule_set"})
 	m.pipelineGen = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ecap_pipeline_generation", Help: "Generation of the Pipeline the runtime runs."})
 	m.catalogProducts = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ecap_catalog_products", Help: "Products in the catalog table."})
+	m.catalogLoaded = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ecap_catalog_loaded", Help: "1 once the product catalog has been read up to where its topic ended at start (transactions wait until then), else 0."})
 	m.restoreDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ecap_restore_duration_seconds", Help: "Time to restore one partition from the changelog.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)})
 	m.outputsWritten = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecap_outputs_written_total", Help: "Output records acknowledged, by topic."}, []string{"topic"})
 	for _, c := range []prometheus.Collector{m.eventsIn, m.rejects, m.duplicates, m.late, m.replaySkipped, m.stateErrors, m.latency, m.alerts, m.ruleHits,
 		m.kpiWindows, m.customers, m.checkpoint, m.checkpointPause, m.checkpointBytes, m.lag, m.ruleGeneration, m.reloadFailures, m.pipelineGen, m.catalogProducts,
-		m.restoreDuration, m.outputsWritten} {
+		m.catalogLoaded, m.restoreDuration, m.outputsWritten} {
 		f(c)
 	}
 	m.kpi = newKPIMetrics()
