@@ -768,7 +768,7 @@ func (e *Engine) harvest(p *partition, wait bool) error {
 	p.inflight = nil
 	if c.err != nil {
 		p.store.Requeue(c.recs)
-		p.fraudBook.failed(c.slot)
+		p.fraudFailed(c.slot)
 		p.fencePending = append(c.fences, p.fencePending...)
 		p.lake.done(c.lakeFiles, false)
 		if se := (*lakeStageError)(nil); errors.As(c.err, &se) {

@@ -43,30 +43,32 @@ const fraudPrefix = "\x00fraud/"
 
 // fraudBook tracks which fraud entries each changelog slot has yet to
 // receive. An entry about to change is noted for both slots (the fraud
-// state's BeforeChange hook calls beforeFraudChange at its first change
-// after each checkpoint), which appends it to each slot's list unless it
-// is listed already. A checkpoint into a slot takes that slot's list as it
+// state's hooks call beforeFraudChange, beforeFraudCreate and
+// beforeFraudRemove at its first change after each checkpoint, and at its
+// creation and removal), which appends it to each slot's list unless it is
+// listed already. A checkpoint into a slot takes that slot's list as it
 // is: nothing at the checkpoint visits the changed entries, which is what
 // kept the partition waiting before (a map merge and a scan of every
 // pending entry, tens of milliseconds at a high rate of change).
 //
 // Lists have generations: an entry is in the list of generation
-// listed[slot], and a checkpoint captures one generation of one slot. Once
-// that checkpoint is durable the generation is the slot's durable one, and
-// entries whose generations are durable in both slots leave the map, a few
-// at a time (sweep). A failed checkpoint lists its entries again.
+// Listed[slot] of its fraud.Mark, and a checkpoint captures one generation
+// of one slot. Once that checkpoint is durable the generation is the
+// slot's durable one. A failed checkpoint lists its entries again.
+//
+// The Mark of an entry the state holds is kept in the entry itself
+// (fraud.StateConfig hands it to the hooks), so noting a change costs a
+// couple of compares and, at most, two appends. Only entries the state no
+// longer holds (removed since, or known only by a key a slot holds) keep
+// their Mark in the book, as tombstones; those whose generations are
+// durable in both slots leave it, a few at a time (sweep).
 type fraudBook struct {
-	m       map[fraudEntry]pendingEntry
-	gen     [2]uint32       // generation of each slot's list being filled; from 1
-	list    [2][]fraudEntry // the entries of those lists
-	durable [2]uint32       // generation of each slot's last durable checkpoint
-	taken   [2]takenList    // the list each slot's latest checkpoint took
-	cleanup [][]fraudEntry  // lists of durable checkpoints still to sweep
-}
-
-type pendingEntry struct {
-	listed   [2]uint32 // generation of the list of each slot that holds the entry
-	captured uint32    // seq of the capture that last encoded it
+	tombs   map[fraudEntry]*fraud.Mark // marks of entries the state does not hold
+	gen     [2]uint32                  // generation of each slot's list being filled; from 1
+	list    [2][]fraudEntry            // the entries of those lists
+	durable [2]uint32                  // generation of each slot's last durable checkpoint
+	taken   [2]takenList               // the list each slot's latest checkpoint took
+	cleanup [][]fraudEntry             // lists of durable checkpoints still to sweep
 }
 
 type takenList struct {
@@ -79,42 +81,57 @@ type fraudEntry struct {
 	ref fraud.EntryRef
 }
 
-// note lists e for the slots in slots (bit 1<<slot each) that do not list
-// it yet.
-func (b *fraudBook) note(slots uint8, e fraudEntry) {
-	v, ok := b.m[e]
-	b.noteWith(slots, e, v, !ok, false)
+// fraudMark returns e's Mark: the one in the state's entry, or else its
+// tombstone, made (zero) if there is none.
+func (p *partition) fraudMark(e fraudEntry) *fraud.Mark {
+	if st := p.fraud[e.set]; st != nil {
+		if m := st.Mark(e.ref); m != nil {
+			return m
+		}
+	}
+	b := &p.fraudBook
+	if m := b.tombs[e]; m != nil {
+		return m
+	}
+	if b.tombs == nil {
+		b.tombs = map[fraudEntry]*fraud.Mark{}
+	}
+	m := new(fraud.Mark)
+	b.tombs[fraudEntry{e.set, e.ref.Clone()}] = m
+	return m
 }
 
-// noteWith is note with e's map entry v at hand; store saves v even if no
-// slot lists e anew. owned tells that e's ID is not part of a decoded
-// event's record, so it need not be copied to be kept.
-func (b *fraudBook) noteWith(slots uint8, e fraudEntry, v pendingEntry, store, owned bool) {
+// noteFraud lists e for the slots in slots (bit 1<<slot each) that do not
+// list it yet.
+func (p *partition) noteFraud(slots uint8, e fraudEntry) {
+	p.fraudBook.note(slots, e, p.fraudMark(e), false)
+}
+
+// note lists e, whose Mark is m, for the slots in slots that do not list it
+// yet. owned tells that e's ID is not part of a decoded event's record, so
+// it need not be copied to be kept.
+func (b *fraudBook) note(slots uint8, e fraudEntry, m *fraud.Mark, owned bool) {
 	b.start()
 	add := uint8(0)
 	for s := range 2 {
-		if slots&(1<<s) != 0 && v.listed[s] != b.gen[s] {
+		if slots&(1<<s) != 0 && m.Listed[s] != b.gen[s] {
 			add |= 1 << s
 		}
 	}
-	if add == 0 && !store {
+	if add == 0 {
 		return
 	}
-	// The map and the lists keep the key: not an ID that shares a decoded
-	// event's whole record (assigning stores the key again).
+	// The lists keep the key: not an ID that shares a decoded event's
+	// whole record.
 	if !owned {
 		e.ref = e.ref.Clone()
 	}
 	for s := range 2 {
 		if add&(1<<s) != 0 {
-			v.listed[s] = b.gen[s]
+			m.Listed[s] = b.gen[s]
 			b.list[s] = append(b.list[s], e)
 		}
 	}
-	if b.m == nil {
-		b.m = map[fraudEntry]pendingEntry{}
-	}
-	b.m[e] = v
 }
 
 // start makes generations begin at 1: a zero listed generation means
@@ -149,29 +166,31 @@ func (b *fraudBook) written(slot int) {
 	b.taken[slot] = takenList{}
 }
 
-// failed lists again, for slot, the entries of its latest checkpoint,
+// fraudFailed lists again, for slot, the entries of its latest checkpoint,
 // which was not written.
-func (b *fraudBook) failed(slot int) {
+func (p *partition) fraudFailed(slot int) {
+	b := &p.fraudBook
 	t := b.taken[slot]
 	for _, e := range t.todo {
-		if v := b.m[e]; v.listed[slot] == t.gen {
-			v.listed[slot] = b.gen[slot]
+		if m := p.fraudMark(e); m.Listed[slot] == t.gen {
+			m.Listed[slot] = b.gen[slot]
 			b.list[slot] = append(b.list[slot], e)
-			b.m[e] = v
 		}
 	}
 	b.taken[slot] = takenList{}
 }
 
-// sweep drops from the map up to n entries of durable checkpoints that no
-// slot lists any more; it reports whether some are left.
+// sweep drops up to n tombstones of entries of durable checkpoints that no
+// slot lists any more; it reports whether some are left to look at.
 func (b *fraudBook) sweep(n int) bool {
 	for n > 0 && len(b.cleanup) > 0 {
 		l := b.cleanup[0]
 		k := min(n, len(l))
-		for _, e := range l[:k] {
-			if v, ok := b.m[e]; ok && v.listed[0] <= b.durable[0] && v.listed[1] <= b.durable[1] {
-				delete(b.m, e)
+		if len(b.tombs) > 0 {
+			for _, e := range l[:k] {
+				if m := b.tombs[e]; m != nil && m.Listed[0] <= b.durable[0] && m.Listed[1] <= b.durable[1] {
+					delete(b.tombs, e)
+				}
 			}
 		}
 		n -= k
@@ -298,16 +317,14 @@ func (c *fraudCapture) encode(p *partition, e fraudEntry) {
 // step encodes up to n of the entries not encoded yet and reports whether
 // none is left. The caller holds the partition lock.
 func (c *fraudCapture) step(p *partition, n int) bool {
-	b := &p.fraudBook
 	for ; c.next < len(c.todo) && n > 0; c.next++ {
 		e := c.todo[c.next]
-		v := b.m[e]
-		if v.captured == c.seq {
+		m := p.fraudMark(e)
+		if m.Captured == c.seq {
 			continue // encoded before a change (or listed twice)
 		}
 		c.encode(p, e)
-		v.captured = c.seq
-		b.m[e] = v
+		m.Captured = c.seq
 		n--
 	}
 	return c.next == len(c.todo)
@@ -326,35 +343,70 @@ func (c *fraudCapture) finish(p *partition) [][]kafka.Message {
 }
 
 // beforeFraudChange is fraud.StateConfig.BeforeChange for rule set set,
-// called before an entry changes for the first time since the last
-// checkpoint started: an entry the capture in flight has yet to encode is
-// encoded first, with the value the checkpoint covers, and the entry is
-// listed for the next checkpoint into each slot.
-//
-// owned tells that r's ID is the state's own copy (a created entry's), which
-// the fraudBook may keep as it is.
-func (p *partition) beforeFraudChange(set string, r fraud.EntryRef, owned bool) {
-	b := &p.fraudBook
+// called before an entry, whose Mark is m, changes for the first time
+// since the last checkpoint started: an entry the capture in flight has
+// yet to encode is encoded first, with the value the checkpoint covers, and
+// the entry is listed for the next checkpoint into each slot.
+func (p *partition) beforeFraudChange(set string, r fraud.EntryRef, m *fraud.Mark) {
 	e := fraudEntry{set, r}
-	if owned && p.capture == nil {
-		// An entry being created, and no capture to encode it for: the book
-		// may hold its key (an entry removed since the slots last took
-		// their lists), but only to say which lists hold it, and listing it
-		// in both lists being filled supersedes that. A key listed twice is
-		// encoded once (step skips what its capture encoded, failed lists
-		// again only what the book still says the failed list holds). So
-		// creations, most of the book's work, skip the lookup.
-		b.noteWith(3, e, pendingEntry{}, true, true)
-		return
-	}
-	v, ok := b.m[e]
-	captured := false
-	if c := p.capture; c != nil && ok && v.listed[c.slot] == c.gen && v.captured != c.seq {
+	p.captureEarly(e, m)
+	p.fraudBook.note(3, e, m, false)
+}
+
+// captureEarly encodes e, whose Mark is m, for the capture in flight, if
+// that capture's list holds e and e is not encoded yet.
+func (p *partition) captureEarly(e fraudEntry, m *fraud.Mark) {
+	if c := p.capture; c != nil && m.Listed[c.slot] == c.gen && m.Captured != c.seq {
 		c.encode(p, e)
 		c.early++
-		v.captured, captured = c.seq, true
+		m.Captured = c.seq
 	}
-	b.noteWith(3, e, v, !ok || captured, owned)
+}
+
+// beforeFraudCreate is fraud.StateConfig.BeforeCreate for rule set set: an
+// entry about to be created under r, with the state's own ID (which the
+// book may keep as it is) and a zero Mark m.
+func (p *partition) beforeFraudCreate(set string, r fraud.EntryRef, m *fraud.Mark) {
+	b := &p.fraudBook
+	e := fraudEntry{set, r}
+	if p.capture != nil {
+		// The key may be a tombstone the capture in flight has to encode
+		// (an entry removed, then the checkpoint taken): its Mark moves
+		// into the new entry.
+		if t := b.tombs[e]; t != nil {
+			*m = *t
+			delete(b.tombs, e)
+		}
+		p.captureEarly(e, m)
+	}
+	// With no capture in flight, the book may still hold a tombstone of
+	// the key (an entry removed since the slots last took their lists),
+	// but only to say which lists hold it, and listing the new entry in
+	// both lists being filled supersedes that: the entry's own Mark is
+	// what every later look-up finds. A key listed twice is encoded once
+	// (step skips what its capture encoded, fraudFailed lists again only
+	// what the Mark says the failed list holds). So creations, most of the
+	// book's work, skip the lookup.
+	b.note(3, e, m, true)
+}
+
+// beforeFraudRemove is fraud.StateConfig.BeforeRemove for rule set set: the
+// entry is noted as for a change, and its Mark stays in the book as a
+// tombstone.
+func (p *partition) beforeFraudRemove(set string, r fraud.EntryRef, m *fraud.Mark) {
+	b := &p.fraudBook
+	e := fraudEntry{set, r.Clone()}
+	p.captureEarly(e, m)
+	b.note(3, e, m, true)
+	if b.tombs == nil {
+		b.tombs = map[fraudEntry]*fraud.Mark{}
+	}
+	t := b.tombs[e]
+	if t == nil {
+		t = new(fraud.Mark)
+		b.tombs[e] = t
+	}
+	*t = *m
 }
 
 // fraudRecords encodes, at once, the records a checkpoint into slot
@@ -434,13 +486,13 @@ func (r *fraudRestore) install(p *partition, slot int, legacy bool) {
 		}
 		bit := uint8(1) << s
 		for n, st := range p.fraud {
-			st.Keys(func(r fraud.EntryRef) { p.fraudBook.note(bit, fraudEntry{n, r}) })
+			st.Keys(func(r fraud.EntryRef) { p.noteFraud(bit, fraudEntry{n, r}) })
 		}
 		// What the slot holds beyond the state (left by a checkpoint cut
 		// short, or gone since) gets a tombstone.
 		for k := range r.slots[s] {
 			if ref, ok := fraud.ParseEntryKey(k.entry); ok {
-				p.fraudBook.note(bit, fraudEntry{k.set, ref})
+				p.noteFraud(bit, fraudEntry{k.set, ref})
 			}
 		}
 	}
@@ -453,8 +505,9 @@ func (p *partition) fraudState(name string) *fraud.State {
 	if st == nil {
 		// Changes are listed by the hook (fraudBook), not by the state.
 		st = fraud.NewState(fraud.StateConfig{
-			BeforeChange: func(r fraud.EntryRef) { p.beforeFraudChange(name, r, false) },
-			BeforeCreate: func(r fraud.EntryRef) { p.beforeFraudChange(name, r, true) },
+			BeforeChange: func(r fraud.EntryRef, m *fraud.Mark) { p.beforeFraudChange(name, r, m) },
+			BeforeCreate: func(r fraud.EntryRef, m *fraud.Mark) { p.beforeFraudCreate(name, r, m) },
+			BeforeRemove: func(r fraud.EntryRef, m *fraud.Mark) { p.beforeFraudRemove(name, r, m) },
 		})
 		p.fraud[name] = st
 	}

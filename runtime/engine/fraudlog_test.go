@@ -356,7 +356,7 @@ func BenchmarkFraudRecords(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		for n, st := range l.p.fraud {
-			st.Keys(func(r fraud.EntryRef) { l.p.fraudBook.note(1, fraudEntry{n, r}) })
+			st.Keys(func(r fraud.EntryRef) { l.p.noteFraud(1, fraudEntry{n, r}) })
 		}
 		b.StartTimer()
 		recs := l.p.fraudRecords("txns", 0)
@@ -482,7 +482,7 @@ func TestEngineCompletesFraudCaptures(t *testing.T) {
 		t.Fatal(err)
 	}
 	for n, st := range p.fraud {
-		st.Keys(func(r fraud.EntryRef) { p.fraudBook.note(3, fraudEntry{n, r}) })
+		st.Keys(func(r fraud.EntryRef) { p.noteFraud(3, fraudEntry{n, r}) })
 	}
 	p.lastCkpt = time.Time{}
 	if err := e.startCheckpoint(context.Background(), p); err != nil {
@@ -516,7 +516,7 @@ func TestFraudBookAfterAFailedCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.p.store.Requeue(recs)
-	l.p.fraudBook.failed(l.p.snapSlot)
+	l.p.fraudFailed(l.p.snapSlot)
 	l.ProcessTransactions(msgs[1500:1510]) // a few entries change again
 	body, marker, _, live, err := encodeCheckpoint(l.s.Transactions, l.p)
 	if err != nil {
@@ -538,7 +538,7 @@ func TestFraudBookAfterAFailedCheckpoint(t *testing.T) {
 	}
 	for l.p.fraudBook.sweep(100) {
 	}
-	if n := len(l.p.fraudBook.m); n != 0 {
+	if n := len(l.p.fraudBook.tombs); n != 0 {
 		t.Fatalf("the book still holds %d entries that both slots have", n)
 	}
 }
@@ -576,7 +576,7 @@ func TestFraudBookRecreatedEntries(t *testing.T) {
 		}
 		if fail {
 			l.p.store.Requeue(recs)
-			l.p.fraudBook.failed(l.p.snapSlot)
+			l.p.fraudFailed(l.p.snapSlot)
 			return
 		}
 		l.p.slotWritten(l.p.snapSlot, live)
@@ -635,7 +635,8 @@ func TestFraudBookRecreatedEntries(t *testing.T) {
 
 // BenchmarkBeforeFraudChange lists fraud entries in the book as the state's
 // hooks do per event: an entry created (an alert, no capture in flight)
-// and a known entry's first change after a checkpoint started.
+// and a known entry's first change after a checkpoint started. Each entry
+// keeps its own fraud.Mark, as the state's entries do.
 func BenchmarkBeforeFraudChange(b *testing.B) {
 	refs := make([]fraud.EntryRef, 1<<16)
 	for i := range refs {
@@ -643,26 +644,29 @@ func BenchmarkBeforeFraudChange(b *testing.B) {
 	}
 	b.Run("create", func(b *testing.B) {
 		p := &partition{}
+		marks := make([]fraud.Mark, len(refs))
 		i := 0
 		for b.Loop() {
 			if i%len(refs) == 0 {
 				p.fraudBook = fraudBook{} // a checkpoint's worth, then the book is swept
+				clear(marks)
 			}
-			p.beforeFraudChange("card", refs[i%len(refs)], true)
+			p.beforeFraudCreate("card", refs[i%len(refs)], &marks[i%len(refs)])
 			i++
 		}
 	})
 	b.Run("change", func(b *testing.B) {
 		p := &partition{}
-		for _, r := range refs {
-			p.beforeFraudChange("card", r, true)
+		marks := make([]fraud.Mark, len(refs))
+		for i, r := range refs {
+			p.beforeFraudCreate("card", r, &marks[i])
 		}
 		i := 0
 		for b.Loop() {
 			if i%len(refs) == 0 {
 				p.fraudBook.take(i / len(refs) % 2) // a new generation: every entry is noted again
 			}
-			p.beforeFraudChange("card", refs[i%len(refs)], false)
+			p.beforeFraudChange("card", refs[i%len(refs)], &marks[i%len(refs)])
 			i++
 		}
 	})

@@ -95,7 +95,7 @@ type CustomerState struct {
 
 	devices   seenSet
 	countries seenSet
-	mark      uint32 // State.epoch when last noted as changed
+	marks
 	// ent is the customer's entity (its customer-keyed windows) as last
 	// looked up, nil if not yet; it no longer counts once gone is set on
 	// it. Not part of the history: it saves a lookup per transaction.

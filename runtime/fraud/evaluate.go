@@ -212,12 +212,12 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 			// IDs of a decoded event share one copy of its whole record:
 			// keys the state keeps are cloned so that they do not hold it.
 			id = strings.Clone(id)
-			st.creating(EntryRef{rec: recCustomer, id: id})
-			c = &CustomerState{mark: st.epoch}
+			c = new(CustomerState)
+			st.creating(EntryRef{rec: recCustomer, id: id}, &c.marks)
 			st.customers[id] = c
 			a.cust = c // for its entity below; nothing reads it as history any more
 		} else {
-			st.changing(EntryRef{rec: recCustomer, id: id}, &c.mark)
+			st.changing(EntryRef{rec: recCustomer, id: id}, &c.marks)
 		}
 		c.observe(txn, at)
 	}
@@ -226,7 +226,7 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 	if id := txn.MerchantID; id != "" {
 		if a.merchDone && a.merch != &noMerchant {
 			m = a.merch
-			st.changing(EntryRef{rec: recMerchant, id: id}, &m.mark)
+			st.changing(EntryRef{rec: recMerchant, id: id}, &m.marks)
 		} else {
 			m = st.merchant(id, at)
 		}
@@ -251,14 +251,14 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 		}
 		if e == nil {
 			id = strings.Clone(id)
-			st.creating(EntryRef{rec: recEntity, kind: entityKind(k), id: id})
-			e = newEntity(len(ws), st.epoch)
+			e = newEntity(len(ws))
+			st.creating(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.marks)
 			st.entities[k][id] = e
 			if c := a.cust; entityKind(k) == kindCustomer && c != nil {
 				c.ent = e
 			}
 		} else {
-			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.mark)
+			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.marks)
 		}
 		for i := range ws {
 			o := &ws[i]

@@ -50,7 +50,7 @@ func (s *State) ApplyFeedback(fb Feedback, stats *Stats) error {
 	if a.label == code {
 		return nil
 	}
-	s.changing(EntryRef{rec: recAlert, id: fb.AlertID}, &a.mark)
+	s.changing(EntryRef{rec: recAlert, id: fb.AlertID}, &a.marks)
 	prev := a.label
 	a.label = code
 	s.relabel(a.rules, prev, code)
@@ -104,7 +104,7 @@ type alertEntry struct {
 	at       int64 // event time, Unix ns
 	label    byte
 	seq      uint64 // position in alertLog.order
-	mark     uint32 // State.epoch when last noted as changed
+	marks
 }
 
 // maxAlertRules bounds the rules in a record: a rule set has at most 256.
@@ -160,11 +160,11 @@ func (l *alertLog) put(s *State, id string, a *alertEntry, restored bool) {
 	}
 	if !restored {
 		if old != nil {
-			s.changing(EntryRef{rec: recAlert, id: id}, &old.mark)
+			s.changing(EntryRef{rec: recAlert, id: id}, &old.marks)
+			a.marks = old.marks
 		} else {
-			s.creating(EntryRef{rec: recAlert, id: id}) // id is the key kept
+			s.creating(EntryRef{rec: recAlert, id: id}, &a.marks) // id is the key kept
 		}
-		a.mark = s.epoch
 	}
 	l.seq++
 	a.seq = l.seq
@@ -183,7 +183,7 @@ func (l *alertLog) evictOldest(s *State) bool {
 		l.order[l.head] = alertRef{}
 		l.head++
 		if a := l.entries[r.id]; a != nil && a.seq == r.seq {
-			s.changing(EntryRef{rec: recAlert, id: r.id}, nil)
+			s.removing(EntryRef{rec: recAlert, id: r.id}, &a.marks)
 			delete(l.entries, r.id)
 			return true
 		}
@@ -207,7 +207,7 @@ func (l *alertLog) expire(s *State, now int64) int {
 		l.order[l.head] = alertRef{}
 		l.head++
 		if live {
-			s.changing(EntryRef{rec: recAlert, id: r.id}, nil)
+			s.removing(EntryRef{rec: recAlert, id: r.id}, &a.marks)
 			delete(l.entries, r.id)
 			n++
 		}

@@ -141,8 +141,8 @@ func TestProcessIsEvaluateThenObserve(t *testing.T) {
 	}
 	rs := h.Current()
 	var hookA, hookB []string
-	stA := NewState(StateConfig{BeforeChange: func(r EntryRef) { hookA = append(hookA, r.Key()) }})
-	stB := NewState(StateConfig{BeforeChange: func(r EntryRef) { hookB = append(hookB, r.Key()) }})
+	stA := NewState(StateConfig{BeforeChange: func(r EntryRef, _ *Mark) { hookA = append(hookA, r.Key()) }})
+	stB := NewState(StateConfig{BeforeChange: func(r EntryRef, _ *Mark) { hookB = append(hookB, r.Key()) }})
 	published := 0
 	for i := range 400 {
 		txn := baseTxn(fmt.Sprint("t", i), t0.Add(time.Duration(i)*20*time.Second))

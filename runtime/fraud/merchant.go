@@ -24,8 +24,8 @@ type MerchantState struct {
 	// Last is the event time of the latest transaction, Unix nanoseconds.
 	Last int64
 
-	mark uint32 // State.epoch when last noted as changed
-	id   string // the key the State holds it under, once State made it
+	marks
+	id string // the key the State holds it under, once State made it
 }
 
 // Risk estimates the fraction of the merchant's transactions that are
@@ -91,11 +91,11 @@ func (s *State) merchant(id string, at int64) *MerchantState {
 	if m == nil {
 		// IDs of a decoded event share one copy of its whole record.
 		id = strings.Clone(id)
-		s.creating(EntryRef{rec: recMerchant, id: id})
-		m = &MerchantState{Last: at, mark: s.epoch, id: id}
+		m = &MerchantState{Last: at, id: id}
+		s.creating(EntryRef{rec: recMerchant, id: id}, &m.marks)
 		s.merchants[id] = m
 	} else {
-		s.changing(EntryRef{rec: recMerchant, id: id}, &m.mark)
+		s.changing(EntryRef{rec: recMerchant, id: id}, &m.marks)
 	}
 	return m
 }

@@ -62,7 +62,7 @@ func (k entityKind) of(t *Transaction) string {
 // customer.
 type entity struct {
 	windows []keyedWindow
-	mark    uint32 // State.epoch when last noted as changed
+	marks
 	// gone is set when the state drops the entity, for the customer's
 	// link to it (CustomerState.ent).
 	gone bool
@@ -73,20 +73,19 @@ type keyedWindow struct {
 	w   window
 }
 
-// newEntity returns an entity with room for n windows, noted in epoch
-// mark. One window, the usual case (a rule set rarely keys two window
+// newEntity returns an entity with room for n windows. One window, the usual case (a rule set rarely keys two window
 // definitions by one entity kind), is allocated with the entity, so that
 // reading it costs no second cache miss.
-func newEntity(n int, mark uint32) *entity {
+func newEntity(n int) *entity {
 	if n == 1 {
 		x := new(struct {
 			e entity
 			w [1]keyedWindow
 		})
-		x.e.windows, x.e.mark = x.w[:0:1], mark
+		x.e.windows = x.w[:0:1]
 		return &x.e
 	}
-	return &entity{windows: make([]keyedWindow, 0, n), mark: mark}
+	return &entity{windows: make([]keyedWindow, 0, n)}
 }
 
 func (e *entity) window(sig string) *window {
@@ -147,13 +146,35 @@ type StateConfig struct {
 	// FlushChanges, and at every creation and removal. AppendRecord may be
 	// called from it, nothing that changes the State. The engine uses it
 	// to encode, copy-on-write, the entries of a checkpoint it is still
-	// writing out.
-	BeforeChange func(EntryRef)
+	// writing out. m is the entry's Mark, for the hook's own book-keeping.
+	BeforeChange func(r EntryRef, m *Mark)
 	// BeforeCreate, if set, is called instead of BeforeChange before an
 	// entry is created, with an ID that is the State's own copy, never
 	// part of a decoded event's record: the hook may keep it without
-	// copying it.
-	BeforeCreate func(EntryRef)
+	// copying it. m is the new entry's Mark, zero.
+	BeforeCreate func(r EntryRef, m *Mark)
+	// BeforeRemove, if set, is called instead of BeforeChange before an
+	// entry is removed, with its Mark as the entry leaves it: the last the
+	// hook sees of it.
+	BeforeRemove func(r EntryRef, m *Mark)
+}
+
+// Mark is book-keeping the StateConfig hooks keep in each entry of a State,
+// so that they need no map of their own for the entries the State holds.
+// The State zeroes it when it creates or restores an entry, hands it to
+// the hooks and otherwise neither reads nor writes it. The engine's
+// checkpoint book keeps in it, for each of its two changelog slots, the
+// generation of the list that holds the entry, and the capture that last
+// encoded it (runtime/engine/fraudlog.go).
+type Mark struct {
+	Listed   [2]uint32
+	Captured uint32
+}
+
+// marks is what each entry of a State keeps for change tracking.
+type marks struct {
+	epoch uint32 // State.epoch when last noted as changed
+	book  Mark   // the hooks' (StateConfig)
 }
 
 const (
@@ -292,42 +313,51 @@ func (s *State) track(r EntryRef) {
 }
 
 // creating is changing for an entry about to be created under r, whose ID
-// is the one the State will keep.
-func (s *State) creating(r EntryRef) {
+// is the one the State will keep, with marks m (zero): it takes the
+// current epoch.
+func (s *State) creating(r EntryRef, m *marks) {
+	m.epoch = s.epoch
 	switch {
 	case s.cfg.BeforeCreate != nil:
-		s.cfg.BeforeCreate(r)
+		s.cfg.BeforeCreate(r, &m.book)
 	case s.cfg.BeforeChange != nil:
-		s.cfg.BeforeChange(r)
+		s.cfg.BeforeChange(r, &m.book)
 	}
 	if s.cfg.TrackChanges {
 		s.dirty = append(s.dirty, r) // the ID is the State's: no copy
 	}
 }
 
-// changing is called before the entry r changes, appears or goes. It notes
+// changing is called before the entry r, with marks m, changes. It notes
 // the change for TakeChanges and FlushChanges, and lets
 // StateConfig.BeforeChange read the entry's value from before the change.
-// mark is the entry's change mark: an entry already noted since the last
-// flush is not noted again. It is nil for an entry about to be created or
-// removed, which is always noted; a created entry then takes the current
-// epoch as its mark.
-func (s *State) changing(r EntryRef, mark *uint32) {
+// An entry already noted since the last flush is not noted again.
+func (s *State) changing(r EntryRef, m *marks) {
 	// Small enough to inline: most changes are to entries noted already,
 	// and cost two compares.
-	if mark != nil && *mark == s.epoch {
+	if m.epoch == s.epoch {
 		return
 	}
-	s.note(r, mark)
+	s.note(r, m)
 }
 
 // note is changing for an entry not yet noted in this epoch.
-func (s *State) note(r EntryRef, mark *uint32) {
-	if mark != nil {
-		*mark = s.epoch
-	}
+func (s *State) note(r EntryRef, m *marks) {
+	m.epoch = s.epoch
 	if s.cfg.BeforeChange != nil {
-		s.cfg.BeforeChange(r)
+		s.cfg.BeforeChange(r, &m.book)
+	}
+	s.track(r)
+}
+
+// removing is called before the entry r, with marks m, is removed: always
+// noted.
+func (s *State) removing(r EntryRef, m *marks) {
+	switch {
+	case s.cfg.BeforeRemove != nil:
+		s.cfg.BeforeRemove(r, &m.book)
+	case s.cfg.BeforeChange != nil:
+		s.cfg.BeforeChange(r, &m.book)
 	}
 	s.track(r)
 }
@@ -354,13 +384,13 @@ func (s *State) Expire(now time.Time) int {
 			}
 			r := EntryRef{rec: recEntity, kind: entityKind(k), id: id}
 			if live == 0 {
-				s.changing(r, nil)
+				s.removing(r, &e.marks)
 				e.gone = true
 				delete(s.entities[k], id)
 				removed++
 				continue
 			}
-			s.changing(r, &e.mark)
+			s.changing(r, &e.marks)
 			kept := e.windows[:0]
 			for _, kw := range e.windows {
 				if !kw.w.expired(at) {
@@ -374,7 +404,7 @@ func (s *State) Expire(now time.Time) int {
 	if ttl := s.cfg.CustomerTTL; ttl > 0 {
 		for id, c := range s.customers {
 			if idleSince(c.Last, at) > ttl {
-				s.changing(EntryRef{rec: recCustomer, id: id}, nil)
+				s.removing(EntryRef{rec: recCustomer, id: id}, &c.marks)
 				delete(s.customers, id)
 				removed++
 			}
@@ -383,7 +413,7 @@ func (s *State) Expire(now time.Time) int {
 	if ttl := s.cfg.MerchantTTL; ttl > 0 {
 		for id, m := range s.merchants {
 			if idleSince(m.Last, at) > ttl {
-				s.changing(EntryRef{rec: recMerchant, id: id}, nil)
+				s.removing(EntryRef{rec: recMerchant, id: id}, &m.marks)
 				delete(s.merchants, id)
 				removed++
 			}
@@ -414,14 +444,14 @@ func (s *State) dropEntity(k entityKind, id string) {
 // (distinct counts of customers hold 64-bit hashes only) and expire within
 // their window, at most 7 days. It reports whether anything was removed.
 func (s *State) ForgetCustomer(id string) bool {
-	_, hadC := s.customers[id]
+	c, hadC := s.customers[id]
 	e, hadE := s.entities[kindCustomer][id]
 	if hadC {
-		s.changing(EntryRef{rec: recCustomer, id: id}, nil)
+		s.removing(EntryRef{rec: recCustomer, id: id}, &c.marks)
 		delete(s.customers, id)
 	}
 	if hadE {
-		s.changing(EntryRef{rec: recEntity, kind: kindCustomer, id: id}, nil)
+		s.removing(EntryRef{rec: recEntity, kind: kindCustomer, id: id}, &e.marks)
 		e.gone = true
 		delete(s.entities[kindCustomer], id)
 	}
@@ -564,6 +594,36 @@ func (s *State) AppendRecord(dst []byte, r EntryRef) ([]byte, bool) {
 	e := encoder{b: dst}
 	m.marshal(&e)
 	return e.b, true
+}
+
+// Mark returns the Mark of the entry r names (see StateConfig), nil if the
+// State holds no such entry.
+func (s *State) Mark(r EntryRef) *Mark {
+	switch r.rec {
+	case recCustomer:
+		if c := s.customers[r.id]; c != nil {
+			return &c.book
+		}
+	case recMerchant:
+		if m := s.merchants[r.id]; m != nil {
+			return &m.book
+		}
+	case recEntity:
+		if r.kind < numKinds {
+			if en := s.entities[r.kind][r.id]; en != nil {
+				return &en.book
+			}
+		}
+	case recAlert:
+		if a := s.alerts.entries[r.id]; a != nil {
+			return &a.book
+		}
+	case recRule:
+		if t := s.rules[r.id]; t != nil {
+			return &t.book
+		}
+	}
+	return nil
 }
 
 // ParseEntryKey parses a changelog key written by FlushChanges.

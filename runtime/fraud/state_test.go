@@ -44,7 +44,7 @@ func TestCustomerStateRoundTrip(t *testing.T) {
 	if err := back.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	back.mark, back.ent = c.mark, c.ent // book-keeping, not history
+	back.marks, back.ent = c.marks, c.ent // book-keeping, not history
 	if !reflect.DeepEqual(*c, back) {
 		t.Errorf("round trip differs:\n%+v\n%+v", *c, back)
 	}
@@ -335,7 +335,7 @@ func TestBeforeChangeKeepsTheCapturedImage(t *testing.T) {
 	var st *State
 	var captured map[string][]byte // at the capture, of the entries changed since; nil: absent
 	st = NewState(StateConfig{TrackChanges: true, MaxAlerts: 25, CustomerTTL: time.Hour,
-		BeforeChange: func(r EntryRef) {
+		BeforeChange: func(r EntryRef, _ *Mark) {
 			if _, done := captured[r.Key()]; done || captured == nil {
 				return
 			}
@@ -568,8 +568,8 @@ func TestBeforeCreateGetsTheStatesOwnIDs(t *testing.T) {
 	field := func(i int) string { return strings.Split(unsafe.String(&record[0], len(record)), "|")[i] }
 	var created, changed []EntryRef
 	st := NewState(StateConfig{
-		BeforeChange: func(r EntryRef) { changed = append(changed, r) },
-		BeforeCreate: func(r EntryRef) { created = append(created, r) },
+		BeforeChange: func(r EntryRef, _ *Mark) { changed = append(changed, r) },
+		BeforeCreate: func(r EntryRef, _ *Mark) { created = append(created, r) },
 	})
 	txn := baseTxn("t-1", t0)
 	txn.CustomerID, txn.CardFingerprint, txn.DeviceID, txn.MerchantID, txn.IP = field(0), field(1), field(2), field(3), field(4)

@@ -20,8 +20,8 @@ const recRule = 'r'
 type ruleTally struct {
 	hits, shadowHits               int64
 	confirmedFraud, confirmedLegit int64
-	lastHit                        int64  // event time, Unix ns
-	mark                           uint32 // State.epoch when last noted as changed
+	lastHit                        int64 // event time, Unix ns
+	marks
 }
 
 func (t *ruleTally) marshal(e *encoder) {
@@ -43,11 +43,11 @@ func (t *ruleTally) unmarshal(d *decoder) {
 func (s *State) tally(rule string) *ruleTally {
 	t := s.rules[rule]
 	if t == nil {
-		s.creating(EntryRef{rec: recRule, id: rule})
-		t = &ruleTally{mark: s.epoch}
+		t = new(ruleTally)
+		s.creating(EntryRef{rec: recRule, id: rule}, &t.marks)
 		s.rules[rule] = t
 	} else {
-		s.changing(EntryRef{rec: recRule, id: rule}, &t.mark)
+		s.changing(EntryRef{rec: recRule, id: rule}, &t.marks)
 	}
 	return t
 }
@@ -62,7 +62,7 @@ func (s *State) hitTally(rs *RuleSet, h *Hit) *ruleTally {
 		s.hitTallies, s.hitTalliesOf = make([]*ruleTally, len(rs.rules)), rs
 	}
 	if t := s.hitTallies[h.rule]; t != nil {
-		s.changing(EntryRef{rec: recRule, id: h.Rule}, &t.mark)
+		s.changing(EntryRef{rec: recRule, id: h.Rule}, &t.marks)
 		return t
 	}
 	t := s.tally(h.Rule)
