@@ -212,7 +212,7 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 			// IDs of a decoded event share one copy of its whole record:
 			// keys the state keeps are cloned so that they do not hold it.
 			id = strings.Clone(id)
-			c = new(CustomerState)
+			c = newCustomer()
 			st.creating(EntryRef{rec: recCustomer, id: id}, &c.marks)
 			st.customers[id] = c
 			a.cust = c // for its entity below; nothing reads it as history any more
@@ -264,8 +264,7 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 			o := &ws[i]
 			w := e.window(o.sig)
 			if w == nil {
-				e.windows = append(e.windows, keyedWindow{sig: o.sig, w: window{agg: o.agg, width: o.width}})
-				w = &e.windows[len(e.windows)-1].w
+				w = e.addWindow(o.sig, o.agg, o.width)
 			}
 			var amount float64
 			if o.agg == aggSum && txn.statAmount() {

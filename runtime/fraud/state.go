@@ -73,19 +73,42 @@ type keyedWindow struct {
 	w   window
 }
 
-// newEntity returns an entity with room for n windows. One window, the usual case (a rule set rarely keys two window
-// definitions by one entity kind), is allocated with the entity, so that
-// reading it costs no second cache miss.
+// entityBuckets is the room for buckets allocated with a one-window
+// entity: a card or device window mostly holds one or two.
+const entityBuckets = 2
+
+// newEntity returns an entity with room for n windows. One window, the
+// usual case (a rule set rarely keys two window definitions by one entity
+// kind), is allocated with the entity, and room for its first
+// entityBuckets buckets with it, so that reading it costs no second or
+// third cache miss (addWindow uses that room).
 func newEntity(n int) *entity {
 	if n == 1 {
 		x := new(struct {
 			e entity
 			w [1]keyedWindow
+			b [entityBuckets]bucket
 		})
+		x.w[0].w.buckets = x.b[:0:entityBuckets]
 		x.e.windows = x.w[:0:1]
 		return &x.e
 	}
 	return &entity{windows: make([]keyedWindow, 0, n)}
+}
+
+// addWindow adds an empty window under sig. A slot newEntity prepared
+// keeps the bucket room it was given; nothing else refers to that room
+// (a window copied by Expire's compaction replaces the one it came from).
+func (e *entity) addWindow(sig string, agg aggregation, width int64) *window {
+	n := len(e.windows)
+	if n == cap(e.windows) {
+		e.windows = append(e.windows, keyedWindow{})
+	} else {
+		e.windows = e.windows[:n+1]
+	}
+	kw := &e.windows[n]
+	*kw = keyedWindow{sig: sig, w: window{agg: agg, width: width, buckets: kw.w.buckets[:0]}}
+	return &kw.w
 }
 
 func (e *entity) window(sig string) *window {
