@@ -3,6 +3,7 @@ package fraud
 import (
 	"errors"
 	"math"
+	"strings"
 )
 
 // maxSeen bounds the devices and countries remembered per customer. The
@@ -106,17 +107,29 @@ type CustomerState struct {
 // customer: most customers pay from one device and one country.
 const customerSeen = 1
 
-// newCustomer returns a customer never seen, with room for its first
-// devices and countries in the same allocation: c.observe touches both
-// sets at every transaction, and each set of its own would be one more
-// cache miss.
-func newCustomer() *CustomerState {
+// newCustomer returns a customer never seen, and the copy of id the State
+// is to keep it under. Room for its first devices and countries is in the
+// same allocation (c.observe touches both sets at every transaction, and
+// each set of its own would be one more cache miss), and so is the ID when
+// it is short (keepID).
+func newCustomer(id string) (*CustomerState, string) {
+	if len(id) > idRoom {
+		x := new(struct {
+			c         CustomerState
+			dev, ctry [customerSeen]seenEntry
+		})
+		x.c.devices, x.c.countries = x.dev[:0:customerSeen], x.ctry[:0:customerSeen]
+		// IDs of a decoded event share one copy of its whole record: keys
+		// the state keeps are cloned so that they do not hold it.
+		return &x.c, strings.Clone(id)
+	}
 	x := new(struct {
+		id        [idRoom]byte
 		c         CustomerState
 		dev, ctry [customerSeen]seenEntry
 	})
 	x.c.devices, x.c.countries = x.dev[:0:customerSeen], x.ctry[:0:customerSeen]
-	return &x.c
+	return &x.c, keepID(x.id[:], id)
 }
 
 // observe folds a transaction into the history.

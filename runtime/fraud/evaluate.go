@@ -209,10 +209,8 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 	if id := txn.CustomerID; id != "" {
 		c := a.cust
 		if c == nil {
-			// IDs of a decoded event share one copy of its whole record:
-			// keys the state keeps are cloned so that they do not hold it.
-			id = strings.Clone(id)
-			c = newCustomer()
+			// The state keeps its own copy of the ID, not the event's.
+			c, id = newCustomer(id)
 			st.creating(EntryRef{rec: recCustomer, id: id}, &c.marks)
 			st.customers[id] = c
 			a.cust = c // for its entity below; nothing reads it as history any more
@@ -250,8 +248,7 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 			c.ent = e
 		}
 		if e == nil {
-			id = strings.Clone(id)
-			e = newEntity(len(ws))
+			e, id = newEntity(len(ws), id)
 			st.creating(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.marks)
 			st.entities[k][id] = e
 			if c := a.cust; entityKind(k) == kindCustomer && c != nil {

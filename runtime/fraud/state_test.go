@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/runtime/engine/enginetest"
 )
 
 // busyState scores a mixed stream so that every kind of entry exists.
@@ -621,5 +624,72 @@ func TestDuplicateSeenKeysAreRejected(t *testing.T) {
 	b, _ = c.MarshalBinary()
 	if err := back.UnmarshalBinary(b); err == nil || !strings.Contains(err.Error(), "duplicate") {
 		t.Fatalf("a record with a device twice: %v", err)
+	}
+}
+
+// TestKeptIDsStayTheirKeys: customers and entities that Observe creates are
+// kept under a copy of their ID that, when short, shares the entry's
+// allocation (keepID). Through garbage collections and further changes,
+// each is still found under its ID, the state's keys are exactly the IDs
+// observed, and a short ID's bytes lie just before its entry, in the same
+// allocation.
+func TestKeptIDsStayTheirKeys(t *testing.T) {
+	rs := mustCompile(t, enginetest.ChainRuleSet("t")) // windows per card and per customer
+	st := NewState(StateConfig{})
+	id := func(prefix string, i, n int) string { return (fmt.Sprint(prefix, i, "-") + strings.Repeat("x", 40))[:n] }
+	customers, cards := map[string]bool{}, map[string]bool{}
+	lengths := []int{1, 9, idRoom - 1, idRoom, idRoom + 1, 40}
+	observe := func(round int) {
+		for i := range 600 {
+			n := lengths[i%len(lengths)]
+			cid, card := id("c", i, n), id("k", i, n)
+			// IDs inside a larger record, as a decoded event's are.
+			rec := "{" + cid + "," + card + "}"
+			txn := baseTxn(fmt.Sprint("t", round, "-", i), t0.Add(time.Duration(round*600+i)*time.Second))
+			txn.CustomerID, txn.CardFingerprint = rec[1:1+len(cid)], rec[2+len(cid):2+len(cid)+len(card)]
+			d := rs.Evaluate(&txn, st)
+			rs.Observe(&txn, st, &d)
+			customers[cid], cards[card] = true, true
+		}
+	}
+	observe(0)
+	runtime.GC()
+	observe(1) // every entry changes
+	runtime.GC()
+
+	got := map[string]bool{}
+	for k, c := range st.customers {
+		got[k] = true
+		if st.Customer(strings.Clone(k)) != c {
+			t.Fatalf("customer %q is not found under a copy of its key", k)
+		}
+		if len(k) <= idRoom {
+			key, entry := uintptr(unsafe.Pointer(unsafe.StringData(k))), uintptr(unsafe.Pointer(c))
+			if key+idRoom != entry {
+				t.Fatalf("customer %q: key at %#x, entry at %#x: not in the entry's allocation", k, key, entry)
+			}
+		}
+	}
+	if !maps.Equal(got, customers) {
+		t.Fatalf("the state holds %d customer keys, want the %d observed", len(got), len(customers))
+	}
+	got = map[string]bool{}
+	for k, e := range st.entities[kindCard] {
+		got[k] = true
+		if st.entities[kindCard][strings.Clone(k)] != e {
+			t.Fatalf("card %q is not found under a copy of its key", k)
+		}
+		if len(k) <= idRoom {
+			key, entry := uintptr(unsafe.Pointer(unsafe.StringData(k))), uintptr(unsafe.Pointer(e))
+			if key+idRoom != entry {
+				t.Fatalf("card %q: key at %#x, entry at %#x: not in the entry's allocation", k, key, entry)
+			}
+		}
+		if w := e.windows[0].w; len(w.buckets) == 0 || w.buckets[len(w.buckets)-1].n == 0 {
+			t.Fatalf("card %q: empty window %+v", k, w)
+		}
+	}
+	if !maps.Equal(got, cards) {
+		t.Fatalf("the state holds %d card keys, want the %d observed", len(got), len(cards))
 	}
 }
