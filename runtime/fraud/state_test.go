@@ -636,7 +636,9 @@ func TestDuplicateSeenKeysAreRejected(t *testing.T) {
 func TestKeptIDsStayTheirKeys(t *testing.T) {
 	rs := mustCompile(t, enginetest.ChainRuleSet("t")) // windows per card and per customer
 	st := NewState(StateConfig{})
-	id := func(prefix string, i, n int) string { return (fmt.Sprint(prefix, i, "-") + strings.Repeat("x", 40))[:n] }
+	id := func(prefix string, i, n int) string {
+		return (fmt.Sprint(prefix, i, "-") + strings.Repeat("x", 40))[:n]
+	}
 	customers, cards := map[string]bool{}, map[string]bool{}
 	lengths := []int{1, 9, idRoom - 1, idRoom, idRoom + 1, 40}
 	observe := func(round int) {
