@@ -110,8 +110,8 @@ func (a *activation) entity(k entityKind, id string) *entity {
 		return a.ents[k]
 	}
 	var e *entity
-	if c := a.cust; k == kindCustomer && c != nil && c.ent != nil && !c.ent.gone {
-		e = c.ent
+	if c := a.cust; c != nil && c.ents[k] != nil && !c.ents[k].gone && c.ents[k].id == id {
+		e = c.ents[k]
 	} else {
 		// Not linked here: Evaluate changes nothing, Observe links.
 		e = a.st.entities[k][id]

@@ -97,10 +97,13 @@ type CustomerState struct {
 	devices   seenSet
 	countries seenSet
 	marks
-	// ent is the customer's entity (its customer-keyed windows) as last
-	// looked up, nil if not yet; it no longer counts once gone is set on
-	// it. Not part of the history: it saves a lookup per transaction.
-	ent *entity
+	// ents links, by entity kind, the entity of the customer's latest
+	// transaction: its own customer-keyed windows, its card's, device's,
+	// IP's, merchant's. A link counts only while the entity is not gone
+	// and has the transaction's ID (a customer changes cards, cards are
+	// shared). Not part of the history: it saves a map lookup, and its
+	// cache misses, per entity and transaction.
+	ents [numKinds]*entity
 }
 
 // customerSeen is the room for devices and countries allocated with a new

@@ -244,18 +244,15 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 			continue
 		}
 		e := a.entity(entityKind(k), id)
-		if c := a.cust; entityKind(k) == kindCustomer && c != nil && e != nil {
-			c.ent = e
-		}
 		if e == nil {
 			e, id = newEntity(len(ws), id)
 			st.creating(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.marks)
 			st.entities[k][id] = e
-			if c := a.cust; entityKind(k) == kindCustomer && c != nil {
-				c.ent = e
-			}
 		} else {
 			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.marks)
+		}
+		if c := a.cust; c != nil {
+			c.ents[k] = e
 		}
 		for i := range ws {
 			o := &ws[i]

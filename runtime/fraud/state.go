@@ -63,9 +63,12 @@ func (k entityKind) of(t *Transaction) string {
 // customer.
 type entity struct {
 	windows []keyedWindow
+	// id is the key the State holds the entity under, for a customer's
+	// link to it (CustomerState.ents) to be checked against a transaction.
+	id string
 	marks
-	// gone is set when the state drops the entity, for the customer's
-	// link to it (CustomerState.ent).
+	// gone is set when the state drops the entity, for the customers'
+	// links to it.
 	gone bool
 }
 
@@ -94,11 +97,13 @@ func newEntity(n int, id string) (*entity, string) {
 		})
 		x.w[0].w.buckets = x.b[:0:entityBuckets]
 		x.e.windows = x.w[:0:1]
-		return &x.e, keepID(x.id[:], id)
+		x.e.id = keepID(x.id[:], id)
+		return &x.e, x.e.id
 	}
 	// IDs of a decoded event share one copy of its whole record: keys the
 	// state keeps are cloned so that they do not hold it.
-	return &entity{windows: make([]keyedWindow, 0, n)}, strings.Clone(id)
+	e := &entity{windows: make([]keyedWindow, 0, n), id: strings.Clone(id)}
+	return e, e.id
 }
 
 // idRoom is the longest ID kept in its entry's own allocation (keepID).
@@ -746,6 +751,7 @@ func (s *State) Restore(key string, value []byte) error {
 			return fmt.Errorf("failed to decode entity %q: %w", key, err)
 		}
 		s.dropEntity(entityKind(k), id)
+		en.id = id
 		s.entities[k][id] = en
 	case recAlert:
 		if remove {

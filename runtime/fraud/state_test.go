@@ -47,7 +47,7 @@ func TestCustomerStateRoundTrip(t *testing.T) {
 	if err := back.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	back.marks, back.ent = c.marks, c.ent // book-keeping, not history
+	back.marks, back.ents = c.marks, c.ents // book-keeping, not history
 	if !reflect.DeepEqual(*c, back) {
 		t.Errorf("round trip differs:\n%+v\n%+v", *c, back)
 	}
@@ -470,31 +470,49 @@ func TestEntityGrowsPastItsFirstWindow(t *testing.T) {
 	}
 }
 
-// TestCustomerEntityLink: the customer's link to its customer-keyed
-// windows (CustomerState.ent, which spares a lookup per transaction) never
-// points at an entity the state no longer holds, through expiry, erasure
-// and changelog restores, and scoring through it sees what a state rebuilt
+// TestCustomerEntityLink: the customer's links to the entities of its
+// latest transaction (CustomerState.ents, which spare a lookup per entity
+// and transaction: its own customer-keyed windows, its card's) never count
+// for an entity the state no longer holds or for another ID, through
+// expiry, erasure, changelog restores, customers changing cards and cards
+// shared by customers, and scoring through them sees what a state rebuilt
 // from a snapshot, without links, sees.
 func TestCustomerEntityLink(t *testing.T) {
-	spec := scoreSpec(rule("r", "features.customer_txns_1h >= 3", 1, ""))
+	spec := scoreSpec(rule("r", "features.customer_txns_1h >= 3 || features.card_txns_1h >= 4", 1, ""))
 	spec.Features = []v1alpha1.VelocityFeature{
 		{Name: "customer_txns_1h", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCustomer, Window: "1h"},
+		{Name: "card_txns_1h", Aggregation: v1alpha1.AggregationCount, KeyBy: v1alpha1.KeyCard, Window: "1h"},
 	}
 	rs := mustCompile(t, spec)
 	st := NewState(StateConfig{CustomerTTL: 5 * time.Hour})
 	other := NewState(StateConfig{})
 	at := t0
+	n := 0
 	txnOf := func(c int) Transaction {
 		txn := baseTxn(fmt.Sprint("t", at.UnixNano(), c), at)
 		txn.CustomerID = fmt.Sprint("c", c)
+		txn.CardFingerprint = fmt.Sprint("k", (c+n/5)%3) // customers change cards and share them
 		return txn
 	}
-	check := func(step string) {
+	check := func(step string, wantLinks bool) {
 		t.Helper()
+		links := 0
 		for id, c := range st.customers {
-			if c.ent != nil && !c.ent.gone && st.entities[kindCustomer][id] != c.ent {
-				t.Fatalf("%s: customer %s links an entity the state does not hold", step, id)
+			for k, e := range c.ents {
+				if e == nil || e.gone {
+					continue
+				}
+				links++
+				if st.entities[k][e.id] != e {
+					t.Fatalf("%s: customer %s links an entity of kind %d the state does not hold under its ID %s", step, id, k, e.id)
+				}
+				if entityKind(k) == kindCustomer && e.id != id {
+					t.Fatalf("%s: customer %s links the customer windows of %s", step, id, e.id)
+				}
 			}
+		}
+		if links == 0 && wantLinks {
+			t.Fatalf("%s: no customer links an entity", step)
 		}
 		snap, err := st.MarshalBinary()
 		if err != nil {
@@ -516,13 +534,21 @@ func TestCustomerEntityLink(t *testing.T) {
 		d := rs.Evaluate(&txn, st)
 		rs.Observe(&txn, st, &d)
 	}
+	linked := 0
 	for round := range 6 {
 		for i := range 12 {
 			at = at.Add(time.Minute)
+			n++
+			if c := st.customers[fmt.Sprint("c", i%4)]; c != nil && c.ents[kindCard] != nil {
+				txn := txnOf(i % 4)
+				if c.ents[kindCard].id != txn.CardFingerprint {
+					linked++ // the link is to another card than this transaction's
+				}
+			}
 			observe(st, i%4)
 			observe(other, i%4)
 		}
-		check(fmt.Sprint("round ", round))
+		check(fmt.Sprint("round ", round), true)
 		switch round {
 		case 0:
 			// Windows of an idle customer expire; the history stays.
@@ -545,12 +571,22 @@ func TestCustomerEntityLink(t *testing.T) {
 			if err := st.Restore("e/0/c3", nil); err != nil {
 				t.Fatal(err)
 			}
+			b, ok = other.AppendRecord(nil, EntryRef{rec: recEntity, kind: kindCard, id: "k1"})
+			if !ok {
+				t.Fatal("no record for k1")
+			}
+			if err := st.Restore("e/1/k1", b); err != nil {
+				t.Fatal(err)
+			}
 		case 3:
 			// Customers idle past the TTL go, their windows before them.
 			at = at.Add(6 * time.Hour)
 			st.Expire(at)
 		}
-		check(fmt.Sprint("after round ", round))
+		check(fmt.Sprint("after round ", round), false)
+	}
+	if linked == 0 {
+		t.Fatal("no customer changed cards")
 	}
 }
 
