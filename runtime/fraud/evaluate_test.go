@@ -266,3 +266,38 @@ func TestNaNAmountIsScoredSafely(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseClearsTheValuesComputed: an activation goes back to the pool
+// with every value it computed cleared (release clears only those), so the
+// next transaction computes its own.
+func TestReleaseClearsTheValuesComputed(t *testing.T) {
+	rs := mustCompile(t, sampleSpec())
+	st := NewState(StateConfig{})
+	txn := baseTxn("x", t0)
+	a := newActivation(rs, &txn, st)
+	for i := range rs.vars {
+		if i%3 != 1 {
+			a.value(i)
+		}
+	}
+	a.value(0) // again: computed once, listed once
+	vals := a.vals
+	computed := 0
+	for _, v := range vals {
+		if v != nil {
+			computed++
+		}
+	}
+	if computed < len(rs.vars)/2 {
+		t.Fatalf("%d of %d values computed", computed, len(rs.vars))
+	}
+	a.release()
+	for i, v := range vals {
+		if v != nil {
+			t.Fatalf("variable %s still holds %v after release", rs.vars[i].name, v)
+		}
+	}
+	if a.txn != nil || a.st != nil || a.cust != nil || len(a.set) != 0 {
+		t.Fatal("a released activation still points into the transaction or the state")
+	}
+}
