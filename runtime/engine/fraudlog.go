@@ -392,10 +392,10 @@ func (p *partition) beforeFraudCreate(set string, r fraud.EntryRef, m *fraud.Mar
 
 // beforeFraudRemove is fraud.StateConfig.BeforeRemove for rule set set: the
 // entry is noted as for a change, and its Mark stays in the book as a
-// tombstone.
+// tombstone. r's ID is the state's own, which the book may keep.
 func (p *partition) beforeFraudRemove(set string, r fraud.EntryRef, m *fraud.Mark) {
 	b := &p.fraudBook
-	e := fraudEntry{set, r.Clone()}
+	e := fraudEntry{set, r}
 	p.captureEarly(e, m)
 	b.note(3, e, m, true)
 	if b.tombs == nil {

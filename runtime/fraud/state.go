@@ -208,8 +208,8 @@ type StateConfig struct {
 	// copying it. m is the new entry's Mark, zero.
 	BeforeCreate func(r EntryRef, m *Mark)
 	// BeforeRemove, if set, is called instead of BeforeChange before an
-	// entry is removed, with its Mark as the entry leaves it: the last the
-	// hook sees of it.
+	// entry is removed, with its Mark as the entry leaves it (the last the
+	// hook sees of it) and, as BeforeCreate, an ID the hook may keep.
 	BeforeRemove func(r EntryRef, m *Mark)
 }
 
@@ -501,11 +501,12 @@ func (s *State) ForgetCustomer(id string) bool {
 	c, hadC := s.customers[id]
 	e, hadE := s.entities[kindCustomer][id]
 	if hadC {
-		s.removing(EntryRef{rec: recCustomer, id: id}, &c.marks)
+		// BeforeRemove gets an ID of the State's own, not the caller's.
+		s.removing(EntryRef{rec: recCustomer, id: strings.Clone(id)}, &c.marks)
 		delete(s.customers, id)
 	}
 	if hadE {
-		s.removing(EntryRef{rec: recEntity, kind: kindCustomer, id: id}, &e.marks)
+		s.removing(EntryRef{rec: recEntity, kind: kindCustomer, id: e.id}, &e.marks)
 		e.gone = true
 		delete(s.entities[kindCustomer], id)
 	}

@@ -644,6 +644,29 @@ func TestBeforeCreateGetsTheStatesOwnIDs(t *testing.T) {
 	if len(changed) == 0 || slices.ContainsFunc(created, func(r EntryRef) bool { return r.rec != recAlert }) {
 		t.Errorf("after TakeChanges: created %v, changed %v", created, changed)
 	}
+	// Removals go to BeforeRemove, also with IDs of the State's own: an
+	// erasure by the event's customer ID, then expiry of everything else.
+	var removed []EntryRef
+	st.cfg.BeforeRemove = func(r EntryRef, _ *Mark) { removed = append(removed, r) }
+	changed = changed[:0]
+	if !st.ForgetCustomer(txn.CustomerID) {
+		t.Fatal("nothing to forget")
+	}
+	st.cfg.CustomerTTL, st.cfg.MerchantTTL = time.Hour, time.Hour
+	st.Expire(t0.Add(400 * 24 * time.Hour))
+	got = map[byte]int{}
+	for _, r := range removed {
+		got[r.rec]++
+		if inRecord(r.id) {
+			t.Errorf("BeforeRemove got %s, an ID inside the event's record", r.Key())
+		}
+	}
+	if want := map[byte]int{recCustomer: 1, recMerchant: 1, recEntity: 3, recAlert: 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("BeforeRemove calls by record kind %v, want %v (%v)", got, want, removed)
+	}
+	if len(changed) != 0 {
+		t.Errorf("BeforeChange called for removed entries: %v", changed)
+	}
 }
 
 // TestDuplicateSeenKeysAreRejected: a customer record whose device set
