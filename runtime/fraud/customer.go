@@ -114,41 +114,17 @@ const customerSeen = 1
 // is to keep it under. Room for its first devices and countries is in the
 // same allocation (c.observe touches both sets at every transaction, and
 // each set of its own would be one more cache miss), and so is the ID when
-// it is short (keepID). With withEntity it also returns the customer's own
-// entity, for a rule set with one customer-keyed window, from the same
-// allocation (the State does not hold it yet): reading the customer and
-// its windows then costs one cache miss less.
-func newCustomer(id string, withEntity bool) (*CustomerState, string, *entity) {
+// it is short (keepID).
+func newCustomer(id string) (*CustomerState, string) {
 	if len(id) > idRoom {
+		x := new(struct {
+			c         CustomerState
+			dev, ctry [customerSeen]seenEntry
+		})
+		x.c.devices, x.c.countries = x.dev[:0:customerSeen], x.ctry[:0:customerSeen]
 		// IDs of a decoded event share one copy of its whole record: keys
 		// the state keeps are cloned so that they do not hold it.
-		id = strings.Clone(id)
-		if withEntity {
-			x := new(struct {
-				c         CustomerState
-				dev, ctry [customerSeen]seenEntry
-				e         oneWindowEntity
-			})
-			x.c.devices, x.c.countries = x.dev[:0:customerSeen], x.ctry[:0:customerSeen]
-			return &x.c, id, x.e.init(id)
-		}
-		x := new(struct {
-			c         CustomerState
-			dev, ctry [customerSeen]seenEntry
-		})
-		x.c.devices, x.c.countries = x.dev[:0:customerSeen], x.ctry[:0:customerSeen]
-		return &x.c, id, nil
-	}
-	if withEntity {
-		x := new(struct {
-			id        [idRoom]byte
-			c         CustomerState
-			dev, ctry [customerSeen]seenEntry
-			e         oneWindowEntity
-		})
-		x.c.devices, x.c.countries = x.dev[:0:customerSeen], x.ctry[:0:customerSeen]
-		id = keepID(x.id[:], id)
-		return &x.c, id, x.e.init(id)
+		return &x.c, strings.Clone(id)
 	}
 	x := new(struct {
 		id        [idRoom]byte
@@ -156,7 +132,7 @@ func newCustomer(id string, withEntity bool) (*CustomerState, string, *entity) {
 		dev, ctry [customerSeen]seenEntry
 	})
 	x.c.devices, x.c.countries = x.dev[:0:customerSeen], x.ctry[:0:customerSeen]
-	return &x.c, keepID(x.id[:], id), nil
+	return &x.c, keepID(x.id[:], id)
 }
 
 // observe folds a transaction into the history.

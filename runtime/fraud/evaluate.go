@@ -206,12 +206,11 @@ func (rs *RuleSet) Observe(txn *Transaction, st *State, d *Decision) {
 // Nothing may have changed the state since they were.
 func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 	txn, st, at := a.txn, a.st, a.at
-	var own *entity // a new customer's own entity, allocated with it
 	if id := txn.CustomerID; id != "" {
 		c := a.cust
 		if c == nil {
 			// The state keeps its own copy of the ID, not the event's.
-			c, id, own = newCustomer(id, len(rs.observe[kindCustomer]) == 1 && a.entity(kindCustomer, id) == nil)
+			c, id = newCustomer(id)
 			st.creating(EntryRef{rec: recCustomer, id: id}, &c.marks)
 			st.customers[id] = c
 			a.cust = c // for its entity below; nothing reads it as history any more
@@ -246,11 +245,7 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 		}
 		e := a.entity(entityKind(k), id)
 		if e == nil {
-			if entityKind(k) == kindCustomer && own != nil {
-				e, id = own, own.id
-			} else {
-				e, id = newEntity(len(ws), id)
-			}
+			e, id = newEntity(len(ws), id)
 			st.creating(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.marks)
 			st.entities[k][id] = e
 		} else {

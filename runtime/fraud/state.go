@@ -91,32 +91,19 @@ func newEntity(n int, id string) (*entity, string) {
 	if n == 1 && len(id) <= idRoom {
 		x := new(struct {
 			id [idRoom]byte
-			e  oneWindowEntity
+			e  entity
+			w  [1]keyedWindow
+			b  [entityBuckets]bucket
 		})
-		id = keepID(x.id[:], id)
-		return x.e.init(id), id
+		x.w[0].w.buckets = x.b[:0:entityBuckets]
+		x.e.windows = x.w[:0:1]
+		x.e.id = keepID(x.id[:], id)
+		return &x.e, x.e.id
 	}
 	// IDs of a decoded event share one copy of its whole record: keys the
 	// state keeps are cloned so that they do not hold it.
 	e := &entity{windows: make([]keyedWindow, 0, n), id: strings.Clone(id)}
 	return e, e.id
-}
-
-// oneWindowEntity is an entity with room for one window and its first
-// entityBuckets buckets, for an allocation to hold them all.
-type oneWindowEntity struct {
-	e entity
-	w [1]keyedWindow
-	b [entityBuckets]bucket
-}
-
-// init prepares x as an entity kept under id (the State's own copy), and
-// returns it.
-func (x *oneWindowEntity) init(id string) *entity {
-	x.w[0].w.buckets = x.b[:0:entityBuckets]
-	x.e.windows = x.w[:0:1]
-	x.e.id = id
-	return &x.e
 }
 
 // idRoom is the longest ID kept in its entry's own allocation (keepID).
