@@ -455,12 +455,21 @@ func (s *State) Expire(now time.Time) int {
 			e.windows = kept
 		}
 	}
-	if ttl := s.cfg.CustomerTTL; ttl > 0 {
-		for id, c := range s.customers {
-			if idleSince(c.Last, at) > ttl {
-				s.removing(EntryRef{rec: recCustomer, id: id}, &c.marks)
-				delete(s.customers, id)
-				removed++
+	ttl := s.cfg.CustomerTTL
+	for id, c := range s.customers {
+		if ttl > 0 && idleSince(c.Last, at) > ttl {
+			s.removing(EntryRef{rec: recCustomer, id: id}, &c.marks)
+			delete(s.customers, id)
+			removed++
+			continue
+		}
+		// Links to entities the state dropped no longer count; cleared,
+		// they no longer keep the entities' memory either: an idle
+		// customer would otherwise hold its expired windows until its next
+		// transaction.
+		for k, e := range c.ents {
+			if e != nil && e.gone {
+				c.ents[k] = nil
 			}
 		}
 	}

@@ -488,6 +488,7 @@ func TestCustomerEntityLink(t *testing.T) {
 	other := NewState(StateConfig{})
 	at := t0
 	n := 0
+	expired := false // Expire ran since the last transactions
 	txnOf := func(c int) Transaction {
 		txn := baseTxn(fmt.Sprint("t", at.UnixNano(), c), at)
 		txn.CustomerID = fmt.Sprint("c", c)
@@ -499,6 +500,9 @@ func TestCustomerEntityLink(t *testing.T) {
 		links := 0
 		for id, c := range st.customers {
 			for k, e := range c.ents {
+				if e != nil && e.gone && expired {
+					t.Fatalf("%s: customer %s still links a dropped entity of kind %d after Expire", step, id, k)
+				}
 				if e == nil || e.gone {
 					continue
 				}
@@ -548,6 +552,7 @@ func TestCustomerEntityLink(t *testing.T) {
 			observe(st, i%4)
 			observe(other, i%4)
 		}
+		expired = false
 		check(fmt.Sprint("round ", round), true)
 		switch round {
 		case 0:
@@ -556,6 +561,7 @@ func TestCustomerEntityLink(t *testing.T) {
 			if st.Expire(at) == 0 {
 				t.Fatal("nothing expired")
 			}
+			expired = true
 		case 1:
 			st.ForgetCustomer("c1")
 		case 2:
@@ -582,6 +588,7 @@ func TestCustomerEntityLink(t *testing.T) {
 			// Customers idle past the TTL go, their windows before them.
 			at = at.Add(6 * time.Hour)
 			st.Expire(at)
+			expired = true
 		}
 		check(fmt.Sprint("after round ", round), false)
 	}
