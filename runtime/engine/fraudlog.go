@@ -234,9 +234,9 @@ func parseFraudKey(key []byte, topic string, part int32) (slot int, set, entry s
 // partition goes on processing: a few hundred at a time by the partition's
 // own goroutine between batches (step, from Engine.advanceCapture), and,
 // copy-on-write, just before the partition changes, creates or removes an
-// entry the capture has not encoded yet (beforeFraudChange, which
+// entry the capture has not encoded yet (captureEarly, from the hooks
 // fraud.State calls before an entry's first change after the capture
-// started). Either way a record holds the value the entry had when the
+// started, and before it creates or removes one). Either way a record holds the value the entry had when the
 // checkpoint was taken. Record order does not matter: each key appears
 // once.
 type fraudCapture struct {
@@ -246,7 +246,7 @@ type fraudCapture struct {
 	prefix string
 	todo   []fraudEntry // the slot's pending entries when the checkpoint was taken
 	next   int          // todo[:next] are encoded
-	early  int          // entries encoded before a change (beforeFraudChange)
+	early  int          // entries encoded before a change (captureEarly)
 	// The records, in chunks of captureChunkRecords, with their keys and
 	// values in buffers of captureChunkBytes: nothing is allocated for
 	// the whole capture at once under the partition lock (a checkpoint
