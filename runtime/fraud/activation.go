@@ -2,7 +2,6 @@ package fraud
 
 import (
 	"math"
-	"sync"
 	"time"
 
 	"github.com/google/cel-go/common/types"
@@ -49,10 +48,17 @@ type activation struct {
 
 var _ interpreter.Activation = (*activation)(nil)
 
-var activations = sync.Pool{New: func() any { return new(activation) }}
-
+// newActivation returns the activation of t against st, st's spare one if
+// it has one: a State is used by one goroutine at a time, so it can keep
+// the activation of its previous transaction instead of a sync.Pool's
+// per-call pinning.
 func newActivation(rs *RuleSet, t *Transaction, st *State) *activation {
-	a := activations.Get().(*activation)
+	a := st.spare
+	if a != nil {
+		st.spare = nil
+	} else {
+		a = new(activation)
+	}
 	vals, set := a.vals, a.set
 	if cap(vals) < len(rs.vars) {
 		vals = make([]ref.Val, len(rs.vars))
@@ -62,15 +68,18 @@ func newActivation(rs *RuleSet, t *Transaction, st *State) *activation {
 	return a
 }
 
-// release clears a and returns it to the pool: every value computed is nil
-// again, and no pointer into the state or the transaction stays.
+// release clears a and hands it back to its State as the spare: every
+// value computed is nil again, and no pointer into the transaction or the
+// state stays.
 func (a *activation) release() {
 	for _, i := range a.set {
 		a.vals[i] = nil
 	}
-	vals, set := a.vals, a.set[:0]
+	st, vals, set := a.st, a.vals, a.set[:0]
 	*a = activation{vals: vals, set: set}
-	activations.Put(a)
+	if st != nil {
+		st.spare = a
+	}
 }
 
 // ResolveName implements interpreter.Activation.

@@ -263,6 +263,10 @@ type State struct {
 	hitTallies   []*ruleTally
 	hitTalliesOf *RuleSet
 
+	// spare is the activation of the latest transaction, cleared, for the
+	// next one (newActivation).
+	spare *activation
+
 	// dirty lists what changed since the last FlushChanges, in order;
 	// duplicates are dropped at flush time. An entry is in it when its
 	// mark equals epoch; a flush starts a new epoch.
