@@ -634,8 +634,9 @@ func TestFraudBookRecreatedEntries(t *testing.T) {
 }
 
 // BenchmarkBeforeFraudChange lists fraud entries in the book as the state's
-// hooks do per event: an entry created (an alert, no capture in flight)
-// and a known entry's first change after a checkpoint started. Each entry
+// hooks do per event: an entry created (an alert, no capture in flight),
+// a known entry's first change after a checkpoint started, and an entry
+// removed (an alert evicted: its mark becomes a tombstone). Each entry
 // keeps its own fraud.Mark, as the state's entries do.
 func BenchmarkBeforeFraudChange(b *testing.B) {
 	refs := make([]fraud.EntryRef, 1<<16)
@@ -668,6 +669,28 @@ func BenchmarkBeforeFraudChange(b *testing.B) {
 			}
 			p.beforeFraudChange("card", refs[i%len(refs)], &marks[i%len(refs)])
 			i++
+		}
+	})
+	b.Run("remove", func(b *testing.B) {
+		p := &partition{}
+		marks := make([]fraud.Mark, len(refs))
+		i := 0
+		for b.Loop() {
+			if i%len(refs) == 0 {
+				b.StopTimer()
+				p.fraudBook = fraudBook{} // a checkpoint's worth, then the book is swept
+				clear(marks)
+				for j, r := range refs {
+					p.beforeFraudCreate("card", r, &marks[j])
+				}
+				p.fraudBook.take(i / len(refs) % 2)
+				b.StartTimer()
+			}
+			p.beforeFraudRemove("card", refs[i%len(refs)], &marks[i%len(refs)])
+			i++
+		}
+		if n := len(p.fraudBook.tombs); n == 0 {
+			b.Fatal("no tombstones")
 		}
 	})
 }
