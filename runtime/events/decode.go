@@ -389,14 +389,28 @@ const (
 	seenUnitPrice
 )
 
-// envelopeField decodes the envelope field key into e. The event's type
-// must be want.
-func (s *scanner) envelopeField(key string, want Kind, e *Envelope, seen *presence) error {
+// The envelope's member names, numbered 1 to 4 in every event kind's
+// fieldTable.
+const (
+	envEventID = iota + 1
+	envType
+	envSchemaVersion
+	envEventTime
+)
+
+// envelopeName returns the name of the envelope member numbered i+1.
+func envelopeName(i int) string {
+	return [...]string{"event_id", "type", "schema_version", "event_time"}[i]
+}
+
+// envelopeField decodes the envelope member numbered field into e. The
+// event's type must be want.
+func (s *scanner) envelopeField(field int, want Kind, e *Envelope, seen *presence) error {
 	var err error
-	switch key {
-	case "event_id":
+	switch field {
+	case envEventID:
 		e.EventID, err = s.str("event_id")
-	case "type":
+	case envType:
 		var typ string
 		if typ, err = s.str("type"); err != nil || typ == "" {
 			return err
@@ -410,7 +424,7 @@ func (s *scanner) envelopeField(key string, want Kind, e *Envelope, seen *presen
 		default:
 			err = reject(ReasonInvalidEnum, "type", fmt.Sprintf("unknown event type %q", typ))
 		}
-	case "schema_version":
+	case envSchemaVersion:
 		var v int64
 		var ok bool
 		if v, ok, err = s.integer("schema_version"); err != nil || !ok {
@@ -421,7 +435,7 @@ func (s *scanner) envelopeField(key string, want Kind, e *Envelope, seen *presen
 			return unsupportedVersion(v)
 		}
 		e.SchemaVersion = int(v)
-	case "event_time":
+	case envEventTime:
 		e.EventTime, err = s.timestamp("event_time")
 	}
 	return err
@@ -461,22 +475,32 @@ func (s *scanner) device(field string, d *Device) error {
 	return prefixField(field, s.deviceFields(d))
 }
 
+// The member names of a device, numbered for fieldTable.
+const (
+	deviceID = iota + 1
+	deviceType
+	deviceOS
+	deviceUserAgent
+)
+
+var deviceFieldTable = newFieldTable("id", "type", "os", "user_agent")
+
 func (s *scanner) deviceFields(d *Device) error {
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, deviceFieldTable)
 		if err != nil || !ok {
 			return err
 		}
-		switch key {
-		case "id":
+		switch field {
+		case deviceID:
 			d.ID, err = s.str("id")
-		case "type":
+		case deviceType:
 			var t string
 			t, err = s.str("type")
 			d.Type = DeviceType(t)
-		case "os":
+		case deviceOS:
 			d.OS, err = s.str("os")
-		case "user_agent":
+		case deviceUserAgent:
 			d.UserAgent, err = s.str("user_agent")
 		default:
 			err = s.skip()
@@ -494,20 +518,30 @@ func (s *scanner) geo(field string, g *Geo) error {
 	return prefixField(field, s.geoFields(g))
 }
 
+// The member names of a geo object, numbered for fieldTable.
+const (
+	geoCountry = iota + 1
+	geoCity
+	geoLat
+	geoLon
+)
+
+var geoFieldTable = newFieldTable("country", "city", "lat", "lon")
+
 func (s *scanner) geoFields(g *Geo) error {
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, geoFieldTable)
 		if err != nil || !ok {
 			return err
 		}
-		switch key {
-		case "country":
+		switch field {
+		case geoCountry:
 			g.Country, err = s.str("country")
-		case "city":
+		case geoCity:
 			g.City, err = s.str("city")
-		case "lat":
+		case geoLat:
 			g.Lat, err = s.optFloat("lat")
-		case "lon":
+		case geoLon:
 			g.Lon, err = s.optFloat("lon")
 		default:
 			err = s.skip()
