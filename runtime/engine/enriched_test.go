@@ -32,7 +32,7 @@ func TestEnrichedRecordEncoding(t *testing.T) {
 		{Categories: []string{"x"}, Margin: 0.0000012},
 		{Margin: 1e22},
 	} {
-		got, err := appendEnriched(make([]byte, 0, 8), txn, &e)
+		got, err := appendEnriched(make([]byte, 0, 8), txn, nil, &e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +101,7 @@ func TestEnrichedRecordsOfTheStream(t *testing.T) {
 			lines = append(lines, catalog.Line{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
 		}
 		cat.EnrichInto(&enr, txn.Currency, lines)
-		got, err := appendEnriched(nil, txn, &enr)
+		got, err := appendEnriched(nil, txn, &blk, &enr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func BenchmarkCodecStages(b *testing.B) {
 	}
 	encode := func(txn *events.Transaction) {
 		var err error
-		if buf, err = appendEnriched(buf[:0], txn, &enr); err != nil {
+		if buf, err = appendEnriched(buf[:0], txn, &blk, &enr); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -181,18 +181,26 @@ func BenchmarkCodecStages(b *testing.B) {
 			txns[i].Lines = append([]events.Line(nil), txns[i].Lines...)
 		}
 	}, func(i int) { enrich(&txns[i%len(txns)]) })
+	// Each transaction of the enriched stage keeps its own block, as the
+	// one processTransactions writes from.
+	blks := make([]events.TransactionBlock, len(txns))
+	decoded := make([]*events.Transaction, len(txns))
 	enrs := make([]catalog.Enrichment, len(txns))
 	run("enriched", func() {
 		for i := range txns {
-			txns[i] = *decode(i)
-			txns[i].Lines = append([]events.Line(nil), txns[i].Lines...)
-			enrich(&txns[i])
+			txn, err := v.DecodeTransactionInto(&blks[i], msgs[i%len(msgs)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			decoded[i] = txn
+			enrich(txn)
 			enrs[i] = catalog.Enrichment{Categories: append([]string(nil), enr.Categories...),
 				Brands: append([]string(nil), enr.Brands...), Margin: enr.Margin, UnknownProducts: enr.UnknownProducts}
 		}
 	}, func(i int) {
 		var err error
-		if buf, err = appendEnriched(buf[:0], &txns[i%len(txns)], &enrs[i%len(enrs)]); err != nil {
+		j := i % len(blks)
+		if buf, err = appendEnriched(buf[:0], decoded[j], &blks[j], &enrs[j]); err != nil {
 			b.Fatal(err)
 		}
 	})

@@ -249,7 +249,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		if s.EnrichedTopic != "" {
 			// Sized for the input plus the enrichment, so that encoding does
 			// not grow the buffer.
-			if b, err := appendEnriched(out.space(len(m.Value)+256), txn, &pr.enr); err == nil {
+			if b, err := appendEnriched(out.space(len(m.Value)+256), txn, &pr.txn, &pr.enr); err == nil {
 				b = out.keep(b) // before the key is written after it
 				out.add(s.EnrichedTopic, out.bytes(txn.EventID), b, nil)
 			}
@@ -367,9 +367,11 @@ func LabeledTransaction(t *events.Transaction) fraud.LabeledTransaction {
 // appendEnriched appends the record written to
 // sinks.enrichedTransactionsTopic (keyed by event_id): the transaction's own
 // JSON encoding (reflection-free) with the enrichment fields added at the end
-// of the object: categories, brands, margin, unknown_products.
-func appendEnriched(dst []byte, t *events.Transaction, e *catalog.Enrichment) ([]byte, error) {
-	b, err := events.AppendEncode(dst, t)
+// of the object: categories, brands, margin, unknown_products. blk, when not
+// nil, is the block t was decoded into, whose record's strings the encoding
+// can copy (events.TransactionBlock.AppendEncode).
+func appendEnriched(dst []byte, t *events.Transaction, blk *events.TransactionBlock, e *catalog.Enrichment) ([]byte, error) {
+	b, err := blk.AppendEncode(dst, t)
 	if err != nil || len(b) == 0 || b[len(b)-1] != '}' {
 		return nil, fmt.Errorf("failed to encode transaction %s: %v", t.EventID, err)
 	}

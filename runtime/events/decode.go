@@ -45,6 +45,11 @@ type TransactionBlock struct {
 	coords [2]float64
 	label  Label
 	ipText string // the ip field as written, for IPText
+	// rec is the record last decoded, and plain tells whether the strings
+	// read in place, the substrings of rec the transaction holds, hold
+	// nothing that JSON output escapes: then AppendEncode copies them.
+	rec   string
+	plain bool
 }
 
 // IPText returns the address of the transaction last decoded into b in its
@@ -100,6 +105,7 @@ func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, e
 		s.floats = b.coords[:]
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
 		b.ipText = s.ipText
+		b.rec, b.plain = s.src, s.escaped == 0
 	case KindUserEvent:
 		b := new(struct {
 			ue     UserEvent

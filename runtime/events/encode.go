@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Encode returns the JSON encoding of e. The bytes are exactly what
@@ -52,6 +53,41 @@ func AppendEncode(dst []byte, e Event) ([]byte, error) {
 type jsonWriter struct {
 	b   []byte
 	err error
+	// plain is text whose substrings are known to need no escaping (see
+	// TransactionBlock.AppendEncode); empty for none.
+	plain string
+}
+
+// AppendEncode appends the JSON encoding of t to dst, exactly as
+// AppendEncode(dst, t) does. t is normally the transaction last decoded
+// into b: the strings of t that lie in the record b decoded are the values
+// the decoder read in place, and when it found nothing in them that JSON
+// escapes, they are copied without looking at their bytes again. A caller
+// that changes t must therefore not point its strings at other parts of
+// that record; strings from anywhere else are written as usual. b may be
+// nil.
+func (b *TransactionBlock) AppendEncode(dst []byte, t *Transaction) ([]byte, error) {
+	if t == nil {
+		return dst, errors.New("events: cannot encode a nil event")
+	}
+	w := jsonWriter{b: dst}
+	if b != nil && b.plain {
+		w.plain = b.rec
+	}
+	w.transaction(t)
+	if w.err != nil {
+		return dst, w.err
+	}
+	return w.b, nil
+}
+
+// inPlain reports whether s lies in w.plain. Both addresses are taken in
+// this expression, with no call between them that could move a stack (the
+// only way Go moves memory), so they are comparable; and the comparison
+// only compares them, it never makes a pointer from an integer.
+func (w *jsonWriter) inPlain(s string) bool {
+	off := uintptr(unsafe.Pointer(unsafe.StringData(s))) - uintptr(unsafe.Pointer(unsafe.StringData(w.plain)))
+	return off < uintptr(len(w.plain)) && uintptr(len(s)) <= uintptr(len(w.plain))-off
 }
 
 func (w *jsonWriter) envelope(e *Envelope) {
@@ -391,6 +427,12 @@ func plainPrefix(s string) int {
 // string writes s as a JSON string, escaped exactly as encoding/json does:
 // invalid UTF-8 becomes U+FFFD, and U+2028 and U+2029 are escaped.
 func (w *jsonWriter) string(s string) {
+	if len(w.plain) > 0 && w.inPlain(s) {
+		b := append(w.b, '"')
+		b = append(b, s...)
+		w.b = append(b, '"')
+		return
+	}
 	b := append(w.b, '"')
 	start := 0
 	i := plainPrefix(s)

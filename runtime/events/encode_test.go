@@ -208,3 +208,85 @@ func TestAppendJSONStringEveryPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockAppendEncode puts each character that JSON output escapes, or
+// may, into each string of a compact transaction (where the decoder reads
+// strings in place) and checks TransactionBlock.AppendEncode against
+// encoding/json: for the record as decoded, and after its strings were
+// replaced by ones from elsewhere, which the block knows nothing about.
+func TestBlockAppendEncode(t *testing.T) {
+	v := testValidator()
+	full := compactExample(t, KindTransaction)
+	fields := []func(m map[string]any) (get func() any, set func(any)){
+		func(m map[string]any) (func() any, func(any)) {
+			return func() any { return m["transaction_id"] }, func(x any) { m["transaction_id"] = x }
+		},
+		func(m map[string]any) (func() any, func(any)) {
+			p := obj(m["device"])
+			return func() any { return p["user_agent"] }, func(x any) { p["user_agent"] = x }
+		},
+		func(m map[string]any) (func() any, func(any)) {
+			l := line(m, 1)
+			return func() any { return l["product_id"] }, func(x any) { l["product_id"] = x }
+		},
+		func(m map[string]any) (func() any, func(any)) {
+			// An unknown member: its string is read in place too.
+			return func() any { return m["zz"] }, func(x any) { m["zz"] = x }
+		},
+	}
+	var block TransactionBlock
+	for _, special := range []string{"", "<", ">", "&", "é", "\u2028", "\u2029", `"`, `\`, "\n", "\x7f", "=?"} {
+		for fi, field := range fields {
+			for _, at := range []int{0, 3, 9} {
+				data := mutate(t, full, func(m map[string]any) {
+					get, set := field(m)
+					old, _ := get().(string)
+					if old == "" {
+						old = "unknown-member-value"
+					}
+					set(old[:min(at, len(old))] + special + old[min(at, len(old)):])
+				})
+				// encoding/json escapes '<', '>' and '&'; put them back as
+				// they are, as a producer may send them.
+				data = bytes.NewBuffer(data).Bytes()
+				for _, esc := range [][2]string{{`\u003c`, "<"}, {`\u003e`, ">"}, {`\u0026`, "&"}} {
+					data = bytes.ReplaceAll(data, []byte(esc[0]), []byte(esc[1]))
+				}
+				txn, err := v.DecodeTransactionInto(&block, data)
+				if err != nil {
+					t.Fatalf("%s: %v", data, err)
+				}
+				check := func(what string) {
+					t.Helper()
+					got, err := block.AppendEncode([]byte("x"), txn)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := json.Marshal(txn)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got[1:], want) || got[0] != 'x' {
+						t.Fatalf("field %d, %q at %d, %s:\n got %s\nwant x%s", fi, special, at, what, got, want)
+					}
+				}
+				check("as decoded")
+				// Strings that need no escaping are copied only from a
+				// record taken as plain: one whose strings read in place hold
+				// nothing JSON escapes.
+				inPlace := !strings.ContainsAny(special, "\"\\\n\u2028\u2029") // what encoding/json does not escape in the input
+				if plain := !strings.ContainsAny(special, "<>&") && special < "\x80"; block.plain != (plain || !inPlace) {
+					t.Fatalf("field %d, %q at %d: plain = %v", fi, special, at, block.plain)
+				}
+				// Strings from elsewhere, needing escapes or not, are
+				// escaped as usual, in a record whose own strings need none.
+				txn.CustomerID, txn.Currency = "c<"+special+">&", strings.Clone(txn.Currency)
+				txn.Lines[0].ProductID = "p\u2028&" + special
+				check("with strings replaced")
+			}
+		}
+	}
+	if _, err := (*TransactionBlock)(nil).AppendEncode(nil, nil); err == nil {
+		t.Fatal("AppendEncode of a nil transaction succeeded")
+	}
+}

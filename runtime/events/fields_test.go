@@ -33,8 +33,8 @@ func TestNextField(t *testing.T) {
 			for _, form := range forms {
 				for _, layout := range []struct{ before, colon, tail string }{
 					{`{`, `:`, `1,"zz":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}`}, // compact, room after
-					{`{ `, ` : `, `1 }`},                                  // white space
-					{`{`, `:`, `1}`},                                      // the end of the input within 24 bytes
+					{`{ `, ` : `, `1 }`}, // white space
+					{`{`, `:`, `1}`},     // the end of the input within 24 bytes
 				} {
 					for _, first := range []bool{true, false} {
 						prefix := layout.before

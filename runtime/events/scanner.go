@@ -28,6 +28,11 @@ type scanner struct {
 	floats []float64
 	// ipText is the text of the last address ip read, as written.
 	ipText string
+	// escaped is non-zero once a string read in place (a substring of src)
+	// held a byte that encoding/json does not write as it is: '<', '>',
+	// '&' or one from 0x80 on. While it is zero, every string read in place
+	// is written back as it is.
+	escaped uint64
 }
 
 func newScanner(data []byte) *scanner {
@@ -55,11 +60,20 @@ func (s *scanner) atEnd() bool {
 	return s.peek() == 0 && s.pos == len(s.src)
 }
 
-// plainString marks the bytes that may appear unescaped in a string and end
-// nothing: everything but '"', '\\' and control characters.
-var plainString = func() (t [256]bool) {
+// stringByte classes the bytes of a JSON string: 0 for those that end or
+// interrupt a plain string ('"', '\\' and control characters), 1 for those
+// encoding/json writes as they are, 3 for the others ('<', '>', '&' and
+// everything from 0x80 on), which may appear unescaped in the input but are
+// escaped, or may be, in the output.
+var stringByte = func() (t [256]uint8) {
 	for i := range t {
-		t[i] = i >= 0x20 && i != '"' && i != '\\'
+		switch {
+		case i < 0x20 || i == '"' || i == '\\':
+		case i >= 0x80 || i == '<' || i == '>' || i == '&':
+			t[i] = 3
+		default:
+			t[i] = 1
+		}
 	}
 	return t
 }()
@@ -78,22 +92,35 @@ func (s *scanner) readString() (string, error) {
 	src, raw := s.src, s.raw
 	start := s.pos + 1
 	i := start
+	var escaped uint64
 	// Look at eight bytes at a time for '"', '\\' or a byte below 0x20
-	// (the SWAR tests from "Bit Twiddling Hacks"). A borrow can only flag a
-	// byte above one that really matches, so the lowest flag is exact.
+	// (the SWAR tests from "Bit Twiddling Hacks"), and note the bytes
+	// before it that the JSON writer escapes ('<' and '>' are the bytes
+	// that are '>' with bit 1 set). A borrow can only flag a byte above one
+	// that really matches, so the lowest flag is exact, and a flag below it
+	// is a byte of the string.
 words:
 	for ; i+8 <= len(raw); i += 8 {
 		w := binary.LittleEndian.Uint64(raw[i:])
+		e := (below((w|lsb*2)^(lsb*'>'), 1) | below(w^(lsb*'&'), 1) | w) & msb
 		if m := (below(w^(lsb*'"'), 1) | below(w^(lsb*'\\'), 1) | below(w, 0x20)) & msb; m != 0 {
+			escaped |= e & (m - 1)
 			i += bits.TrailingZeros64(m) >> 3
 			break words
 		}
+		escaped |= e
 	}
 	if i+8 > len(raw) {
-		for i < len(src) && plainString[src[i]] {
+		for i < len(src) {
+			c := stringByte[src[i]]
+			if c == 0 {
+				break
+			}
+			escaped |= uint64(c >> 1)
 			i++
 		}
 	}
+	s.escaped |= escaped
 	if i < len(src) && src[i] == '"' {
 		s.pos = i + 1
 		return src[start:i], nil
