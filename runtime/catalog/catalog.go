@@ -50,6 +50,9 @@ type Catalog struct {
 
 	stale        atomic.Uint64
 	unknownLines atomic.Uint64
+	// changes counts the stored updates and tombstones, each counted
+	// after it is stored, for Cache.
+	changes atomic.Uint64
 }
 
 type shard struct {
@@ -108,6 +111,7 @@ func (c *Catalog) Upsert(p Product) bool {
 	}
 	p = cloneStrings(p)
 	s.entries[p.ID] = &entry{product: p}
+	c.changes.Add(1)
 	return true
 }
 
@@ -120,6 +124,7 @@ func (c *Catalog) Delete(id string) {
 	defer s.mu.Unlock()
 	if old := s.entries[id]; old != nil && !old.deleted {
 		s.entries[id] = &entry{deleted: true, deletedAt: old.product.UpdatedAt}
+		c.changes.Add(1)
 	}
 }
 
@@ -138,6 +143,7 @@ func (c *Catalog) DeleteAt(id string, at time.Time) bool {
 		}
 	}
 	s.entries[strings.Clone(id)] = &entry{deleted: true, deletedAt: at}
+	c.changes.Add(1)
 	return true
 }
 

@@ -66,11 +66,25 @@ func (c *Catalog) Enrich(lines []Line) Enrichment {
 // added (insertion into short lists) rather than searched and sorted with
 // closures.
 func (c *Catalog) EnrichInto(e *Enrichment, currency string, lines []Line) {
+	c.EnrichWith(nil, e, currency, lines)
+}
+
+// EnrichWith is EnrichInto looking the products up through k, the caller's
+// Cache; nil looks them up in the catalog alone.
+func (c *Catalog) EnrichWith(k *Cache, e *Enrichment, currency string, lines []Line) {
 	*e = Enrichment{Categories: e.Categories[:0], Brands: e.Brands[:0], Shares: e.Shares[:0]}
+	if k != nil {
+		k.sync(c)
+	}
 	unknown := 0
 	for i := range lines {
 		l := &lines[i]
-		p := c.lookup(l.ProductID)
+		var p *Product
+		if k != nil {
+			p = k.product(c, l.ProductID)
+		} else {
+			p = c.lookup(l.ProductID)
+		}
 		category := UnknownCategory
 		if p != nil && p.Category != "" {
 			category = p.Category

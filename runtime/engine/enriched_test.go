@@ -89,6 +89,7 @@ func TestEnrichedRecordsOfTheStream(t *testing.T) {
 	var (
 		blk   events.TransactionBlock
 		enr   catalog.Enrichment
+		prods catalog.Cache
 		lines []catalog.Line
 	)
 	for range 3000 {
@@ -100,7 +101,7 @@ func TestEnrichedRecordsOfTheStream(t *testing.T) {
 		for _, l := range txn.Lines {
 			lines = append(lines, catalog.Line{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
 		}
-		cat.EnrichInto(&enr, txn.Currency, lines)
+		cat.EnrichWith(&prods, &enr, txn.Currency, lines)
 		got, err := appendEnriched(nil, txn, &blk, &enr)
 		if err != nil {
 			t.Fatal(err)
@@ -133,6 +134,7 @@ func BenchmarkCodecStages(b *testing.B) {
 	var (
 		blk   events.TransactionBlock
 		enr   catalog.Enrichment
+		prods catalog.Cache
 		lines []catalog.Line
 		buf   = make([]byte, 0, 4096)
 	)
@@ -148,7 +150,7 @@ func BenchmarkCodecStages(b *testing.B) {
 		for _, l := range txn.Lines {
 			lines = append(lines, catalog.Line{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
 		}
-		cat.EnrichInto(&enr, txn.Currency, lines)
+		cat.EnrichWith(&prods, &enr, txn.Currency, lines)
 	}
 	encode := func(txn *events.Transaction) {
 		var err error

@@ -124,6 +124,9 @@ type processor struct {
 	ft      fraud.Transaction
 	counts  batchCounts
 	latency histogramBatch
+
+	// products are the catalog's products this partition looked up last.
+	products catalog.Cache
 }
 
 // processTransactions runs the whole chain over records of the transactions
@@ -168,7 +171,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			units += l.Quantity
 		}
 		if s.Catalog && pr.catalog != nil {
-			pr.catalog.EnrichInto(&pr.enr, txn.Currency, pr.lines)
+			pr.catalog.EnrichWith(&pr.products, &pr.enr, txn.Currency, pr.lines)
 		} else {
 			pr.enr = catalog.Enrichment{}
 		}

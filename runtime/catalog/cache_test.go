@@ -1,0 +1,78 @@
+package catalog
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestEnrichWithCache enriches random baskets through one Cache while the
+// catalog changes between them (updates that move products to other
+// categories, brands and costs, deletions, tombstones dated, late and
+// resurrecting updates), and checks every result against EnrichInto
+// without a cache: a cached product must never outlive its change. The IDs
+// come in pairs that differ only before their last eight bytes, and so
+// share a cache slot.
+func TestEnrichWithCache(t *testing.T) {
+	c := New()
+	rng := rand.New(rand.NewPCG(9, 10))
+	const n = 80
+	id := func(i int) string {
+		return []string{"a", "b"}[i%2] + "-item-" + strconv.Itoa(100000+i/2)
+	}
+	categories := []string{"books", "toys", "", "garden"}
+	version := 1
+	update := func(i int) {
+		version++
+		p := product(id(i), version)
+		p.Category = categories[rng.IntN(len(categories))]
+		p.Brand = []string{"acme", "", "zed"}[rng.IntN(3)]
+		p.Currency = []string{"EUR", "", "USD"}[rng.IntN(3)]
+		c.Upsert(p)
+	}
+	for i := range n {
+		update(i)
+	}
+	var (
+		k        Cache
+		got, ref Enrichment
+	)
+	for round := range 20000 {
+		switch i := rng.IntN(n + 4); rng.IntN(8) {
+		case 0:
+			update(i)
+		case 1:
+			c.Delete(id(i))
+		case 2:
+			c.DeleteAt(id(i), t0.Add(time.Duration(version+rng.IntN(3)-1)*time.Second))
+		}
+		lines := make([]Line, rng.IntN(6))
+		for j := range lines {
+			lines[j] = Line{ProductID: id(rng.IntN(n + 4)), Quantity: 1 + rng.Int64N(5), UnitPrice: float64(rng.IntN(10000)) / 100}
+		}
+		currency := []string{"", "EUR", "USD"}[round%3]
+		c.EnrichWith(&k, &got, currency, lines)
+		c.EnrichInto(&ref, currency, lines)
+		if !reflect.DeepEqual(got, ref) {
+			t.Fatalf("round %d: EnrichWith(%q, %+v)\n got %+v\nwant %+v", round, currency, lines, got, ref)
+		}
+	}
+	basket := []Line{{ProductID: id(3), Quantity: 1, UnitPrice: 1}, {ProductID: id(4), Quantity: 2, UnitPrice: 1}}
+	if n := testing.AllocsPerRun(100, func() { c.EnrichWith(&k, &got, "EUR", basket) }); n != 0 {
+		t.Fatalf("EnrichWith allocates %v times", n)
+	}
+}
+
+// TestCacheSlotsSpread checks that product IDs that differ only in their
+// numbers spread over the cache's slots.
+func TestCacheSlotsSpread(t *testing.T) {
+	used := map[uint64]bool{}
+	for i := range 500 {
+		used[cacheSlot("sku-"+strconv.Itoa(1000+i))] = true
+	}
+	if len(used) < 300 {
+		t.Fatalf("500 IDs in %d of %d slots", len(used), cacheSlots)
+	}
+}
