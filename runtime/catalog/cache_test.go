@@ -76,3 +76,32 @@ func TestCacheSlotsSpread(t *testing.T) {
 		t.Fatalf("500 IDs in %d of %d slots", len(used), cacheSlots)
 	}
 }
+
+// BenchmarkEnrichWithCache is BenchmarkEnrich's baskets, over the 500
+// products of the engine benchmarks' stream, looked up in the catalog
+// alone and through a Cache.
+func BenchmarkEnrichWithCache(b *testing.B) {
+	c, ids := benchCatalog(DefaultShards, 100_000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	baskets := make([][]Line, 1024)
+	for i := range baskets {
+		for range 1 + rng.IntN(3) {
+			baskets[i] = append(baskets[i], Line{ProductID: ids[rng.IntN(500)], Quantity: 1 + rng.Int64N(3), UnitPrice: 9.99})
+		}
+	}
+	for _, cached := range []bool{false, true} {
+		b.Run("cache="+strconv.FormatBool(cached), func(b *testing.B) {
+			var (
+				e Enrichment
+				k *Cache
+			)
+			if cached {
+				k = new(Cache)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				c.EnrichWith(k, &e, "EUR", baskets[i&1023])
+			}
+		})
+	}
+}
