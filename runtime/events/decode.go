@@ -44,7 +44,8 @@ type TransactionBlock struct {
 	lines  [4]Line
 	coords [2]float64
 	label  Label
-	ipText string // the ip field as written, for IPText
+	ipText string     // the ip field as written, for IPText
+	ip     netip.Addr // the ip field as decoded, for AppendEncode
 	// rec is the record last decoded, and plain tells whether the strings
 	// read in place, the substrings of rec the transaction holds, hold
 	// nothing that JSON output escapes: then AppendEncode copies them.
@@ -104,7 +105,7 @@ func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, e
 		}
 		s.floats = b.coords[:]
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
-		b.ipText = s.ipText
+		b.ipText, b.ip = s.ipText, b.tx.IP
 		b.rec, b.plain = s.src, s.escaped == 0
 	case KindUserEvent:
 		b := new(struct {

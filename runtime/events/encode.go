@@ -53,9 +53,9 @@ func AppendEncode(dst []byte, e Event) ([]byte, error) {
 type jsonWriter struct {
 	b   []byte
 	err error
-	// plain is text whose substrings are known to need no escaping (see
-	// TransactionBlock.AppendEncode); empty for none.
-	plain string
+	// from is the block the transaction being written was decoded into,
+	// if any (TransactionBlock.AppendEncode).
+	from *TransactionBlock
 }
 
 // AppendEncode appends the JSON encoding of t to dst, exactly as
@@ -64,16 +64,14 @@ type jsonWriter struct {
 // the decoder read in place, and when it found nothing in them that JSON
 // escapes, they are copied without looking at their bytes again. A caller
 // that changes t must therefore not point its strings at other parts of
-// that record; strings from anywhere else are written as usual. b may be
-// nil.
+// that record; strings from anywhere else are written as usual. An IPv4
+// address that is still the one decoded is written as the record wrote it
+// (IPText). b may be nil.
 func (b *TransactionBlock) AppendEncode(dst []byte, t *Transaction) ([]byte, error) {
 	if t == nil {
 		return dst, errors.New("events: cannot encode a nil event")
 	}
-	w := jsonWriter{b: dst}
-	if b != nil && b.plain {
-		w.plain = b.rec
-	}
+	w := jsonWriter{b: dst, from: b}
 	w.transaction(t)
 	if w.err != nil {
 		return dst, w.err
@@ -81,13 +79,18 @@ func (b *TransactionBlock) AppendEncode(dst []byte, t *Transaction) ([]byte, err
 	return w.b, nil
 }
 
-// inPlain reports whether s lies in w.plain. Both addresses are taken in
-// this expression, with no call between them that could move a stack (the
-// only way Go moves memory), so they are comparable; and the comparison
-// only compares them, it never makes a pointer from an integer.
-func (w *jsonWriter) inPlain(s string) bool {
-	off := uintptr(unsafe.Pointer(unsafe.StringData(s))) - uintptr(unsafe.Pointer(unsafe.StringData(w.plain)))
-	return off < uintptr(len(w.plain)) && uintptr(len(s)) <= uintptr(len(w.plain))-off
+// plain reports whether s is known to need no escaping: it lies in the
+// record w.from decoded, whose strings read in place need none. Both
+// addresses are taken in one expression, with no call between them that
+// could move a stack (the only way Go moves memory), so they are
+// comparable; and they are only compared, never made pointers again.
+func (w *jsonWriter) plain(s string) bool {
+	if w.from == nil || !w.from.plain {
+		return false
+	}
+	rec := w.from.rec
+	off := uintptr(unsafe.Pointer(unsafe.StringData(s))) - uintptr(unsafe.Pointer(unsafe.StringData(rec)))
+	return off < uintptr(len(rec)) && uintptr(len(s)) <= uintptr(len(rec))-off
 }
 
 func (w *jsonWriter) envelope(e *Envelope) {
@@ -359,6 +362,14 @@ func (w *jsonWriter) time(t time.Time) {
 // formatted on the stack: the text of an address needs no escaping, short
 // of a zone, which takes the general path.
 func (w *jsonWriter) ip(a netip.Addr) {
+	// netip reads an IPv4 address only in the form String writes, in
+	// digits and dots.
+	if b := w.from; b != nil && b.ipText != "" && a == b.ip && a.Is4() {
+		w.b = append(w.b, '"')
+		w.b = append(w.b, b.ipText...)
+		w.b = append(w.b, '"')
+		return
+	}
 	var buf [64]byte
 	text := a.AppendTo(buf[:0])
 	for _, c := range text {
@@ -427,7 +438,7 @@ func plainPrefix(s string) int {
 // string writes s as a JSON string, escaped exactly as encoding/json does:
 // invalid UTF-8 becomes U+FFFD, and U+2028 and U+2029 are escaped.
 func (w *jsonWriter) string(s string) {
-	if len(w.plain) > 0 && w.inPlain(s) {
+	if w.plain(s) {
 		b := append(w.b, '"')
 		b = append(b, s...)
 		w.b = append(b, '"')

@@ -282,7 +282,8 @@ func TestBlockAppendEncode(t *testing.T) {
 				// escaped as usual, in a record whose own strings need none.
 				txn.CustomerID, txn.Currency = "c<"+special+">&", strings.Clone(txn.Currency)
 				txn.Lines[0].ProductID = "p\u2028&" + special
-				check("with strings replaced")
+				txn.IP = mustAddr("198.51.100.7") // not the record's
+				check("with strings and the address replaced")
 			}
 		}
 	}

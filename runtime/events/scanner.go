@@ -102,7 +102,8 @@ func (s *scanner) readString() (string, error) {
 words:
 	for ; i+8 <= len(raw); i += 8 {
 		w := binary.LittleEndian.Uint64(raw[i:])
-		e := (below((w|lsb*2)^(lsb*'>'), 1) | below(w^(lsb*'&'), 1) | w) & msb
+		// Flags under msb, and bits below them that are dropped at the end.
+		e := below((w|lsb*2)^(lsb*'>'), 1) | below(w^(lsb*'&'), 1) | w
 		if m := (below(w^(lsb*'"'), 1) | below(w^(lsb*'\\'), 1) | below(w, 0x20)) & msb; m != 0 {
 			escaped |= e & (m - 1)
 			i += bits.TrailingZeros64(m) >> 3
@@ -116,11 +117,11 @@ words:
 			if c == 0 {
 				break
 			}
-			escaped |= uint64(c >> 1)
+			escaped |= uint64(c&2) << 6
 			i++
 		}
 	}
-	s.escaped |= escaped
+	s.escaped |= escaped & msb
 	if i < len(src) && src[i] == '"' {
 		s.pos = i + 1
 		return src[start:i], nil
