@@ -74,25 +74,35 @@ func (b *TransactionBlock) IPText() string {
 }
 
 func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, error) {
-	if !utf8.Valid(data) {
+	s := scanner{raw: data}
+	if owned {
+		s.src = unsafe.String(unsafe.SliceData(data), len(data))
+	} else {
+		s.src = string(data)
+	}
+	ev, kind, err := s.decode(kind, txn)
+	// Outside strings the reader accepts only ASCII, and it notes each
+	// string holding a byte from 0x80 on (or read through escapes), so
+	// UTF-8 needs checking only after those, or a failure, which invalid
+	// UTF-8 must win over.
+	if (err != nil || s.escaped != 0) && !utf8.Valid(data) {
 		return nil, reject(ReasonMalformedJSON, "", "payload is not valid UTF-8")
 	}
-	var s *scanner
-	if owned {
-		s = &scanner{src: unsafe.String(unsafe.SliceData(data), len(data)), raw: data}
-	} else {
-		s = newScanner(data)
+	if err != nil && kind != "" {
+		return nil, s.precedence(kind, err)
 	}
+	return ev, err
+}
+
+// decode is decode without the UTF-8 check and the rejection precedence.
+// kind is the kind read, "" when it could not be told.
+func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err error) {
 	if kind == "" {
-		var err error
 		if kind, err = s.sniffKind(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	var (
-		ev  Event
-		err error
-	)
+	var ev Event
 	// Each event is allocated in one block with room for the parts that
 	// usually hang off it (a few order lines, coordinates, the label).
 	switch kind {
@@ -123,12 +133,12 @@ func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, e
 		s.floats = b.floats[:]
 		ev, err = &b.pu, b.pu.decode(s, &b.stock)
 	default:
-		return nil, fmt.Errorf("events: unknown kind %q", kind)
+		return nil, kind, fmt.Errorf("events: unknown kind %q", kind)
 	}
 	if err != nil {
-		return nil, s.precedence(kind, err)
+		return nil, kind, err
 	}
-	return ev, nil
+	return ev, kind, nil
 }
 
 // sniffKind finds the top-level "type" of the document without decoding it.

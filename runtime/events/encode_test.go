@@ -272,10 +272,10 @@ func TestBlockAppendEncode(t *testing.T) {
 				}
 				check("as decoded")
 				// Strings that need no escaping are copied only from a
-				// record taken as plain: one whose strings read in place hold
-				// nothing JSON escapes.
+				// record taken as plain: one whose strings were all read in
+				// place and hold nothing JSON escapes.
 				inPlace := !strings.ContainsAny(special, "\"\\\n\u2028\u2029") // what encoding/json does not escape in the input
-				if plain := !strings.ContainsAny(special, "<>&") && special < "\x80"; block.plain != (plain || !inPlace) {
+				if plain := inPlace && !strings.ContainsAny(special, "<>&") && special < "\x80"; block.plain != plain {
 					t.Fatalf("field %d, %q at %d: plain = %v", fi, special, at, block.plain)
 				}
 				// Strings from elsewhere, needing escapes or not, are

@@ -14,9 +14,10 @@ import (
 const maxDepth = 32
 
 // scanner reads one JSON document strictly (RFC 8259: no trailing commas,
-// no leading zeros, no NaN, no raw control characters in strings). The
-// caller checks UTF-8 once for the whole input, so strings are not checked
-// again here. Strings without escapes are returned as substrings of src, so
+// no leading zeros, no NaN, no raw control characters in strings). Bytes
+// from 0x80 on are accepted only in strings, which note them (escaped), and
+// the caller checks UTF-8 for the whole input after a string that did, so
+// strings are not checked here. Strings without escapes are returned as substrings of src, so
 // decoding an event copies the payload once instead of once per field.
 type scanner struct {
 	src   string // the private copy that decoded strings point into
@@ -130,8 +131,10 @@ words:
 }
 
 // readEscaped finishes a string that needs unescaping (or is broken); the
-// bytes from start to i are plain.
+// bytes from start to i are plain. It notes the string in s.escaped, for
+// the bytes it copies are not looked at for UTF-8 or JSON's escapes.
 func (s *scanner) readEscaped(start, i int) (string, error) {
+	s.escaped |= msb
 	buf := make([]byte, 0, i-start+16)
 	buf = append(buf, s.src[start:i]...)
 	for i < len(s.src) {

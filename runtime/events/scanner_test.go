@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,13 +96,24 @@ func TestNumberConversion(t *testing.T) {
 // byte, a truncated sequence, an encoded surrogate and an overlong form:
 // every decoding entry point must reject each one with the UTF-8
 // rejection, whatever else the bytes break, and accept valid non-ASCII
-// text put in the same places.
+// text put in the same places. It does so in a record whose strings are
+// all read in place (UTF-8 is then checked only if a string noted a byte
+// from 0x80 on), one with a string at its very end, and one with an
+// escape.
 func TestInvalidUTF8EveryString(t *testing.T) {
 	v := testValidator()
-	doc := compactExample(t, KindTransaction)
+	plain := compactExample(t, KindTransaction)
 	// An unknown field with an escape and text near the end exercise the
 	// slower string paths too.
-	doc = append(doc[:len(doc)-1], `,"zz_note":"a\"b","zz":"xyzzy"}`...)
+	escaped := append(slices.Clone(plain[:len(plain)-1]), `,"zz_note":"a\"b","zz":"xyzzy"}`...)
+	// A string in the last eight bytes is read byte by byte.
+	tail := append(slices.Clone(plain[:len(plain)-1]), `,"zz":"xy"}`...)
+	for _, doc := range [][]byte{plain, escaped, tail} {
+		checkInvalidUTF8EveryString(t, v, doc)
+	}
+}
+
+func checkInvalidUTF8EveryString(t *testing.T, v *Validator, doc []byte) {
 	if _, err := v.Decode(KindTransaction, doc); err != nil {
 		t.Fatal(err)
 	}
