@@ -51,6 +51,25 @@ type TransactionBlock struct {
 	// nothing that JSON output escapes: then AppendEncode copies them.
 	rec   string
 	plain bool
+	nums  numberTexts
+}
+
+// numberTexts are the numbers of a transaction as decoded, with their
+// texts where those are what JSON output writes for them (else ""), for
+// AppendEncode to copy.
+type numberTexts struct {
+	amount, lat, lon decodedNumber
+	prices           [4]decodedNumber // of the first lines
+}
+
+type decodedNumber struct {
+	v    float64
+	text string
+}
+
+// note records the number float read last, v, in n.
+func (s *scanner) note(n *decodedNumber, v float64) {
+	*n = decodedNumber{v: v, text: s.numText}
 }
 
 // IPText returns the address of the transaction last decoded into b in its
@@ -113,7 +132,7 @@ func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err
 		} else {
 			*b = TransactionBlock{}
 		}
-		s.floats = b.coords[:]
+		s.floats, s.nums = b.coords[:], &b.nums
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
 		b.ipText, b.ip = s.ipText, b.tx.IP
 		b.rec, b.plain = s.src, s.escaped == 0
@@ -299,6 +318,10 @@ func (s *scanner) float(field string) (v float64, present bool, err error) {
 		return 0, false, err
 	}
 	if v, ok := n.float64(); ok {
+		s.numText = ""
+		if n.canonical() {
+			s.numText = n.raw
+		}
 		return v, true, nil
 	}
 	return 0, false, reject(ReasonOutOfRange, field, "number "+n.raw+" does not fit a float64")
@@ -557,9 +580,13 @@ func (s *scanner) geoFields(g *Geo) error {
 		case geoCity:
 			g.City, err = s.str("city")
 		case geoLat:
-			g.Lat, err = s.optFloat("lat")
+			if g.Lat, err = s.optFloat("lat"); g.Lat != nil && s.nums != nil {
+				s.note(&s.nums.lat, *g.Lat)
+			}
 		case geoLon:
-			g.Lon, err = s.optFloat("lon")
+			if g.Lon, err = s.optFloat("lon"); g.Lon != nil && s.nums != nil {
+				s.note(&s.nums.lon, *g.Lon)
+			}
 		default:
 			err = s.skip()
 		}

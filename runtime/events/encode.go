@@ -127,13 +127,21 @@ func (w *jsonWriter) transaction(t *Transaction) {
 			w.b = append(w.b, `,"quantity":`...)
 			w.b = strconv.AppendInt(w.b, ln.Quantity, 10)
 			w.b = append(w.b, `,"unit_price":`...)
-			w.float(ln.UnitPrice)
+			if w.from != nil && i < len(w.from.nums.prices) {
+				w.number(ln.UnitPrice, &w.from.nums.prices[i])
+			} else {
+				w.float(ln.UnitPrice)
+			}
 			w.b = append(w.b, '}')
 		}
 		w.b = append(w.b, ']')
 	}
 	w.b = append(w.b, `,"amount":`...)
-	w.float(t.Amount)
+	if w.from != nil {
+		w.number(t.Amount, &w.from.nums.amount)
+	} else {
+		w.float(t.Amount)
+	}
 	w.b = append(w.b, `,"currency":`...)
 	w.string(t.Currency)
 	if t.Payment != (Payment{}) {
@@ -241,12 +249,20 @@ func (w *jsonWriter) geo(g *Geo) {
 	}
 	if g.Lat != nil {
 		w.b = append(append(w.b, sep...), `"lat":`...)
-		w.float(*g.Lat)
+		if w.from != nil {
+			w.number(*g.Lat, &w.from.nums.lat)
+		} else {
+			w.float(*g.Lat)
+		}
 		sep = ","
 	}
 	if g.Lon != nil {
 		w.b = append(append(w.b, sep...), `"lon":`...)
-		w.float(*g.Lon)
+		if w.from != nil {
+			w.number(*g.Lon, &w.from.nums.lon)
+		} else {
+			w.float(*g.Lon)
+		}
 	}
 	w.b = append(w.b, '}')
 }
@@ -280,6 +296,17 @@ func (w *jsonWriter) optString(prefix, s string) {
 }
 
 // float writes a number the way encoding/json does (ES6 number formatting).
+// number writes f, as float does, from the text it was decoded from when
+// that is what float writes: n is the number decoded, and its text is
+// only used while f is still its value.
+func (w *jsonWriter) number(f float64, n *decodedNumber) {
+	if n.text != "" && math.Float64bits(f) == math.Float64bits(n.v) {
+		w.b = append(w.b, n.text...)
+		return
+	}
+	w.float(f)
+}
+
 func (w *jsonWriter) float(f float64) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		if w.err == nil {

@@ -291,3 +291,62 @@ func TestBlockAppendEncode(t *testing.T) {
 		t.Fatal("AppendEncode of a nil transaction succeeded")
 	}
 }
+
+// TestBlockAppendEncodeNumbers writes the amount, unit prices and
+// coordinates of records holding numbers in many forms (the canonical ones
+// the block copies, and trailing zeros, exponents, -0, long and tiny
+// numbers, which it must format) and checks TransactionBlock.AppendEncode
+// against encoding/json, for the numbers as decoded and after they changed.
+func TestBlockAppendEncodeNumbers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	texts := []string{"0", "-0", "0.0", "1", "10", "19.99", "19.990", "5.5", "5.50", "0.1", "0.000001", "0.0000001",
+		"0.0000012", "-0.5", "-180", "1e2", "1.5E+1", "2e-7", "123456789012345", "1234567890123456",
+		"0.30000000000000004", "9999999.99", "100.000", "-0.000001"}
+	for range 3000 {
+		var b strings.Builder
+		if rng.IntN(4) == 0 {
+			b.WriteByte('-')
+		}
+		b.WriteString(strconv.Itoa(rng.IntN([]int{1, 10, 1000, 10_000_000, 1e15}[rng.IntN(5)])))
+		if d := rng.IntN(9); d > 0 {
+			b.WriteByte('.')
+			for range d {
+				b.WriteByte(byte('0' + rng.IntN(10)))
+			}
+		}
+		texts = append(texts, b.String())
+	}
+	full := string(compactExample(t, KindTransaction))
+	var block TransactionBlock
+	for i, text := range texts {
+		// The same text in every number the block keeps, the others
+		// untouched: decode does not validate, so ranges do not matter.
+		doc := strings.NewReplacer(`"amount":81.48`, `"amount":`+text, `"unit_price":5.5`, `"unit_price":`+text,
+			`"lat":52.52`, `"lat":`+text, `"lon":13.405`, `"lon":`+text).Replace(full)
+		if strings.Count(doc, text) < 4 {
+			t.Fatalf("the example changed: %s", doc)
+		}
+		ev, err := decode(KindTransaction, []byte(doc), true, &block)
+		if err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		txn := ev.(*Transaction)
+		for _, what := range []string{"as decoded", "changed"} {
+			got, err := block.AppendEncode(nil, txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%q, %s:\n got %s\nwant %s", text, what, got, want)
+			}
+			// Values that are not the decoded ones any more.
+			txn.Amount = -txn.Amount
+			txn.Lines[1].UnitPrice += 0.25
+			*txn.Geo.Lat, *txn.Geo.Lon = float64(i)/3, -*txn.Geo.Lon
+		}
+	}
+}

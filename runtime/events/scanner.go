@@ -29,6 +29,11 @@ type scanner struct {
 	floats []float64
 	// ipText is the text of the last address ip read, as written.
 	ipText string
+	// numText is the text of the last number float read if it is the text
+	// encoding/json writes for its value, else "" (number.canonical).
+	numText string
+	// nums, for a transaction, keeps the texts of its numbers.
+	nums *numberTexts
 	// escaped is non-zero once a string read in place (a substring of src)
 	// held a byte that encoding/json does not write as it is: '<', '>',
 	// '&' or one from 0x80 on. While it is zero, every string read in place
@@ -251,6 +256,24 @@ func (n number) float64() (v float64, ok bool) {
 		v = -v
 	}
 	return v, true
+}
+
+// canonical reports whether n's text is the one encoding/json writes for
+// its float64 value. It is for at most 15 digits, no exponent, no trailing
+// zero after the point and not -0, and for a value of at least 1e-6 (below,
+// JSON output switches to an exponent; with a zero integer part only up to
+// six decimals are taken): a decimal of at most 15 significant digits is
+// the only one that short to round to its float64, so the shortest
+// formatting gives its digits back, in the same places.
+func (n number) canonical() bool {
+	if n.exp || n.digits > 15 || n.neg && n.mant == 0 {
+		return false
+	}
+	if n.scale == 0 {
+		return true
+	}
+	intZero := n.raw[0] == '0' || n.raw[0] == '-' && n.raw[1] == '0'
+	return n.raw[len(n.raw)-1] != '0' && (!intZero || n.scale <= 6)
 }
 
 // int64 converts an integral n; ok is false if it overflows.

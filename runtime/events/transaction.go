@@ -165,6 +165,7 @@ func (t *Transaction) decode(s *scanner, lines []Line, label *Label) error {
 			var present bool
 			if v, present, err = s.float("amount"); present {
 				t.Amount, seen = v, seen|seenAmount
+				s.note(&s.nums.amount, v)
 			}
 		case txnCurrency:
 			t.Currency, err = s.str("currency")
@@ -263,6 +264,9 @@ func (s *scanner) line(i int, ln *Line) error {
 		case lineUnitPrice:
 			if f, present, err = s.float("unit_price"); present {
 				ln.UnitPrice, seen = f, seen|seenUnitPrice
+				if i < len(s.nums.prices) {
+					s.note(&s.nums.prices[i], f)
+				}
 			}
 		default:
 			err = s.skip()
