@@ -51,15 +51,21 @@ type TransactionBlock struct {
 	// nothing that JSON output escapes: then AppendEncode copies them.
 	rec   string
 	plain bool
-	nums  numberTexts
+	texts decodedTexts
 }
 
-// numberTexts are the numbers of a transaction as decoded, with their
-// texts where those are what JSON output writes for them (else ""), for
-// AppendEncode to copy.
-type numberTexts struct {
+// decodedTexts are the event time and numbers of a transaction as decoded,
+// with their texts where those are what JSON output writes for them (else
+// ""), for AppendEncode to copy.
+type decodedTexts struct {
+	eventTime        decodedTime
 	amount, lat, lon decodedNumber
 	prices           [4]decodedNumber // of the first lines
+}
+
+type decodedTime struct {
+	v    time.Time
+	text string
 }
 
 type decodedNumber struct {
@@ -132,7 +138,7 @@ func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err
 		} else {
 			*b = TransactionBlock{}
 		}
-		s.floats, s.nums = b.coords[:], &b.nums
+		s.floats, s.texts = b.coords[:], &b.texts
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
 		b.ipText, b.ip = s.ipText, b.tx.IP
 		b.rec, b.plain = s.src, s.escaped == 0
@@ -393,7 +399,13 @@ func (s *scanner) timestamp(field string) (time.Time, error) {
 	if err != nil || raw == "" {
 		return time.Time{}, err
 	}
+	s.timeText = ""
 	if t, ok := parseRFC3339UTC(raw); ok {
+		// AppendFormat(RFC3339Nano) writes this shape, with the
+		// fraction's trailing zeros cut (and the point with them).
+		if len(raw) == len("2006-01-02T15:04:05Z") || raw[len(raw)-2] != '0' {
+			s.timeText = raw
+		}
 		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, raw)
@@ -477,6 +489,9 @@ func (s *scanner) envelopeField(field int, want Kind, e *Envelope, seen *presenc
 		e.SchemaVersion = int(v)
 	case envEventTime:
 		e.EventTime, err = s.timestamp("event_time")
+		if s.texts != nil {
+			s.texts.eventTime = decodedTime{v: e.EventTime, text: s.timeText}
+		}
 	}
 	return err
 }
@@ -580,12 +595,12 @@ func (s *scanner) geoFields(g *Geo) error {
 		case geoCity:
 			g.City, err = s.str("city")
 		case geoLat:
-			if g.Lat, err = s.optFloat("lat"); g.Lat != nil && s.nums != nil {
-				s.note(&s.nums.lat, *g.Lat)
+			if g.Lat, err = s.optFloat("lat"); g.Lat != nil && s.texts != nil {
+				s.note(&s.texts.lat, *g.Lat)
 			}
 		case geoLon:
-			if g.Lon, err = s.optFloat("lon"); g.Lon != nil && s.nums != nil {
-				s.note(&s.nums.lon, *g.Lon)
+			if g.Lon, err = s.optFloat("lon"); g.Lon != nil && s.texts != nil {
+				s.note(&s.texts.lon, *g.Lon)
 			}
 		default:
 			err = s.skip()

@@ -101,6 +101,12 @@ func (w *jsonWriter) envelope(e *Envelope) {
 	w.b = append(w.b, `,"schema_version":`...)
 	w.b = strconv.AppendInt(w.b, int64(e.SchemaVersion), 10)
 	w.b = append(w.b, `,"event_time":`...)
+	if f := w.from; f != nil && f.texts.eventTime.text != "" && e.EventTime == f.texts.eventTime.v {
+		w.b = append(w.b, '"')
+		w.b = append(w.b, f.texts.eventTime.text...)
+		w.b = append(w.b, '"')
+		return
+	}
 	w.time(e.EventTime)
 }
 
@@ -127,8 +133,8 @@ func (w *jsonWriter) transaction(t *Transaction) {
 			w.b = append(w.b, `,"quantity":`...)
 			w.b = strconv.AppendInt(w.b, ln.Quantity, 10)
 			w.b = append(w.b, `,"unit_price":`...)
-			if w.from != nil && i < len(w.from.nums.prices) {
-				w.number(ln.UnitPrice, &w.from.nums.prices[i])
+			if w.from != nil && i < len(w.from.texts.prices) {
+				w.number(ln.UnitPrice, &w.from.texts.prices[i])
 			} else {
 				w.float(ln.UnitPrice)
 			}
@@ -138,7 +144,7 @@ func (w *jsonWriter) transaction(t *Transaction) {
 	}
 	w.b = append(w.b, `,"amount":`...)
 	if w.from != nil {
-		w.number(t.Amount, &w.from.nums.amount)
+		w.number(t.Amount, &w.from.texts.amount)
 	} else {
 		w.float(t.Amount)
 	}
@@ -250,7 +256,7 @@ func (w *jsonWriter) geo(g *Geo) {
 	if g.Lat != nil {
 		w.b = append(append(w.b, sep...), `"lat":`...)
 		if w.from != nil {
-			w.number(*g.Lat, &w.from.nums.lat)
+			w.number(*g.Lat, &w.from.texts.lat)
 		} else {
 			w.float(*g.Lat)
 		}
@@ -259,7 +265,7 @@ func (w *jsonWriter) geo(g *Geo) {
 	if g.Lon != nil {
 		w.b = append(append(w.b, sep...), `"lon":`...)
 		if w.from != nil {
-			w.number(*g.Lon, &w.from.nums.lon)
+			w.number(*g.Lon, &w.from.texts.lon)
 		} else {
 			w.float(*g.Lon)
 		}

@@ -350,3 +350,52 @@ func TestBlockAppendEncodeNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockAppendEncodeTimes writes event times in the shapes the block
+// copies (UTC with "Z", a fraction without trailing zeros or none) and in
+// others (trailing zeros, offsets), as decoded and after
+// they changed, and checks TransactionBlock.AppendEncode against
+// encoding/json.
+func TestBlockAppendEncodeTimes(t *testing.T) {
+	full := string(compactExample(t, KindTransaction))
+	const example = `"event_time":"2026-03-14T09:26:53.589Z"`
+	if !strings.Contains(full, example) {
+		t.Fatalf("the example changed: %s", full)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	texts := []string{"2026-03-14T09:26:53Z", "2026-03-14T09:26:50Z", "2026-03-14T09:26:00.5Z", "2026-03-14T09:26:53.50Z",
+		"2026-03-14T09:26:53.000Z", "2026-03-14T09:26:53.123456789Z", "2026-03-14T09:26:53.100000000Z",
+		"2026-03-14T10:26:53+01:00", "2026-03-14T09:26:53.25-00:00", "0001-01-01T00:00:00.1Z"}
+	for range 2000 {
+		tm := time.Unix(rng.Int64N(4e9), rng.Int64N(1e9)/[]int64{1, 10, 1e3, 1e6, 1e9}[rng.IntN(5)]*[]int64{1, 10, 1e3}[rng.IntN(3)]).UTC()
+		texts = append(texts, tm.Format(time.RFC3339Nano), tm.Format("2006-01-02T15:04:05.000Z"))
+	}
+	var block TransactionBlock
+	for _, text := range texts {
+		doc := strings.Replace(full, example, `"event_time":"`+text+`"`, 1)
+		ev, err := decode(KindTransaction, []byte(doc), true, &block)
+		if err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		txn := ev.(*Transaction)
+		for _, what := range []string{"as decoded", "in another zone", "another time"} {
+			switch what {
+			case "in another zone":
+				txn.EventTime = txn.EventTime.In(time.FixedZone("X", 3600))
+			case "another time":
+				txn.EventTime = txn.EventTime.Add(time.Millisecond).UTC()
+			}
+			got, err := block.AppendEncode(nil, txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%q, %s:\n got %s\nwant %s", text, what, got, want)
+			}
+		}
+	}
+}

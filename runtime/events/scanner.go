@@ -32,8 +32,12 @@ type scanner struct {
 	// numText is the text of the last number float read if it is the text
 	// encoding/json writes for its value, else "" (number.canonical).
 	numText string
-	// nums, for a transaction, keeps the texts of its numbers.
-	nums *numberTexts
+	// timeText is the text of the last time timestamp read if it is the
+	// text time.RFC3339Nano formats for it, else "".
+	timeText string
+	// texts, for a transaction, keeps the texts of its event time and
+	// numbers.
+	texts *decodedTexts
 	// escaped is non-zero once a string read in place (a substring of src)
 	// held a byte that encoding/json does not write as it is: '<', '>',
 	// '&' or one from 0x80 on. While it is zero, every string read in place

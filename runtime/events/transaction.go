@@ -165,7 +165,7 @@ func (t *Transaction) decode(s *scanner, lines []Line, label *Label) error {
 			var present bool
 			if v, present, err = s.float("amount"); present {
 				t.Amount, seen = v, seen|seenAmount
-				s.note(&s.nums.amount, v)
+				s.note(&s.texts.amount, v)
 			}
 		case txnCurrency:
 			t.Currency, err = s.str("currency")
@@ -264,8 +264,8 @@ func (s *scanner) line(i int, ln *Line) error {
 		case lineUnitPrice:
 			if f, present, err = s.float("unit_price"); present {
 				ln.UnitPrice, seen = f, seen|seenUnitPrice
-				if i < len(s.nums.prices) {
-					s.note(&s.nums.prices[i], f)
+				if i < len(s.texts.prices) {
+					s.note(&s.texts.prices[i], f)
 				}
 			}
 		default:
