@@ -37,6 +37,10 @@ type Product struct {
 	Stock    int64
 	// UpdatedAt orders the updates of one product (last writer wins).
 	UpdatedAt time.Time
+
+	// plainNames is set by the catalog when Category and Brand are both
+	// plain text (see Enrichment.PlainNames).
+	plainNames bool
 }
 
 // DefaultShards is the shard count of New.
@@ -110,6 +114,7 @@ func (c *Catalog) Upsert(p Product) bool {
 		}
 	}
 	p = cloneStrings(p)
+	p.plainNames = plainText(p.Category) && plainText(p.Brand)
 	s.entries[p.ID] = &entry{product: p}
 	c.changes.Add(1)
 	return true

@@ -47,6 +47,21 @@ type Enrichment struct {
 	// the product's cost is in another currency than the transaction (only
 	// checked by EnrichInto with a currency).
 	ForeignCostLines int
+	// PlainNames tells that every name in Categories and Brands is plain
+	// text: ASCII without control characters, '"', '\\', '<', '>' or '&',
+	// which JSON output (encoding/json) writes as it is, between quotes.
+	PlainNames bool
+}
+
+// plainText reports whether s is plain text in the sense of
+// Enrichment.PlainNames.
+func plainText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // Enrich looks every line's product up. Product costs are taken to be in
@@ -76,7 +91,7 @@ func (c *Catalog) EnrichWith(k *Cache, e *Enrichment, currency string, lines []L
 	if k != nil {
 		k.sync(c)
 	}
-	unknown := 0
+	unknown, plain := 0, true
 	for i := range lines {
 		l := &lines[i]
 		var p *Product
@@ -86,8 +101,11 @@ func (c *Catalog) EnrichWith(k *Cache, e *Enrichment, currency string, lines []L
 			p = c.lookup(l.ProductID)
 		}
 		category := UnknownCategory
-		if p != nil && p.Category != "" {
-			category = p.Category
+		if p != nil {
+			plain = plain && p.plainNames
+			if p.Category != "" {
+				category = p.Category
+			}
 		}
 		var margin float64
 		switch {
@@ -114,6 +132,7 @@ func (c *Catalog) EnrichWith(k *Cache, e *Enrichment, currency string, lines []L
 	for i := range e.Shares {
 		e.Categories = append(e.Categories, e.Shares[i].Category)
 	}
+	e.PlainNames = plain
 }
 
 // share returns the share of category, adding it in sorted place if new.

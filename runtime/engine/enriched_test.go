@@ -30,6 +30,7 @@ func TestEnrichedRecordEncoding(t *testing.T) {
 		{Categories: []string{}, Brands: nil, Margin: math.NaN()},
 		{Categories: []string{"books", `quo"te\back`, "<html>&", "tab\tnl\n", "é \u2028 \xff"}, Brands: []string{"Acme"}, Margin: -12.5, UnknownProducts: 2},
 		{Categories: []string{"x"}, Margin: 0.0000012},
+		{Categories: []string{"books", "toys"}, Brands: []string{"a-b c_d", "~"}, PlainNames: true, Margin: 3.5},
 		{Margin: 1e22},
 	} {
 		got, err := appendEnriched(make([]byte, 0, 8), txn, nil, &e)

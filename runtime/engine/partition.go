@@ -378,8 +378,8 @@ func appendEnriched(dst []byte, t *events.Transaction, blk *events.TransactionBl
 	if err != nil || len(b) == 0 || b[len(b)-1] != '}' {
 		return nil, fmt.Errorf("failed to encode transaction %s: %v", t.EventID, err)
 	}
-	b = appendJSONList(append(b[:len(b)-1], `,"categories":`...), e.Categories)
-	b = appendJSONList(append(b, `,"brands":`...), e.Brands)
+	b = appendJSONList(append(b[:len(b)-1], `,"categories":`...), e.Categories, e.PlainNames)
+	b = appendJSONList(append(b, `,"brands":`...), e.Brands, e.PlainNames)
 	b = append(b, `,"margin":`...)
 	margin := e.Margin
 	if math.IsNaN(margin) || math.IsInf(margin, 0) {
@@ -392,13 +392,18 @@ func appendEnriched(dst []byte, t *events.Transaction, blk *events.TransactionBl
 }
 
 // appendJSONList appends vals as a JSON array of strings; nil gives [].
-func appendJSONList(b []byte, vals []string) []byte {
+// plain tells that no value needs escaping (catalog.Enrichment.PlainNames).
+func appendJSONList(b []byte, vals []string, plain bool) []byte {
 	b = append(b, '[')
 	for i, v := range vals {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = events.AppendJSONString(b, v)
+		if plain {
+			b = append(append(append(b, '"'), v...), '"')
+		} else {
+			b = events.AppendJSONString(b, v)
+		}
 	}
 	return append(b, ']')
 }
