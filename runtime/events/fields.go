@@ -118,28 +118,31 @@ func (t *fieldTable) lookup(name string) int {
 //
 // A member of compact input whose name t holds, the usual case, is found
 // in place from at most three words, without reading the name as a string;
-// anything else (white space, escapes, names t does not hold, the end of
-// the object, or of the input within 24 bytes) goes through nextKey.
+// anything else (white space, escapes, names t does not hold, the input's
+// last 26 bytes) goes through nextKey.
 func (s *scanner) nextField(first bool, t *fieldTable) (id int, ok bool, err error) {
-	raw, start := s.raw, s.pos+1
-	if start <= len(raw) && raw[start-1] == '}' {
-		s.pos = start
-		s.depth--
-		return 0, false, nil
-	}
-	if !first {
-		start++
-	}
-	if start+24 <= len(raw) && raw[start-1] == '"' && (first || raw[start-2] == ',') {
-		w0 := binary.LittleEndian.Uint64(raw[start : start+8])
-		b := &t.buckets[t.bucket(w0)]
-		for i := range b {
-			e := &b[i]
-			if w0&e.m[0] == e.w[0] && (e.n <= 8 || binary.LittleEndian.Uint64(raw[start+8:start+16])&e.m[1] == e.w[1] &&
-				(e.n <= 16 || binary.LittleEndian.Uint64(raw[start+16:start+24])&e.m[2] == e.w[2])) {
-				s.pos = start + int(e.n)
-				return int(e.id), true, nil
+	if raw, pos := s.raw, s.pos; pos+26 <= len(raw) {
+		c, start := raw[pos], pos+1
+		if c == ',' && !first {
+			c, start = raw[pos+1], pos+2
+		}
+		switch {
+		case c == '"' && (first || start == pos+2):
+			r := raw[start : start+24]
+			w0 := binary.LittleEndian.Uint64(r)
+			b := &t.buckets[t.bucket(w0)]
+			for i := range b {
+				e := &b[i]
+				if w0&e.m[0] == e.w[0] && (e.n <= 8 || binary.LittleEndian.Uint64(r[8:])&e.m[1] == e.w[1] &&
+					(e.n <= 16 || binary.LittleEndian.Uint64(r[16:])&e.m[2] == e.w[2])) {
+					s.pos = start + int(e.n)
+					return int(e.id), true, nil
+				}
 			}
+		case c == '}' && start == pos+1:
+			s.pos = start
+			s.depth--
+			return 0, false, nil
 		}
 	}
 	key, ok, err := s.nextKey(first)

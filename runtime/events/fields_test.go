@@ -61,19 +61,26 @@ func TestNextField(t *testing.T) {
 				}
 			}
 		}
-		// The end of the object.
-		for _, doc := range []string{`{}`, `{ }`, `{"a":0}`, `{"a":0 }`} {
-			s := newScanner([]byte(doc))
-			if err := s.enter(); err != nil {
-				t.Fatal(err)
-			}
-			first := true
-			if len(doc) > 3 {
-				s.pos = strings.IndexByte(doc, '0') + 1
-				first = false
-			}
-			if id, ok, err := s.nextField(first, table); id != 0 || ok || err != nil || s.pos != len(doc) || s.depth != 0 {
-				t.Fatalf("%s: nextField at the end of %q = %d, %v, %v (pos %d, depth %d)", tname, doc, id, ok, err, s.pos, s.depth)
+		// The end of the object, near the end of the input and not (white
+		// space after the object), and a trailing comma, which is an error.
+		for _, pad := range []string{"", strings.Repeat(" ", 30)} {
+			for _, doc := range []string{`{}`, `{ }`, `{"a":0}`, `{"a":0 }`, `{"a":0,}`, `{,}`, `{"a":0"b":1}`} {
+				s := newScanner([]byte(doc + pad))
+				if err := s.enter(); err != nil {
+					t.Fatal(err)
+				}
+				first := true
+				if len(doc) > 3 {
+					s.pos = strings.IndexByte(doc, '0') + 1
+					first = false
+				}
+				id, ok, err := s.nextField(first, table)
+				if valid := !strings.ContainsAny(doc, ",b"); valid != (err == nil) {
+					t.Fatalf("%s: nextField at the end of %q: error %v", tname, doc, err)
+				}
+				if err == nil && (id != 0 || ok || s.pos != len(doc) || s.depth != 0) {
+					t.Fatalf("%s: nextField at the end of %q = %d, %v, %v (pos %d, depth %d)", tname, doc, id, ok, err, s.pos, s.depth)
+				}
 			}
 		}
 	}
