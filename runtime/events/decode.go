@@ -421,12 +421,48 @@ func (s *scanner) ip(field string) (netip.Addr, error) {
 	if err != nil || raw == "" {
 		return netip.Addr{}, err
 	}
+	if a, ok := parseIPv4(raw); ok {
+		s.ipText = raw
+		return a, nil
+	}
 	a, err := netip.ParseAddr(raw)
 	if err != nil || a.Zone() != "" {
 		return netip.Addr{}, reject(ReasonInvalidIP, field, fmt.Sprintf("%q is not an IPv4 or IPv6 address", raw))
 	}
 	s.ipText = raw
 	return a, nil
+}
+
+// parseIPv4 reads an IPv4 address in the one form netip.ParseAddr accepts
+// for it: four decimal fields of 0 to 255 without leading zeros, separated
+// by dots. ok is false for anything else, which the caller leaves to
+// netip.ParseAddr; what it accepts, netip.ParseAddr reads as the same
+// address (TestParseIPv4).
+func parseIPv4(s string) (_ netip.Addr, ok bool) {
+	var a [4]byte
+	field, n, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9':
+			if digits == 1 && n == 0 {
+				return netip.Addr{}, false // a leading zero
+			}
+			if n = n*10 + int(c-'0'); n > 255 {
+				return netip.Addr{}, false
+			}
+			digits++
+		case c == '.' && digits > 0 && field < 3:
+			a[field] = byte(n)
+			field, n, digits = field+1, 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	a[3] = byte(n)
+	return netip.AddrFrom4(a), true
 }
 
 // presence records which fields with legal zero values were seen.
