@@ -207,8 +207,8 @@ func (s *scanner) topLevelHints() (typ string, version int64, err error) {
 				return "", 0, err
 			}
 		case key == "schema_version" && (c == '-' || '0' <= c && c <= '9'):
-			n, err := h.readNumber()
-			if err != nil {
+			var n number
+			if err := h.readNumber(&n); err != nil {
 				return "", 0, err
 			}
 			if v, ok := n.int64(); ok && n.scale == 0 && !n.exp {
@@ -319,8 +319,8 @@ func (s *scanner) float(field string) (v float64, present bool, err error) {
 		}
 		return 0, false, s.wrongType(field, "number")
 	}
-	n, err := s.readNumber()
-	if err != nil {
+	var n number
+	if err := s.readNumber(&n); err != nil {
 		return 0, false, err
 	}
 	if v, ok := n.float64(); ok {
@@ -341,8 +341,8 @@ func (s *scanner) integer(field string) (v int64, present bool, err error) {
 		}
 		return 0, false, s.wrongType(field, "integer")
 	}
-	n, err := s.readNumber()
-	if err != nil {
+	var n number
+	if err := s.readNumber(&n); err != nil {
 		return 0, false, err
 	}
 	if n.scale > 0 || n.exp {

@@ -250,7 +250,7 @@ var exactPow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e
 // fast path: the digits, as an integer, and the power of ten are both exact
 // in a float64, so one division rounds correctly, exactly as
 // strconv.ParseFloat does. ok is false if n overflows.
-func (n number) float64() (v float64, ok bool) {
+func (n *number) float64() (v float64, ok bool) {
 	if n.exp || n.digits > 15 {
 		v, err := strconv.ParseFloat(n.raw, 64)
 		return v, err == nil && !math.IsInf(v, 0)
@@ -269,7 +269,7 @@ func (n number) float64() (v float64, ok bool) {
 // six decimals are taken): a decimal of at most 15 significant digits is
 // the only one that short to round to its float64, so the shortest
 // formatting gives its digits back, in the same places.
-func (n number) canonical() bool {
+func (n *number) canonical() bool {
 	if n.exp || n.digits > 15 || n.neg && n.mant == 0 {
 		return false
 	}
@@ -281,7 +281,7 @@ func (n number) canonical() bool {
 }
 
 // int64 converts an integral n; ok is false if it overflows.
-func (n number) int64() (v int64, ok bool) {
+func (n *number) int64() (v int64, ok bool) {
 	if n.digits > 18 {
 		v, err := strconv.ParseInt(n.raw, 10, 64)
 		return v, err == nil
@@ -293,32 +293,34 @@ func (n number) int64() (v int64, ok bool) {
 	return v, true
 }
 
-// readNumber reads a number, checking the JSON grammar (no leading zeros,
+// readNumber reads a number into n, checking the JSON grammar (no leading zeros,
 // no bare point, no plus sign).
-func (s *scanner) readNumber() (n number, err error) {
+func (s *scanner) readNumber(n *number) error {
+	*n = number{}
 	src, i := s.src, s.pos
 	if i < len(src) && src[i] == '-' {
 		n.neg = true
 		i++
 	}
 	first := i
+	var mant uint64 // in a register, not through n
 	for ; i < len(src) && '0' <= src[i] && src[i] <= '9'; i++ {
-		n.mant = n.mant*10 + uint64(src[i]-'0')
+		mant = mant*10 + uint64(src[i]-'0')
 	}
 	n.digits = i - first
 	if n.digits == 0 || n.digits > 1 && src[first] == '0' {
 		s.pos = first
-		return number{}, s.malformed("invalid number")
+		return s.malformed("invalid number")
 	}
 	if i < len(src) && src[i] == '.' {
 		i++
 		point := i
 		for ; i < len(src) && '0' <= src[i] && src[i] <= '9'; i++ {
-			n.mant = n.mant*10 + uint64(src[i]-'0')
+			mant = mant*10 + uint64(src[i]-'0')
 		}
 		if n.scale = i - point; n.scale == 0 {
 			s.pos = i
-			return number{}, s.malformed("invalid number")
+			return s.malformed("invalid number")
 		}
 		n.digits += n.scale
 	}
@@ -333,12 +335,12 @@ func (s *scanner) readNumber() (n number, err error) {
 		}
 		if i == e {
 			s.pos = i
-			return number{}, s.malformed("invalid number")
+			return s.malformed("invalid number")
 		}
 	}
-	n.raw = src[s.pos:i]
+	n.raw, n.mant = src[s.pos:i], mant
 	s.pos = i
-	return n, nil
+	return nil
 }
 
 // literal consumes the literal word (true, false or null).
@@ -466,8 +468,8 @@ func (s *scanner) skip() error {
 		return s.literal("null")
 	default:
 		if c == '-' || '0' <= c && c <= '9' {
-			_, err := s.readNumber()
-			return err
+			var n number
+			return s.readNumber(&n)
 		}
 		if c == 0 && s.pos == len(s.src) {
 			return s.malformed("unexpected end of input")

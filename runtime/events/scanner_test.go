@@ -44,7 +44,8 @@ func TestScannerNumbers(t *testing.T) {
 		"1e", "1e+", "-", "+1", "1.5e3", "0.0", "00", "1.2.3", "2e308", "123456789012345678901234567890"} {
 		wantOK := json.Valid([]byte(num))
 		s := newScanner([]byte(num))
-		_, err := s.readNumber()
+		var n number
+		err := s.readNumber(&n)
 		gotOK := err == nil && s.atEnd()
 		if gotOK != wantOK {
 			t.Errorf("%q: accepted %v, encoding/json %v", num, gotOK, wantOK)
@@ -73,7 +74,8 @@ func TestNumberConversion(t *testing.T) {
 		cases = append(cases, strconv.FormatFloat(float64(i)*0.01+float64(i%7)*1e5, 'f', -1, 64))
 	}
 	for _, raw := range cases {
-		n, err := newScanner([]byte(raw)).readNumber()
+		var n number
+		err := newScanner([]byte(raw)).readNumber(&n)
 		if err != nil {
 			t.Fatalf("%s: %v", raw, err)
 		}
