@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -104,4 +106,47 @@ func BenchmarkEnrichWithCache(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestCacheWithConcurrentWriter enriches through caches on several
+// goroutines while one upserts (under -race this checks that a cached
+// product is read safely): the cost of every line is that of a version of
+// its product, and a product's version never goes back for a reader.
+func TestCacheWithConcurrentWriter(t *testing.T) {
+	c := New()
+	const ids = 200
+	for i := range ids {
+		c.Upsert(product("p"+strconv.Itoa(i), 1))
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for r := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var (
+				k Cache
+				e Enrichment
+			)
+			rng := rand.New(rand.NewPCG(uint64(r), 2))
+			last := make([]float64, ids)
+			for !stop.Load() {
+				i := rng.IntN(ids)
+				// One unit at price 0: the margin is minus the cost, which
+				// is the version over 2.
+				c.EnrichWith(&k, &e, "EUR", []Line{{ProductID: "p" + strconv.Itoa(i), Quantity: 1}})
+				cost := -e.Margin
+				if cost != float64(int(cost*2))/2 || cost < last[i] {
+					t.Errorf("product p%d: cost %v after %v", i, cost, last[i])
+					return
+				}
+				last[i] = cost
+			}
+		}()
+	}
+	for v := 2; v <= 20_000; v++ {
+		c.Upsert(product("p"+strconv.Itoa(v%ids), v))
+	}
+	stop.Store(true)
+	wg.Wait()
 }
