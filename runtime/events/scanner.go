@@ -99,7 +99,7 @@ func below(w, n uint64) uint64 { return (w - lsb*n) &^ w }
 
 // readString reads a string; s.src[s.pos] must be '"'.
 func (s *scanner) readString() (string, error) {
-	src, raw := s.src, s.raw
+	raw := s.raw
 	start := s.pos + 1
 	i := start
 	var escaped uint64
@@ -109,32 +109,34 @@ func (s *scanner) readString() (string, error) {
 	// that are '>' with bit 1 set). A borrow can only flag a byte above one
 	// that really matches, so the lowest flag is exact, and a flag below it
 	// is a byte of the string.
-words:
 	for ; i+8 <= len(raw); i += 8 {
 		w := binary.LittleEndian.Uint64(raw[i:])
-		// Flags under msb, and bits below them that are dropped at the end.
+		// Flags under msb, and bits below them that are dropped.
 		e := below((w|lsb*2)^(lsb*'>'), 1) | below(w^(lsb*'&'), 1) | w
 		if m := (below(w^(lsb*'"'), 1) | below(w^(lsb*'\\'), 1) | below(w, 0x20)) & msb; m != 0 {
-			escaped |= e & (m - 1)
+			s.escaped |= (escaped | e&(m-1)) & msb
 			i += bits.TrailingZeros64(m) >> 3
-			break words
+			if raw[i] == '"' {
+				s.pos = i + 1
+				return s.src[start:i], nil
+			}
+			return s.readEscaped(start, i)
 		}
 		escaped |= e
 	}
-	if i+8 > len(raw) {
-		for i < len(src) {
-			c := stringByte[src[i]]
-			if c == 0 {
-				break
-			}
-			escaped |= uint64(c&2) << 6
-			i++
+	// The last bytes of the input, one at a time.
+	for i < len(raw) {
+		c := stringByte[raw[i]]
+		if c == 0 {
+			break
 		}
+		escaped |= uint64(c&2) << 6
+		i++
 	}
 	s.escaped |= escaped & msb
-	if i < len(src) && src[i] == '"' {
+	if i < len(raw) && raw[i] == '"' {
 		s.pos = i + 1
-		return src[start:i], nil
+		return s.src[start:i], nil
 	}
 	return s.readEscaped(start, i)
 }
