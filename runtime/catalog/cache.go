@@ -13,10 +13,11 @@ const cacheSlots = 512
 // concurrent with it may or may not be seen, as with Lookup. Unknown
 // products are not remembered.
 //
-// The zero value is ready. A Cache is for one goroutine; it keeps the
-// catalog's products and their IDs (the catalog's copies), never the
-// caller's strings.
+// The zero value is ready. A Cache is for one goroutine, and may be used
+// with one catalog after another; it keeps the catalog's products and
+// their IDs (the catalog's copies), never the caller's strings.
 type Cache struct {
+	of      *Catalog // the catalog the slots are from
 	version uint64
 	slots   [cacheSlots]*Product
 }
@@ -52,10 +53,11 @@ func (k *Cache) product(c *Catalog, id string) *Product {
 	return p
 }
 
-// sync empties k if c changed since k was last synced with it.
+// sync empties k if c changed since k was last synced with it, or k was
+// last used with another catalog.
 func (k *Cache) sync(c *Catalog) {
-	if v := c.changes.Load(); v != k.version {
+	if v := c.changes.Load(); v != k.version || k.of != c {
 		k.slots = [cacheSlots]*Product{}
-		k.version = v
+		k.of, k.version = c, v
 	}
 }

@@ -150,3 +150,32 @@ func TestCacheWithConcurrentWriter(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 }
+
+// TestCacheFollowsTheCatalog uses one Cache with two catalogs that have
+// seen as many changes and hold the same IDs in different categories:
+// each enrichment must read its own catalog.
+func TestCacheFollowsTheCatalog(t *testing.T) {
+	a, b := New(), New()
+	for _, c := range []struct {
+		cat      *Catalog
+		category string
+	}{{a, "books"}, {b, "toys"}} {
+		p := product("p1", 1)
+		p.Category = c.category
+		c.cat.Upsert(p)
+	}
+	var (
+		k Cache
+		e Enrichment
+	)
+	lines := []Line{{ProductID: "p1", Quantity: 1, UnitPrice: 1}}
+	for _, c := range []struct {
+		cat  *Catalog
+		want string
+	}{{a, "books"}, {b, "toys"}, {a, "books"}} {
+		c.cat.EnrichWith(&k, &e, "", lines)
+		if len(e.Categories) != 1 || e.Categories[0] != c.want {
+			t.Fatalf("categories %v, want [%s]", e.Categories, c.want)
+		}
+	}
+}
