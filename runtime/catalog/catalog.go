@@ -37,6 +37,10 @@ type Product struct {
 	Stock    int64
 	// UpdatedAt orders the updates of one product (last writer wins).
 	UpdatedAt time.Time
+
+	// plainNames is set by the catalog when Category and Brand are both
+	// plain text (see Enrichment.PlainNames).
+	plainNames bool
 }
 
 // DefaultShards is the shard count of New.
@@ -50,6 +54,9 @@ type Catalog struct {
 
 	stale        atomic.Uint64
 	unknownLines atomic.Uint64
+	// changes counts the stored updates and tombstones, each counted
+	// after it is stored, for Cache.
+	changes atomic.Uint64
 }
 
 type shard struct {
@@ -107,7 +114,9 @@ func (c *Catalog) Upsert(p Product) bool {
 		}
 	}
 	p = cloneStrings(p)
+	p.plainNames = plainText(p.Category) && plainText(p.Brand)
 	s.entries[p.ID] = &entry{product: p}
+	c.changes.Add(1)
 	return true
 }
 
@@ -120,6 +129,7 @@ func (c *Catalog) Delete(id string) {
 	defer s.mu.Unlock()
 	if old := s.entries[id]; old != nil && !old.deleted {
 		s.entries[id] = &entry{deleted: true, deletedAt: old.product.UpdatedAt}
+		c.changes.Add(1)
 	}
 }
 
@@ -138,6 +148,7 @@ func (c *Catalog) DeleteAt(id string, at time.Time) bool {
 		}
 	}
 	s.entries[strings.Clone(id)] = &entry{deleted: true, deletedAt: at}
+	c.changes.Add(1)
 	return true
 }
 

@@ -1,11 +1,13 @@
 package catalog
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,6 +143,7 @@ func TestEnrich(t *testing.T) {
 		},
 		Margin:          3 + 12 + 2 + 1,
 		UnknownProducts: 2,
+		PlainNames:      true,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Enrich =\n %+v\nwant\n %+v", got, want)
@@ -334,6 +337,13 @@ func referenceEnrich(c *Catalog, currency string, lines []Line) Enrichment {
 		e.Brands = append(e.Brands, b)
 	}
 	slices.Sort(e.Brands)
+	// Plain: every name is ASCII that encoding/json writes as it is.
+	e.PlainNames = true
+	for _, name := range slices.Concat(e.Categories, e.Brands) {
+		if b, _ := json.Marshal(name); string(b) != `"`+name+`"` || strings.ContainsFunc(name, func(r rune) bool { return r >= 0x80 }) {
+			e.PlainNames = false
+		}
+	}
 	return e
 }
 

@@ -47,6 +47,21 @@ type Enrichment struct {
 	// the product's cost is in another currency than the transaction (only
 	// checked by EnrichInto with a currency).
 	ForeignCostLines int
+	// PlainNames tells that every name in Categories and Brands is plain
+	// text: ASCII without control characters, '"', '\\', '<', '>' or '&',
+	// which JSON output (encoding/json) writes as it is, between quotes.
+	PlainNames bool
+}
+
+// plainText reports whether s is plain text in the sense of
+// Enrichment.PlainNames.
+func plainText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // Enrich looks every line's product up. Product costs are taken to be in
@@ -66,14 +81,31 @@ func (c *Catalog) Enrich(lines []Line) Enrichment {
 // added (insertion into short lists) rather than searched and sorted with
 // closures.
 func (c *Catalog) EnrichInto(e *Enrichment, currency string, lines []Line) {
+	c.EnrichWith(nil, e, currency, lines)
+}
+
+// EnrichWith is EnrichInto looking the products up through k, the caller's
+// Cache; nil looks them up in the catalog alone.
+func (c *Catalog) EnrichWith(k *Cache, e *Enrichment, currency string, lines []Line) {
 	*e = Enrichment{Categories: e.Categories[:0], Brands: e.Brands[:0], Shares: e.Shares[:0]}
-	unknown := 0
+	if k != nil {
+		k.sync(c)
+	}
+	unknown, plain := 0, true
 	for i := range lines {
 		l := &lines[i]
-		p := c.lookup(l.ProductID)
+		var p *Product
+		if k != nil {
+			p = k.product(c, l.ProductID)
+		} else {
+			p = c.lookup(l.ProductID)
+		}
 		category := UnknownCategory
-		if p != nil && p.Category != "" {
-			category = p.Category
+		if p != nil {
+			plain = plain && p.plainNames
+			if p.Category != "" {
+				category = p.Category
+			}
 		}
 		var margin float64
 		switch {
@@ -100,6 +132,7 @@ func (c *Catalog) EnrichInto(e *Enrichment, currency string, lines []Line) {
 	for i := range e.Shares {
 		e.Categories = append(e.Categories, e.Shares[i].Category)
 	}
+	e.PlainNames = plain
 }
 
 // share returns the share of category, adding it in sorted place if new.

@@ -30,9 +30,10 @@ func TestEnrichedRecordEncoding(t *testing.T) {
 		{Categories: []string{}, Brands: nil, Margin: math.NaN()},
 		{Categories: []string{"books", `quo"te\back`, "<html>&", "tab\tnl\n", "é \u2028 \xff"}, Brands: []string{"Acme"}, Margin: -12.5, UnknownProducts: 2},
 		{Categories: []string{"x"}, Margin: 0.0000012},
+		{Categories: []string{"books", "toys"}, Brands: []string{"a-b c_d", "~"}, PlainNames: true, Margin: 3.5},
 		{Margin: 1e22},
 	} {
-		got, err := appendEnriched(make([]byte, 0, 8), txn, &e)
+		got, err := appendEnriched(make([]byte, 0, 8), txn, nil, &e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,6 +90,7 @@ func TestEnrichedRecordsOfTheStream(t *testing.T) {
 	var (
 		blk   events.TransactionBlock
 		enr   catalog.Enrichment
+		prods catalog.Cache
 		lines []catalog.Line
 	)
 	for range 3000 {
@@ -100,8 +102,8 @@ func TestEnrichedRecordsOfTheStream(t *testing.T) {
 		for _, l := range txn.Lines {
 			lines = append(lines, catalog.Line{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
 		}
-		cat.EnrichInto(&enr, txn.Currency, lines)
-		got, err := appendEnriched(nil, txn, &enr)
+		cat.EnrichWith(&prods, &enr, txn.Currency, lines)
+		got, err := appendEnriched(nil, txn, &blk, &enr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,6 +135,7 @@ func BenchmarkCodecStages(b *testing.B) {
 	var (
 		blk   events.TransactionBlock
 		enr   catalog.Enrichment
+		prods catalog.Cache
 		lines []catalog.Line
 		buf   = make([]byte, 0, 4096)
 	)
@@ -148,11 +151,11 @@ func BenchmarkCodecStages(b *testing.B) {
 		for _, l := range txn.Lines {
 			lines = append(lines, catalog.Line{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
 		}
-		cat.EnrichInto(&enr, txn.Currency, lines)
+		cat.EnrichWith(&prods, &enr, txn.Currency, lines)
 	}
 	encode := func(txn *events.Transaction) {
 		var err error
-		if buf, err = appendEnriched(buf[:0], txn, &enr); err != nil {
+		if buf, err = appendEnriched(buf[:0], txn, &blk, &enr); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -181,18 +184,26 @@ func BenchmarkCodecStages(b *testing.B) {
 			txns[i].Lines = append([]events.Line(nil), txns[i].Lines...)
 		}
 	}, func(i int) { enrich(&txns[i%len(txns)]) })
+	// Each transaction of the enriched stage keeps its own block, as the
+	// one processTransactions writes from.
+	blks := make([]events.TransactionBlock, len(txns))
+	decoded := make([]*events.Transaction, len(txns))
 	enrs := make([]catalog.Enrichment, len(txns))
 	run("enriched", func() {
 		for i := range txns {
-			txns[i] = *decode(i)
-			txns[i].Lines = append([]events.Line(nil), txns[i].Lines...)
-			enrich(&txns[i])
+			txn, err := v.DecodeTransactionInto(&blks[i], msgs[i%len(msgs)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			decoded[i] = txn
+			enrich(txn)
 			enrs[i] = catalog.Enrichment{Categories: append([]string(nil), enr.Categories...),
 				Brands: append([]string(nil), enr.Brands...), Margin: enr.Margin, UnknownProducts: enr.UnknownProducts}
 		}
 	}, func(i int) {
 		var err error
-		if buf, err = appendEnriched(buf[:0], &txns[i%len(txns)], &enrs[i%len(enrs)]); err != nil {
+		j := i % len(blks)
+		if buf, err = appendEnriched(buf[:0], decoded[j], &blks[j], &enrs[j]); err != nil {
 			b.Fatal(err)
 		}
 	})

@@ -124,6 +124,9 @@ type processor struct {
 	ft      fraud.Transaction
 	counts  batchCounts
 	latency histogramBatch
+
+	// products are the catalog's products this partition looked up last.
+	products catalog.Cache
 }
 
 // processTransactions runs the whole chain over records of the transactions
@@ -168,7 +171,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			units += l.Quantity
 		}
 		if s.Catalog && pr.catalog != nil {
-			pr.catalog.EnrichInto(&pr.enr, txn.Currency, pr.lines)
+			pr.catalog.EnrichWith(&pr.products, &pr.enr, txn.Currency, pr.lines)
 		} else {
 			pr.enr = catalog.Enrichment{}
 		}
@@ -249,7 +252,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		if s.EnrichedTopic != "" {
 			// Sized for the input plus the enrichment, so that encoding does
 			// not grow the buffer.
-			if b, err := appendEnriched(out.space(len(m.Value)+256), txn, &pr.enr); err == nil {
+			if b, err := appendEnriched(out.space(len(m.Value)+256), txn, &pr.txn, &pr.enr); err == nil {
 				b = out.keep(b) // before the key is written after it
 				out.add(s.EnrichedTopic, out.bytes(txn.EventID), b, nil)
 			}
@@ -367,14 +370,16 @@ func LabeledTransaction(t *events.Transaction) fraud.LabeledTransaction {
 // appendEnriched appends the record written to
 // sinks.enrichedTransactionsTopic (keyed by event_id): the transaction's own
 // JSON encoding (reflection-free) with the enrichment fields added at the end
-// of the object: categories, brands, margin, unknown_products.
-func appendEnriched(dst []byte, t *events.Transaction, e *catalog.Enrichment) ([]byte, error) {
-	b, err := events.AppendEncode(dst, t)
+// of the object: categories, brands, margin, unknown_products. blk, when not
+// nil, is the block t was decoded into, whose record's strings the encoding
+// can copy (events.TransactionBlock.AppendEncode).
+func appendEnriched(dst []byte, t *events.Transaction, blk *events.TransactionBlock, e *catalog.Enrichment) ([]byte, error) {
+	b, err := blk.AppendEncode(dst, t)
 	if err != nil || len(b) == 0 || b[len(b)-1] != '}' {
 		return nil, fmt.Errorf("failed to encode transaction %s: %v", t.EventID, err)
 	}
-	b = appendJSONList(append(b[:len(b)-1], `,"categories":`...), e.Categories)
-	b = appendJSONList(append(b, `,"brands":`...), e.Brands)
+	b = appendJSONList(append(b[:len(b)-1], `,"categories":`...), e.Categories, e.PlainNames)
+	b = appendJSONList(append(b, `,"brands":`...), e.Brands, e.PlainNames)
 	b = append(b, `,"margin":`...)
 	margin := e.Margin
 	if math.IsNaN(margin) || math.IsInf(margin, 0) {
@@ -387,13 +392,18 @@ func appendEnriched(dst []byte, t *events.Transaction, e *catalog.Enrichment) ([
 }
 
 // appendJSONList appends vals as a JSON array of strings; nil gives [].
-func appendJSONList(b []byte, vals []string) []byte {
+// plain tells that no value needs escaping (catalog.Enrichment.PlainNames).
+func appendJSONList(b []byte, vals []string, plain bool) []byte {
 	b = append(b, '[')
 	for i, v := range vals {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = events.AppendJSONString(b, v)
+		if plain {
+			b = append(append(append(b, '"'), v...), '"')
+		} else {
+			b = events.AppendJSONString(b, v)
+		}
 	}
 	return append(b, ']')
 }

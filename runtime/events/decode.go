@@ -44,7 +44,38 @@ type TransactionBlock struct {
 	lines  [4]Line
 	coords [2]float64
 	label  Label
-	ipText string // the ip field as written, for IPText
+	ipText string     // the ip field as written, for IPText
+	ip     netip.Addr // the ip field as decoded, for AppendEncode
+	// rec is the record last decoded, and plain tells whether the strings
+	// read in place, the substrings of rec the transaction holds, hold
+	// nothing that JSON output escapes: then AppendEncode copies them.
+	rec   string
+	plain bool
+	texts decodedTexts
+}
+
+// decodedTexts are the event time and numbers of a transaction as decoded,
+// with their texts where those are what JSON output writes for them (else
+// ""), for AppendEncode to copy.
+type decodedTexts struct {
+	eventTime        decodedTime
+	amount, lat, lon decodedNumber
+	prices           [4]decodedNumber // of the first lines
+}
+
+type decodedTime struct {
+	v    time.Time
+	text string
+}
+
+type decodedNumber struct {
+	v    float64
+	text string
+}
+
+// note records the number float read last, v, in n.
+func (s *scanner) note(n *decodedNumber, v float64) {
+	*n = decodedNumber{v: v, text: s.numText}
 }
 
 // IPText returns the address of the transaction last decoded into b in its
@@ -68,25 +99,35 @@ func (b *TransactionBlock) IPText() string {
 }
 
 func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, error) {
-	if !utf8.Valid(data) {
+	s := scanner{raw: data}
+	if owned {
+		s.src = unsafe.String(unsafe.SliceData(data), len(data))
+	} else {
+		s.src = string(data)
+	}
+	ev, kind, err := s.decode(kind, txn)
+	// Outside strings the reader accepts only ASCII, and it notes each
+	// string holding a byte from 0x80 on (or read through escapes), so
+	// UTF-8 needs checking only after those, or a failure, which invalid
+	// UTF-8 must win over.
+	if (err != nil || s.escaped != 0) && !utf8.Valid(data) {
 		return nil, reject(ReasonMalformedJSON, "", "payload is not valid UTF-8")
 	}
-	var s *scanner
-	if owned {
-		s = &scanner{src: unsafe.String(unsafe.SliceData(data), len(data)), raw: data}
-	} else {
-		s = newScanner(data)
+	if err != nil && kind != "" {
+		return nil, s.precedence(kind, err)
 	}
+	return ev, err
+}
+
+// decode is decode without the UTF-8 check and the rejection precedence.
+// kind is the kind read, "" when it could not be told.
+func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err error) {
 	if kind == "" {
-		var err error
 		if kind, err = s.sniffKind(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	var (
-		ev  Event
-		err error
-	)
+	var ev Event
 	// Each event is allocated in one block with room for the parts that
 	// usually hang off it (a few order lines, coordinates, the label).
 	switch kind {
@@ -97,9 +138,10 @@ func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, e
 		} else {
 			*b = TransactionBlock{}
 		}
-		s.floats = b.coords[:]
+		s.floats, s.texts = b.coords[:], &b.texts
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
-		b.ipText = s.ipText
+		b.ipText, b.ip = s.ipText, b.tx.IP
+		b.rec, b.plain = s.src, s.escaped == 0
 	case KindUserEvent:
 		b := new(struct {
 			ue     UserEvent
@@ -116,12 +158,12 @@ func decode(kind Kind, data []byte, owned bool, txn *TransactionBlock) (Event, e
 		s.floats = b.floats[:]
 		ev, err = &b.pu, b.pu.decode(s, &b.stock)
 	default:
-		return nil, fmt.Errorf("events: unknown kind %q", kind)
+		return nil, kind, fmt.Errorf("events: unknown kind %q", kind)
 	}
 	if err != nil {
-		return nil, s.precedence(kind, err)
+		return nil, kind, err
 	}
-	return ev, nil
+	return ev, kind, nil
 }
 
 // sniffKind finds the top-level "type" of the document without decoding it.
@@ -165,8 +207,8 @@ func (s *scanner) topLevelHints() (typ string, version int64, err error) {
 				return "", 0, err
 			}
 		case key == "schema_version" && (c == '-' || '0' <= c && c <= '9'):
-			n, err := h.readNumber()
-			if err != nil {
+			var n number
+			if err := h.readNumber(&n); err != nil {
 				return "", 0, err
 			}
 			if v, ok := n.int64(); ok && n.scale == 0 && !n.exp {
@@ -277,11 +319,15 @@ func (s *scanner) float(field string) (v float64, present bool, err error) {
 		}
 		return 0, false, s.wrongType(field, "number")
 	}
-	n, err := s.readNumber()
-	if err != nil {
+	var n number
+	if err := s.readNumber(&n); err != nil {
 		return 0, false, err
 	}
 	if v, ok := n.float64(); ok {
+		s.numText = ""
+		if n.canonical() {
+			s.numText = n.raw
+		}
 		return v, true, nil
 	}
 	return 0, false, reject(ReasonOutOfRange, field, "number "+n.raw+" does not fit a float64")
@@ -295,8 +341,8 @@ func (s *scanner) integer(field string) (v int64, present bool, err error) {
 		}
 		return 0, false, s.wrongType(field, "integer")
 	}
-	n, err := s.readNumber()
-	if err != nil {
+	var n number
+	if err := s.readNumber(&n); err != nil {
 		return 0, false, err
 	}
 	if n.scale > 0 || n.exp {
@@ -353,7 +399,13 @@ func (s *scanner) timestamp(field string) (time.Time, error) {
 	if err != nil || raw == "" {
 		return time.Time{}, err
 	}
+	s.timeText = ""
 	if t, ok := parseRFC3339UTC(raw); ok {
+		// AppendFormat(RFC3339Nano) writes this shape, with the
+		// fraction's trailing zeros cut (and the point with them).
+		if len(raw) == len("2006-01-02T15:04:05Z") || raw[len(raw)-2] != '0' {
+			s.timeText = raw
+		}
 		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, raw)
@@ -369,12 +421,48 @@ func (s *scanner) ip(field string) (netip.Addr, error) {
 	if err != nil || raw == "" {
 		return netip.Addr{}, err
 	}
+	if a, ok := parseIPv4(raw); ok {
+		s.ipText = raw
+		return a, nil
+	}
 	a, err := netip.ParseAddr(raw)
 	if err != nil || a.Zone() != "" {
 		return netip.Addr{}, reject(ReasonInvalidIP, field, fmt.Sprintf("%q is not an IPv4 or IPv6 address", raw))
 	}
 	s.ipText = raw
 	return a, nil
+}
+
+// parseIPv4 reads an IPv4 address in the one form netip.ParseAddr accepts
+// for it: four decimal fields of 0 to 255 without leading zeros, separated
+// by dots. ok is false for anything else, which the caller leaves to
+// netip.ParseAddr; what it accepts, netip.ParseAddr reads as the same
+// address (TestParseIPv4).
+func parseIPv4(s string) (_ netip.Addr, ok bool) {
+	var a [4]byte
+	field, n, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9':
+			if digits == 1 && n == 0 {
+				return netip.Addr{}, false // a leading zero
+			}
+			if n = n*10 + int(c-'0'); n > 255 {
+				return netip.Addr{}, false
+			}
+			digits++
+		case c == '.' && digits > 0 && field < 3:
+			a[field] = byte(n)
+			field, n, digits = field+1, 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	a[3] = byte(n)
+	return netip.AddrFrom4(a), true
 }
 
 // presence records which fields with legal zero values were seen.
@@ -389,14 +477,28 @@ const (
 	seenUnitPrice
 )
 
-// envelopeField decodes the envelope field key into e. The event's type
-// must be want.
-func (s *scanner) envelopeField(key string, want Kind, e *Envelope, seen *presence) error {
+// The envelope's member names, numbered 1 to 4 in every event kind's
+// fieldTable.
+const (
+	envEventID = iota + 1
+	envType
+	envSchemaVersion
+	envEventTime
+)
+
+// envelopeName returns the name of the envelope member numbered i+1.
+func envelopeName(i int) string {
+	return [...]string{"event_id", "type", "schema_version", "event_time"}[i]
+}
+
+// envelopeField decodes the envelope member numbered field into e. The
+// event's type must be want.
+func (s *scanner) envelopeField(field int, want Kind, e *Envelope, seen *presence) error {
 	var err error
-	switch key {
-	case "event_id":
+	switch field {
+	case envEventID:
 		e.EventID, err = s.str("event_id")
-	case "type":
+	case envType:
 		var typ string
 		if typ, err = s.str("type"); err != nil || typ == "" {
 			return err
@@ -410,7 +512,7 @@ func (s *scanner) envelopeField(key string, want Kind, e *Envelope, seen *presen
 		default:
 			err = reject(ReasonInvalidEnum, "type", fmt.Sprintf("unknown event type %q", typ))
 		}
-	case "schema_version":
+	case envSchemaVersion:
 		var v int64
 		var ok bool
 		if v, ok, err = s.integer("schema_version"); err != nil || !ok {
@@ -421,8 +523,11 @@ func (s *scanner) envelopeField(key string, want Kind, e *Envelope, seen *presen
 			return unsupportedVersion(v)
 		}
 		e.SchemaVersion = int(v)
-	case "event_time":
+	case envEventTime:
 		e.EventTime, err = s.timestamp("event_time")
+		if s.texts != nil {
+			s.texts.eventTime = decodedTime{v: e.EventTime, text: s.timeText}
+		}
 	}
 	return err
 }
@@ -461,22 +566,32 @@ func (s *scanner) device(field string, d *Device) error {
 	return prefixField(field, s.deviceFields(d))
 }
 
+// The member names of a device, numbered for fieldTable.
+const (
+	deviceID = iota + 1
+	deviceType
+	deviceOS
+	deviceUserAgent
+)
+
+var deviceFieldTable = newFieldTable("id", "type", "os", "user_agent")
+
 func (s *scanner) deviceFields(d *Device) error {
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, deviceFieldTable)
 		if err != nil || !ok {
 			return err
 		}
-		switch key {
-		case "id":
+		switch field {
+		case deviceID:
 			d.ID, err = s.str("id")
-		case "type":
+		case deviceType:
 			var t string
 			t, err = s.str("type")
 			d.Type = DeviceType(t)
-		case "os":
+		case deviceOS:
 			d.OS, err = s.str("os")
-		case "user_agent":
+		case deviceUserAgent:
 			d.UserAgent, err = s.str("user_agent")
 		default:
 			err = s.skip()
@@ -494,21 +609,35 @@ func (s *scanner) geo(field string, g *Geo) error {
 	return prefixField(field, s.geoFields(g))
 }
 
+// The member names of a geo object, numbered for fieldTable.
+const (
+	geoCountry = iota + 1
+	geoCity
+	geoLat
+	geoLon
+)
+
+var geoFieldTable = newFieldTable("country", "city", "lat", "lon")
+
 func (s *scanner) geoFields(g *Geo) error {
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, geoFieldTable)
 		if err != nil || !ok {
 			return err
 		}
-		switch key {
-		case "country":
+		switch field {
+		case geoCountry:
 			g.Country, err = s.str("country")
-		case "city":
+		case geoCity:
 			g.City, err = s.str("city")
-		case "lat":
-			g.Lat, err = s.optFloat("lat")
-		case "lon":
-			g.Lon, err = s.optFloat("lon")
+		case geoLat:
+			if g.Lat, err = s.optFloat("lat"); g.Lat != nil && s.texts != nil {
+				s.note(&s.texts.lat, *g.Lat)
+			}
+		case geoLon:
+			if g.Lon, err = s.optFloat("lon"); g.Lon != nil && s.texts != nil {
+				s.note(&s.texts.lon, *g.Lon)
+			}
 		default:
 			err = s.skip()
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Encode returns the JSON encoding of e. The bytes are exactly what
@@ -52,6 +53,44 @@ func AppendEncode(dst []byte, e Event) ([]byte, error) {
 type jsonWriter struct {
 	b   []byte
 	err error
+	// from is the block the transaction being written was decoded into,
+	// if any (TransactionBlock.AppendEncode).
+	from *TransactionBlock
+}
+
+// AppendEncode appends the JSON encoding of t to dst, exactly as
+// AppendEncode(dst, t) does. t is normally the transaction last decoded
+// into b: the strings of t that lie in the record b decoded are the values
+// the decoder read in place, and when it found nothing in them that JSON
+// escapes, they are copied without looking at their bytes again. A caller
+// that changes t must therefore not point its strings at other parts of
+// that record; strings from anywhere else are written as usual. An IPv4
+// address that is still the one decoded is written as the record wrote it
+// (IPText). b may be nil.
+func (b *TransactionBlock) AppendEncode(dst []byte, t *Transaction) ([]byte, error) {
+	if t == nil {
+		return dst, errors.New("events: cannot encode a nil event")
+	}
+	w := jsonWriter{b: dst, from: b}
+	w.transaction(t)
+	if w.err != nil {
+		return dst, w.err
+	}
+	return w.b, nil
+}
+
+// plain reports whether s is known to need no escaping: it lies in the
+// record w.from decoded, whose strings read in place need none. Both
+// addresses are taken in one expression, with no call between them that
+// could move a stack (the only way Go moves memory), so they are
+// comparable; and they are only compared, never made pointers again.
+func (w *jsonWriter) plain(s string) bool {
+	if w.from == nil || !w.from.plain {
+		return false
+	}
+	rec := w.from.rec
+	off := uintptr(unsafe.Pointer(unsafe.StringData(s))) - uintptr(unsafe.Pointer(unsafe.StringData(rec)))
+	return off < uintptr(len(rec)) && uintptr(len(s)) <= uintptr(len(rec))-off
 }
 
 func (w *jsonWriter) envelope(e *Envelope) {
@@ -62,6 +101,12 @@ func (w *jsonWriter) envelope(e *Envelope) {
 	w.b = append(w.b, `,"schema_version":`...)
 	w.b = strconv.AppendInt(w.b, int64(e.SchemaVersion), 10)
 	w.b = append(w.b, `,"event_time":`...)
+	if f := w.from; f != nil && f.texts.eventTime.text != "" && e.EventTime == f.texts.eventTime.v {
+		w.b = append(w.b, '"')
+		w.b = append(w.b, f.texts.eventTime.text...)
+		w.b = append(w.b, '"')
+		return
+	}
 	w.time(e.EventTime)
 }
 
@@ -88,13 +133,21 @@ func (w *jsonWriter) transaction(t *Transaction) {
 			w.b = append(w.b, `,"quantity":`...)
 			w.b = strconv.AppendInt(w.b, ln.Quantity, 10)
 			w.b = append(w.b, `,"unit_price":`...)
-			w.float(ln.UnitPrice)
+			if w.from != nil && i < len(w.from.texts.prices) {
+				w.number(ln.UnitPrice, &w.from.texts.prices[i])
+			} else {
+				w.float(ln.UnitPrice)
+			}
 			w.b = append(w.b, '}')
 		}
 		w.b = append(w.b, ']')
 	}
 	w.b = append(w.b, `,"amount":`...)
-	w.float(t.Amount)
+	if w.from != nil {
+		w.number(t.Amount, &w.from.texts.amount)
+	} else {
+		w.float(t.Amount)
+	}
 	w.b = append(w.b, `,"currency":`...)
 	w.string(t.Currency)
 	if t.Payment != (Payment{}) {
@@ -202,12 +255,20 @@ func (w *jsonWriter) geo(g *Geo) {
 	}
 	if g.Lat != nil {
 		w.b = append(append(w.b, sep...), `"lat":`...)
-		w.float(*g.Lat)
+		if w.from != nil {
+			w.number(*g.Lat, &w.from.texts.lat)
+		} else {
+			w.float(*g.Lat)
+		}
 		sep = ","
 	}
 	if g.Lon != nil {
 		w.b = append(append(w.b, sep...), `"lon":`...)
-		w.float(*g.Lon)
+		if w.from != nil {
+			w.number(*g.Lon, &w.from.texts.lon)
+		} else {
+			w.float(*g.Lon)
+		}
 	}
 	w.b = append(w.b, '}')
 }
@@ -241,6 +302,17 @@ func (w *jsonWriter) optString(prefix, s string) {
 }
 
 // float writes a number the way encoding/json does (ES6 number formatting).
+// number writes f, as float does, from the text it was decoded from when
+// that is what float writes: n is the number decoded, and its text is
+// only used while f is still its value.
+func (w *jsonWriter) number(f float64, n *decodedNumber) {
+	if n.text != "" && math.Float64bits(f) == math.Float64bits(n.v) {
+		w.b = append(w.b, n.text...)
+		return
+	}
+	w.float(f)
+}
+
 func (w *jsonWriter) float(f float64) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		if w.err == nil {
@@ -323,6 +395,14 @@ func (w *jsonWriter) time(t time.Time) {
 // formatted on the stack: the text of an address needs no escaping, short
 // of a zone, which takes the general path.
 func (w *jsonWriter) ip(a netip.Addr) {
+	// netip reads an IPv4 address only in the form String writes, in
+	// digits and dots.
+	if b := w.from; b != nil && b.ipText != "" && a == b.ip && a.Is4() {
+		w.b = append(w.b, '"')
+		w.b = append(w.b, b.ipText...)
+		w.b = append(w.b, '"')
+		return
+	}
 	var buf [64]byte
 	text := a.AppendTo(buf[:0])
 	for _, c := range text {
@@ -391,6 +471,12 @@ func plainPrefix(s string) int {
 // string writes s as a JSON string, escaped exactly as encoding/json does:
 // invalid UTF-8 becomes U+FFFD, and U+2028 and U+2029 are escaped.
 func (w *jsonWriter) string(s string) {
+	if w.plain(s) {
+		b := append(w.b, '"')
+		b = append(b, s...)
+		w.b = append(b, '"')
+		return
+	}
 	b := append(w.b, '"')
 	start := 0
 	i := plainPrefix(s)

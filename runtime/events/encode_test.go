@@ -208,3 +208,194 @@ func TestAppendJSONStringEveryPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockAppendEncode puts each character that JSON output escapes, or
+// may, into each string of a compact transaction (where the decoder reads
+// strings in place) and checks TransactionBlock.AppendEncode against
+// encoding/json: for the record as decoded, and after its strings were
+// replaced by ones from elsewhere, which the block knows nothing about.
+func TestBlockAppendEncode(t *testing.T) {
+	v := testValidator()
+	full := compactExample(t, KindTransaction)
+	fields := []func(m map[string]any) (get func() any, set func(any)){
+		func(m map[string]any) (func() any, func(any)) {
+			return func() any { return m["transaction_id"] }, func(x any) { m["transaction_id"] = x }
+		},
+		func(m map[string]any) (func() any, func(any)) {
+			p := obj(m["device"])
+			return func() any { return p["user_agent"] }, func(x any) { p["user_agent"] = x }
+		},
+		func(m map[string]any) (func() any, func(any)) {
+			l := line(m, 1)
+			return func() any { return l["product_id"] }, func(x any) { l["product_id"] = x }
+		},
+		func(m map[string]any) (func() any, func(any)) {
+			// An unknown member: its string is read in place too.
+			return func() any { return m["zz"] }, func(x any) { m["zz"] = x }
+		},
+	}
+	var block TransactionBlock
+	for _, special := range []string{"", "<", ">", "&", "é", "\u2028", "\u2029", `"`, `\`, "\n", "\x7f", "=?"} {
+		for fi, field := range fields {
+			for _, at := range []int{0, 3, 9} {
+				data := mutate(t, full, func(m map[string]any) {
+					get, set := field(m)
+					old, _ := get().(string)
+					if old == "" {
+						old = "unknown-member-value"
+					}
+					set(old[:min(at, len(old))] + special + old[min(at, len(old)):])
+				})
+				// encoding/json escapes '<', '>' and '&'; put them back as
+				// they are, as a producer may send them.
+				data = bytes.NewBuffer(data).Bytes()
+				for _, esc := range [][2]string{{`\u003c`, "<"}, {`\u003e`, ">"}, {`\u0026`, "&"}} {
+					data = bytes.ReplaceAll(data, []byte(esc[0]), []byte(esc[1]))
+				}
+				txn, err := v.DecodeTransactionInto(&block, data)
+				if err != nil {
+					t.Fatalf("%s: %v", data, err)
+				}
+				check := func(what string) {
+					t.Helper()
+					got, err := block.AppendEncode([]byte("x"), txn)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := json.Marshal(txn)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got[1:], want) || got[0] != 'x' {
+						t.Fatalf("field %d, %q at %d, %s:\n got %s\nwant x%s", fi, special, at, what, got, want)
+					}
+				}
+				check("as decoded")
+				// Strings that need no escaping are copied only from a
+				// record taken as plain: one whose strings were all read in
+				// place and hold nothing JSON escapes.
+				inPlace := !strings.ContainsAny(special, "\"\\\n\u2028\u2029") // what encoding/json does not escape in the input
+				if plain := inPlace && !strings.ContainsAny(special, "<>&") && special < "\x80"; block.plain != plain {
+					t.Fatalf("field %d, %q at %d: plain = %v", fi, special, at, block.plain)
+				}
+				// Strings from elsewhere, needing escapes or not, are
+				// escaped as usual, in a record whose own strings need none.
+				txn.CustomerID, txn.Currency = "c<"+special+">&", strings.Clone(txn.Currency)
+				txn.Lines[0].ProductID = "p\u2028&" + special
+				txn.IP = mustAddr("198.51.100.7") // not the record's
+				check("with strings and the address replaced")
+			}
+		}
+	}
+	if _, err := (*TransactionBlock)(nil).AppendEncode(nil, nil); err == nil {
+		t.Fatal("AppendEncode of a nil transaction succeeded")
+	}
+}
+
+// TestBlockAppendEncodeNumbers writes the amount, unit prices and
+// coordinates of records holding numbers in many forms (the canonical ones
+// the block copies, and trailing zeros, exponents, -0, long and tiny
+// numbers, which it must format) and checks TransactionBlock.AppendEncode
+// against encoding/json, for the numbers as decoded and after they changed.
+func TestBlockAppendEncodeNumbers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	texts := []string{"0", "-0", "0.0", "1", "10", "19.99", "19.990", "5.5", "5.50", "0.1", "0.000001", "0.0000001",
+		"0.0000012", "-0.5", "-180", "1e2", "1.5E+1", "2e-7", "123456789012345", "1234567890123456",
+		"0.30000000000000004", "9999999.99", "100.000", "-0.000001"}
+	for range 3000 {
+		var b strings.Builder
+		if rng.IntN(4) == 0 {
+			b.WriteByte('-')
+		}
+		b.WriteString(strconv.Itoa(rng.IntN([]int{1, 10, 1000, 10_000_000, 1e15}[rng.IntN(5)])))
+		if d := rng.IntN(9); d > 0 {
+			b.WriteByte('.')
+			for range d {
+				b.WriteByte(byte('0' + rng.IntN(10)))
+			}
+		}
+		texts = append(texts, b.String())
+	}
+	full := string(compactExample(t, KindTransaction))
+	var block TransactionBlock
+	for i, text := range texts {
+		// The same text in every number the block keeps, the others
+		// untouched: decode does not validate, so ranges do not matter.
+		doc := strings.NewReplacer(`"amount":81.48`, `"amount":`+text, `"unit_price":5.5`, `"unit_price":`+text,
+			`"lat":52.52`, `"lat":`+text, `"lon":13.405`, `"lon":`+text).Replace(full)
+		if strings.Count(doc, text) < 4 {
+			t.Fatalf("the example changed: %s", doc)
+		}
+		ev, err := decode(KindTransaction, []byte(doc), true, &block)
+		if err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		txn := ev.(*Transaction)
+		for _, what := range []string{"as decoded", "changed"} {
+			got, err := block.AppendEncode(nil, txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%q, %s:\n got %s\nwant %s", text, what, got, want)
+			}
+			// Values that are not the decoded ones any more.
+			txn.Amount = -txn.Amount
+			txn.Lines[1].UnitPrice += 0.25
+			*txn.Geo.Lat, *txn.Geo.Lon = float64(i)/3, -*txn.Geo.Lon
+		}
+	}
+}
+
+// TestBlockAppendEncodeTimes writes event times in the shapes the block
+// copies (UTC with "Z", a fraction without trailing zeros or none) and in
+// others (trailing zeros, offsets), as decoded and after
+// they changed, and checks TransactionBlock.AppendEncode against
+// encoding/json.
+func TestBlockAppendEncodeTimes(t *testing.T) {
+	full := string(compactExample(t, KindTransaction))
+	const example = `"event_time":"2026-03-14T09:26:53.589Z"`
+	if !strings.Contains(full, example) {
+		t.Fatalf("the example changed: %s", full)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	texts := []string{"2026-03-14T09:26:53Z", "2026-03-14T09:26:50Z", "2026-03-14T09:26:00.5Z", "2026-03-14T09:26:53.50Z",
+		"2026-03-14T09:26:53.000Z", "2026-03-14T09:26:53.123456789Z", "2026-03-14T09:26:53.100000000Z",
+		"2026-03-14T10:26:53+01:00", "2026-03-14T09:26:53.25-00:00", "0001-01-01T00:00:00.1Z"}
+	for range 2000 {
+		tm := time.Unix(rng.Int64N(4e9), rng.Int64N(1e9)/[]int64{1, 10, 1e3, 1e6, 1e9}[rng.IntN(5)]*[]int64{1, 10, 1e3}[rng.IntN(3)]).UTC()
+		texts = append(texts, tm.Format(time.RFC3339Nano), tm.Format("2006-01-02T15:04:05.000Z"))
+	}
+	var block TransactionBlock
+	for _, text := range texts {
+		doc := strings.Replace(full, example, `"event_time":"`+text+`"`, 1)
+		ev, err := decode(KindTransaction, []byte(doc), true, &block)
+		if err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		txn := ev.(*Transaction)
+		for _, what := range []string{"as decoded", "in another zone", "another time"} {
+			switch what {
+			case "in another zone":
+				txn.EventTime = txn.EventTime.In(time.FixedZone("X", 3600))
+			case "another time":
+				txn.EventTime = txn.EventTime.Add(time.Millisecond).UTC()
+			}
+			got, err := block.AppendEncode(nil, txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%q, %s:\n got %s\nwant %s", text, what, got, want)
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -45,6 +46,15 @@ func fuzzDecode(f *testing.F, kind Kind) {
 			}
 			if into != nil && into.IP.IsValid() && block.IPText() != into.IP.String() {
 				t.Fatalf("IPText() = %q, want %q", block.IPText(), into.IP.String())
+			}
+			// The block's encoding, which copies the record's strings when
+			// they need no escaping, is Encode's.
+			if into != nil {
+				got, gotErr := block.AppendEncode(nil, into)
+				want, wantErr := Encode(into)
+				if !bytes.Equal(got, want) || (gotErr == nil) != (wantErr == nil) {
+					t.Fatalf("TransactionBlock.AppendEncode = %s, %v; Encode = %s, %v", got, gotErr, want, wantErr)
+				}
 			}
 		}
 		if err != nil {

@@ -33,6 +33,23 @@ type ProductUpdate struct {
 // Kind returns KindProductUpdate.
 func (*ProductUpdate) Kind() Kind { return KindProductUpdate }
 
+// The member names of a product update, numbered for fieldTable; the
+// first four are the envelope's.
+const (
+	puProductID = iota + 5
+	puName
+	puCategory
+	puBrand
+	puPrice
+	puCost
+	puCurrency
+	puStock
+	puDeleted
+)
+
+var productUpdateFields = newFieldTable(envelopeName(0), envelopeName(1), envelopeName(2), envelopeName(3),
+	"product_id", "name", "category", "brand", "price", "cost", "currency", "stock", "deleted")
+
 // decode reads a product update; stock is storage for the stock count.
 func (p *ProductUpdate) decode(s *scanner, stock *int64) error {
 	if err := s.root(); err != nil {
@@ -40,37 +57,37 @@ func (p *ProductUpdate) decode(s *scanner, stock *int64) error {
 	}
 	var seen presence
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, productUpdateFields)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			break
 		}
-		switch key {
-		case "event_id", "type", "schema_version", "event_time":
-			err = s.envelopeField(key, KindProductUpdate, &p.Envelope, &seen)
-		case "product_id":
+		switch field {
+		case envEventID, envType, envSchemaVersion, envEventTime:
+			err = s.envelopeField(field, KindProductUpdate, &p.Envelope, &seen)
+		case puProductID:
 			p.ProductID, err = s.str("product_id")
-		case "name":
+		case puName:
 			p.Name, err = s.str("name")
-		case "category":
+		case puCategory:
 			p.Category, err = s.str("category")
-		case "brand":
+		case puBrand:
 			p.Brand, err = s.str("brand")
-		case "price":
+		case puPrice:
 			p.Price, err = s.optFloat("price")
-		case "cost":
+		case puCost:
 			p.Cost, err = s.optFloat("cost")
-		case "currency":
+		case puCurrency:
 			p.Currency, err = s.str("currency")
-		case "stock":
+		case puStock:
 			var n int64
 			var present bool
 			if n, present, err = s.integer("stock"); present {
 				*stock, p.Stock = n, stock
 			}
-		case "deleted":
+		case puDeleted:
 			p.Deleted, err = s.boolean("deleted")
 		default:
 			err = s.skip()

@@ -14,9 +14,10 @@ import (
 const maxDepth = 32
 
 // scanner reads one JSON document strictly (RFC 8259: no trailing commas,
-// no leading zeros, no NaN, no raw control characters in strings). The
-// caller checks UTF-8 once for the whole input, so strings are not checked
-// again here. Strings without escapes are returned as substrings of src, so
+// no leading zeros, no NaN, no raw control characters in strings). Bytes
+// from 0x80 on are accepted only in strings, which note them (escaped), and
+// the caller checks UTF-8 for the whole input after a string that did, so
+// strings are not checked here. Strings without escapes are returned as substrings of src, so
 // decoding an event copies the payload once instead of once per field.
 type scanner struct {
 	src   string // the private copy that decoded strings point into
@@ -28,6 +29,20 @@ type scanner struct {
 	floats []float64
 	// ipText is the text of the last address ip read, as written.
 	ipText string
+	// numText is the text of the last number float read if it is the text
+	// encoding/json writes for its value, else "" (number.canonical).
+	numText string
+	// timeText is the text of the last time timestamp read if it is the
+	// text time.RFC3339Nano formats for it, else "".
+	timeText string
+	// texts, for a transaction, keeps the texts of its event time and
+	// numbers.
+	texts *decodedTexts
+	// escaped is non-zero once a string read in place (a substring of src)
+	// held a byte that encoding/json does not write as it is: '<', '>',
+	// '&' or one from 0x80 on. While it is zero, every string read in place
+	// is written back as it is.
+	escaped uint64
 }
 
 func newScanner(data []byte) *scanner {
@@ -55,11 +70,20 @@ func (s *scanner) atEnd() bool {
 	return s.peek() == 0 && s.pos == len(s.src)
 }
 
-// plainString marks the bytes that may appear unescaped in a string and end
-// nothing: everything but '"', '\\' and control characters.
-var plainString = func() (t [256]bool) {
+// stringByte classes the bytes of a JSON string: 0 for those that end or
+// interrupt a plain string ('"', '\\' and control characters), 1 for those
+// encoding/json writes as they are, 3 for the others ('<', '>', '&' and
+// everything from 0x80 on), which may appear unescaped in the input but are
+// escaped, or may be, in the output.
+var stringByte = func() (t [256]uint8) {
 	for i := range t {
-		t[i] = i >= 0x20 && i != '"' && i != '\\'
+		switch {
+		case i < 0x20 || i == '"' || i == '\\':
+		case i >= 0x80 || i == '<' || i == '>' || i == '&':
+			t[i] = 3
+		default:
+			t[i] = 1
+		}
 	}
 	return t
 }()
@@ -75,35 +99,53 @@ func below(w, n uint64) uint64 { return (w - lsb*n) &^ w }
 
 // readString reads a string; s.src[s.pos] must be '"'.
 func (s *scanner) readString() (string, error) {
-	src, raw := s.src, s.raw
+	raw := s.raw
 	start := s.pos + 1
 	i := start
+	var escaped uint64
 	// Look at eight bytes at a time for '"', '\\' or a byte below 0x20
-	// (the SWAR tests from "Bit Twiddling Hacks"). A borrow can only flag a
-	// byte above one that really matches, so the lowest flag is exact.
-words:
+	// (the SWAR tests from "Bit Twiddling Hacks"), and note the bytes
+	// before it that the JSON writer escapes ('<' and '>' are the bytes
+	// that are '>' with bit 1 set). A borrow can only flag a byte above one
+	// that really matches, so the lowest flag is exact, and a flag below it
+	// is a byte of the string.
 	for ; i+8 <= len(raw); i += 8 {
 		w := binary.LittleEndian.Uint64(raw[i:])
+		// Flags under msb, and bits below them that are dropped.
+		e := below((w|lsb*2)^(lsb*'>'), 1) | below(w^(lsb*'&'), 1) | w
 		if m := (below(w^(lsb*'"'), 1) | below(w^(lsb*'\\'), 1) | below(w, 0x20)) & msb; m != 0 {
+			s.escaped |= (escaped | e&(m-1)) & msb
 			i += bits.TrailingZeros64(m) >> 3
-			break words
+			if raw[i] == '"' {
+				s.pos = i + 1
+				return s.src[start:i], nil
+			}
+			return s.readEscaped(start, i)
 		}
+		escaped |= e
 	}
-	if i+8 > len(raw) {
-		for i < len(src) && plainString[src[i]] {
-			i++
+	// The last bytes of the input, one at a time.
+	for i < len(raw) {
+		c := stringByte[raw[i]]
+		if c == 0 {
+			break
 		}
+		escaped |= uint64(c&2) << 6
+		i++
 	}
-	if i < len(src) && src[i] == '"' {
+	s.escaped |= escaped & msb
+	if i < len(raw) && raw[i] == '"' {
 		s.pos = i + 1
-		return src[start:i], nil
+		return s.src[start:i], nil
 	}
 	return s.readEscaped(start, i)
 }
 
 // readEscaped finishes a string that needs unescaping (or is broken); the
-// bytes from start to i are plain.
+// bytes from start to i are plain. It notes the string in s.escaped, for
+// the bytes it copies are not looked at for UTF-8 or JSON's escapes.
 func (s *scanner) readEscaped(start, i int) (string, error) {
+	s.escaped |= msb
 	buf := make([]byte, 0, i-start+16)
 	buf = append(buf, s.src[start:i]...)
 	for i < len(s.src) {
@@ -210,7 +252,7 @@ var exactPow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e
 // fast path: the digits, as an integer, and the power of ten are both exact
 // in a float64, so one division rounds correctly, exactly as
 // strconv.ParseFloat does. ok is false if n overflows.
-func (n number) float64() (v float64, ok bool) {
+func (n *number) float64() (v float64, ok bool) {
 	if n.exp || n.digits > 15 {
 		v, err := strconv.ParseFloat(n.raw, 64)
 		return v, err == nil && !math.IsInf(v, 0)
@@ -222,8 +264,26 @@ func (n number) float64() (v float64, ok bool) {
 	return v, true
 }
 
+// canonical reports whether n's text is the one encoding/json writes for
+// its float64 value. It is for at most 15 digits, no exponent, no trailing
+// zero after the point and not -0, and for a value of at least 1e-6 (below,
+// JSON output switches to an exponent; with a zero integer part only up to
+// six decimals are taken): a decimal of at most 15 significant digits is
+// the only one that short to round to its float64, so the shortest
+// formatting gives its digits back, in the same places.
+func (n *number) canonical() bool {
+	if n.exp || n.digits > 15 || n.neg && n.mant == 0 {
+		return false
+	}
+	if n.scale == 0 {
+		return true
+	}
+	intZero := n.raw[0] == '0' || n.raw[0] == '-' && n.raw[1] == '0'
+	return n.raw[len(n.raw)-1] != '0' && (!intZero || n.scale <= 6)
+}
+
 // int64 converts an integral n; ok is false if it overflows.
-func (n number) int64() (v int64, ok bool) {
+func (n *number) int64() (v int64, ok bool) {
 	if n.digits > 18 {
 		v, err := strconv.ParseInt(n.raw, 10, 64)
 		return v, err == nil
@@ -235,32 +295,34 @@ func (n number) int64() (v int64, ok bool) {
 	return v, true
 }
 
-// readNumber reads a number, checking the JSON grammar (no leading zeros,
+// readNumber reads a number into n, checking the JSON grammar (no leading zeros,
 // no bare point, no plus sign).
-func (s *scanner) readNumber() (n number, err error) {
+func (s *scanner) readNumber(n *number) error {
+	*n = number{}
 	src, i := s.src, s.pos
 	if i < len(src) && src[i] == '-' {
 		n.neg = true
 		i++
 	}
 	first := i
+	var mant uint64 // in a register, not through n
 	for ; i < len(src) && '0' <= src[i] && src[i] <= '9'; i++ {
-		n.mant = n.mant*10 + uint64(src[i]-'0')
+		mant = mant*10 + uint64(src[i]-'0')
 	}
 	n.digits = i - first
 	if n.digits == 0 || n.digits > 1 && src[first] == '0' {
 		s.pos = first
-		return number{}, s.malformed("invalid number")
+		return s.malformed("invalid number")
 	}
 	if i < len(src) && src[i] == '.' {
 		i++
 		point := i
 		for ; i < len(src) && '0' <= src[i] && src[i] <= '9'; i++ {
-			n.mant = n.mant*10 + uint64(src[i]-'0')
+			mant = mant*10 + uint64(src[i]-'0')
 		}
 		if n.scale = i - point; n.scale == 0 {
 			s.pos = i
-			return number{}, s.malformed("invalid number")
+			return s.malformed("invalid number")
 		}
 		n.digits += n.scale
 	}
@@ -275,12 +337,12 @@ func (s *scanner) readNumber() (n number, err error) {
 		}
 		if i == e {
 			s.pos = i
-			return number{}, s.malformed("invalid number")
+			return s.malformed("invalid number")
 		}
 	}
-	n.raw = src[s.pos:i]
+	n.raw, n.mant = src[s.pos:i], mant
 	s.pos = i
-	return n, nil
+	return nil
 }
 
 // literal consumes the literal word (true, false or null).
@@ -408,8 +470,8 @@ func (s *scanner) skip() error {
 		return s.literal("null")
 	default:
 		if c == '-' || '0' <= c && c <= '9' {
-			_, err := s.readNumber()
-			return err
+			var n number
+			return s.readNumber(&n)
 		}
 		if c == 0 && s.pos == len(s.src) {
 			return s.malformed("unexpected end of input")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,7 +44,8 @@ func TestScannerNumbers(t *testing.T) {
 		"1e", "1e+", "-", "+1", "1.5e3", "0.0", "00", "1.2.3", "2e308", "123456789012345678901234567890"} {
 		wantOK := json.Valid([]byte(num))
 		s := newScanner([]byte(num))
-		_, err := s.readNumber()
+		var n number
+		err := s.readNumber(&n)
 		gotOK := err == nil && s.atEnd()
 		if gotOK != wantOK {
 			t.Errorf("%q: accepted %v, encoding/json %v", num, gotOK, wantOK)
@@ -72,7 +74,8 @@ func TestNumberConversion(t *testing.T) {
 		cases = append(cases, strconv.FormatFloat(float64(i)*0.01+float64(i%7)*1e5, 'f', -1, 64))
 	}
 	for _, raw := range cases {
-		n, err := newScanner([]byte(raw)).readNumber()
+		var n number
+		err := newScanner([]byte(raw)).readNumber(&n)
 		if err != nil {
 			t.Fatalf("%s: %v", raw, err)
 		}
@@ -95,13 +98,24 @@ func TestNumberConversion(t *testing.T) {
 // byte, a truncated sequence, an encoded surrogate and an overlong form:
 // every decoding entry point must reject each one with the UTF-8
 // rejection, whatever else the bytes break, and accept valid non-ASCII
-// text put in the same places.
+// text put in the same places. It does so in a record whose strings are
+// all read in place (UTF-8 is then checked only if a string noted a byte
+// from 0x80 on), one with a string at its very end, and one with an
+// escape.
 func TestInvalidUTF8EveryString(t *testing.T) {
 	v := testValidator()
-	doc := compactExample(t, KindTransaction)
+	plain := compactExample(t, KindTransaction)
 	// An unknown field with an escape and text near the end exercise the
 	// slower string paths too.
-	doc = append(doc[:len(doc)-1], `,"zz_note":"a\"b","zz":"xyzzy"}`...)
+	escaped := append(slices.Clone(plain[:len(plain)-1]), `,"zz_note":"a\"b","zz":"xyzzy"}`...)
+	// A string in the last eight bytes is read byte by byte.
+	tail := append(slices.Clone(plain[:len(plain)-1]), `,"zz":"xy"}`...)
+	for _, doc := range [][]byte{plain, escaped, tail} {
+		checkInvalidUTF8EveryString(t, v, doc)
+	}
+}
+
+func checkInvalidUTF8EveryString(t *testing.T, v *Validator, doc []byte) {
 	if _, err := v.Decode(KindTransaction, doc); err != nil {
 		t.Fatal(err)
 	}

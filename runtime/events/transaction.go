@@ -107,6 +107,27 @@ type Label struct {
 	Pattern string `json:"pattern,omitempty"`
 }
 
+// The member names of a transaction, numbered for fieldTable; the first
+// four are the envelope's, as in every event kind's table.
+const (
+	txnTransactionID = iota + 5
+	txnCustomerID
+	txnMerchantID
+	txnChannel
+	txnLines
+	txnAmount
+	txnCurrency
+	txnPayment
+	txnDevice
+	txnIP
+	txnGeo
+	txnLabel
+)
+
+var transactionFields = newFieldTable(envelopeName(0), envelopeName(1), envelopeName(2), envelopeName(3),
+	"transaction_id", "customer_id", "merchant_id", "channel", "lines", "amount", "currency",
+	"payment", "device", "ip", "geo", "label")
+
 // decode reads a transaction; lines and label are storage to use for them.
 func (t *Transaction) decode(s *scanner, lines []Line, label *Label) error {
 	if err := s.root(); err != nil {
@@ -114,48 +135,49 @@ func (t *Transaction) decode(s *scanner, lines []Line, label *Label) error {
 	}
 	var seen presence
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, transactionFields)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			break
 		}
-		switch key {
-		case "event_id", "type", "schema_version", "event_time":
-			err = s.envelopeField(key, KindTransaction, &t.Envelope, &seen)
-		case "transaction_id":
+		switch field {
+		case envEventID, envType, envSchemaVersion, envEventTime:
+			err = s.envelopeField(field, KindTransaction, &t.Envelope, &seen)
+		case txnTransactionID:
 			t.TransactionID, err = s.str("transaction_id")
-		case "customer_id":
+		case txnCustomerID:
 			t.CustomerID, err = s.str("customer_id")
-		case "merchant_id":
+		case txnMerchantID:
 			t.MerchantID, err = s.str("merchant_id")
-		case "channel":
+		case txnChannel:
 			var c string
 			c, err = s.str("channel")
 			t.Channel = Channel(c)
-		case "lines":
+		case txnLines:
 			var present bool
 			if t.Lines, present, err = s.lines(lines); present {
 				seen |= seenLines
 			}
-		case "amount":
+		case txnAmount:
 			var v float64
 			var present bool
 			if v, present, err = s.float("amount"); present {
 				t.Amount, seen = v, seen|seenAmount
+				s.note(&s.texts.amount, v)
 			}
-		case "currency":
+		case txnCurrency:
 			t.Currency, err = s.str("currency")
-		case "payment":
+		case txnPayment:
 			err = s.payment(&t.Payment)
-		case "device":
+		case txnDevice:
 			err = s.device("device", &t.Device)
-		case "ip":
+		case txnIP:
 			t.IP, err = s.ip("ip")
-		case "geo":
+		case txnGeo:
 			err = s.geo("geo", &t.Geo)
-		case "label":
+		case txnLabel:
 			t.Label, err = s.label(label)
 		default:
 			err = s.skip()
@@ -202,6 +224,15 @@ func (s *scanner) lines(lines []Line) (_ []Line, present bool, err error) {
 	}
 }
 
+// The member names of an order line, numbered for fieldTable.
+const (
+	lineProductID = iota + 1
+	lineQuantity
+	lineUnitPrice
+)
+
+var lineFields = newFieldTable("product_id", "quantity", "unit_price")
+
 func (s *scanner) line(i int, ln *Line) error {
 	if s.peek() != '{' {
 		return s.wrongType(linePath(i, ""), "object")
@@ -211,7 +242,7 @@ func (s *scanner) line(i int, ln *Line) error {
 	}
 	var seen presence
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, lineFields)
 		if err != nil {
 			return err
 		}
@@ -223,16 +254,19 @@ func (s *scanner) line(i int, ln *Line) error {
 			f       float64
 			present bool
 		)
-		switch key {
-		case "product_id":
+		switch field {
+		case lineProductID:
 			ln.ProductID, err = s.str("product_id")
-		case "quantity":
+		case lineQuantity:
 			if n, present, err = s.integer("quantity"); present {
 				ln.Quantity, seen = n, seen|seenQuantity
 			}
-		case "unit_price":
+		case lineUnitPrice:
 			if f, present, err = s.float("unit_price"); present {
 				ln.UnitPrice, seen = f, seen|seenUnitPrice
+				if i < len(s.texts.prices) {
+					s.note(&s.texts.prices[i], f)
+				}
 			}
 		default:
 			err = s.skip()
@@ -250,23 +284,32 @@ func (s *scanner) line(i int, ln *Line) error {
 	return nil
 }
 
+// The member names of a payment, numbered for fieldTable.
+const (
+	paymentMethod = iota + 1
+	paymentCardFingerprint
+	paymentCardBIN
+)
+
+var paymentFields = newFieldTable("method", "card_fingerprint", "card_bin")
+
 func (s *scanner) payment(p *Payment) error {
 	if ok, err := s.object("payment"); !ok || err != nil {
 		return err
 	}
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, paymentFields)
 		if err != nil || !ok {
 			return err
 		}
-		switch key {
-		case "method":
+		switch field {
+		case paymentMethod:
 			var m string
 			m, err = s.str("payment.method")
 			p.Method = PaymentMethod(m)
-		case "card_fingerprint":
+		case paymentCardFingerprint:
 			p.CardFingerprint, err = s.str("payment.card_fingerprint")
-		case "card_bin":
+		case paymentCardBIN:
 			p.CardBIN, err = s.str("payment.card_bin")
 		default:
 			err = s.skip()
@@ -277,23 +320,31 @@ func (s *scanner) payment(p *Payment) error {
 	}
 }
 
+// The member names of a label, numbered for fieldTable.
+const (
+	labelFraud = iota + 1
+	labelPattern
+)
+
+var labelFields = newFieldTable("fraud", "pattern")
+
 // label reads the label into l.
 func (s *scanner) label(l *Label) (*Label, error) {
 	if ok, err := s.object("label"); !ok || err != nil {
 		return nil, err
 	}
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, labelFields)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return l, nil
 		}
-		switch key {
-		case "fraud":
+		switch field {
+		case labelFraud:
 			l.Fraud, err = s.boolean("label.fraud")
-		case "pattern":
+		case labelPattern:
 			l.Pattern, err = s.str("label.pattern")
 		default:
 			err = s.skip()

@@ -74,13 +74,36 @@ type UTM struct {
 	Content  string `json:"content,omitempty"`
 }
 
+// The member names of a user event, numbered for fieldTable; the first
+// four are the envelope's.
+const (
+	ueSessionID = iota + 5
+	ueCustomerID
+	ueAction
+	ueProductID
+	ueQuery
+	ueOrderID
+	ueTransactionID
+	uePage
+	ueURL
+	ueReferrer
+	ueUTM
+	ueDevice
+	ueGeo
+	ueChannel
+)
+
+var userEventFields = newFieldTable(envelopeName(0), envelopeName(1), envelopeName(2), envelopeName(3),
+	"session_id", "customer_id", "action", "product_id", "query", "order_id", "transaction_id",
+	"page", "url", "referrer", "utm", "device", "geo", "channel")
+
 func (u *UserEvent) decode(s *scanner) error {
 	if err := s.root(); err != nil {
 		return err
 	}
 	var seen presence
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, userEventFields)
 		if err != nil {
 			return err
 		}
@@ -88,37 +111,37 @@ func (u *UserEvent) decode(s *scanner) error {
 			break
 		}
 		var v string
-		switch key {
-		case "event_id", "type", "schema_version", "event_time":
-			err = s.envelopeField(key, KindUserEvent, &u.Envelope, &seen)
-		case "session_id":
+		switch field {
+		case envEventID, envType, envSchemaVersion, envEventTime:
+			err = s.envelopeField(field, KindUserEvent, &u.Envelope, &seen)
+		case ueSessionID:
 			u.SessionID, err = s.str("session_id")
-		case "customer_id":
+		case ueCustomerID:
 			u.CustomerID, err = s.str("customer_id")
-		case "action":
+		case ueAction:
 			v, err = s.str("action")
 			u.Action = Action(v)
-		case "product_id":
+		case ueProductID:
 			u.ProductID, err = s.str("product_id")
-		case "query":
+		case ueQuery:
 			u.Query, err = s.str("query")
-		case "order_id":
+		case ueOrderID:
 			u.OrderID, err = s.str("order_id")
-		case "transaction_id":
+		case ueTransactionID:
 			u.TransactionID, err = s.str("transaction_id")
-		case "page":
+		case uePage:
 			u.Page, err = s.str("page")
-		case "url":
+		case ueURL:
 			u.URL, err = s.str("url")
-		case "referrer":
+		case ueReferrer:
 			u.Referrer, err = s.str("referrer")
-		case "utm":
+		case ueUTM:
 			err = s.utm(&u.UTM)
-		case "device":
+		case ueDevice:
 			err = s.device("device", &u.Device)
-		case "geo":
+		case ueGeo:
 			err = s.geo("geo", &u.Geo)
-		case "channel":
+		case ueChannel:
 			v, err = s.str("channel")
 			u.Channel = Channel(v)
 		default:
@@ -131,25 +154,37 @@ func (u *UserEvent) decode(s *scanner) error {
 	return s.finish(seen)
 }
 
+// The member names of UTM parameters, numbered for fieldTable.
+const (
+	utmSource = iota + 5
+	utmMedium
+	utmCampaign
+	utmTerm
+	utmContent
+)
+
+var utmFields = newFieldTable(envelopeName(0), envelopeName(1), envelopeName(2), envelopeName(3),
+	"source", "medium", "campaign", "term", "content")
+
 func (s *scanner) utm(u *UTM) error {
 	if ok, err := s.object("utm"); !ok || err != nil {
 		return err
 	}
 	for first := true; ; first = false {
-		key, ok, err := s.nextKey(first)
+		field, ok, err := s.nextField(first, utmFields)
 		if err != nil || !ok {
 			return err
 		}
-		switch key {
-		case "source":
+		switch field {
+		case utmSource:
 			u.Source, err = s.str("utm.source")
-		case "medium":
+		case utmMedium:
 			u.Medium, err = s.str("utm.medium")
-		case "campaign":
+		case utmCampaign:
 			u.Campaign, err = s.str("utm.campaign")
-		case "term":
+		case utmTerm:
 			u.Term, err = s.str("utm.term")
-		case "content":
+		case utmContent:
 			u.Content, err = s.str("utm.content")
 		default:
 			err = s.skip()

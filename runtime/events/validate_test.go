@@ -2,6 +2,8 @@ package events
 
 import (
 	"errors"
+	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -401,5 +403,42 @@ func TestRejectionError(t *testing.T) {
 	}
 	if got := (&Rejection{Reason: ReasonMalformedJSON}).Error(); got != "event rejected: malformed_json" {
 		t.Errorf("Error() = %q", got)
+	}
+}
+
+// TestParseIPv4 holds the IPv4 fast path to netip.ParseAddr: every string
+// it accepts (edge cases, and random strings of digits, dots and other
+// address characters) netip.ParseAddr reads as the same address, and it
+// accepts every IPv4 address as netip.Addr.String writes it.
+func TestParseIPv4(t *testing.T) {
+	cases := []string{"", ".", "0.0.0.0", "255.255.255.255", "256.0.0.0", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.04",
+		"1.2.3.0", "10.0.0.1", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4 ", "1.2.3.4%eth0", "::1", "::ffff:1.2.3.4",
+		"0x1.2.3.4", "1.2.3.255", "1.2.3.2555", "999.1.1.1", "00.0.0.0", "0.0.0.00", "1.2.3.-4", "+1.2.3.4"}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for range 200_000 {
+		b := make([]byte, rng.IntN(17))
+		for i := range b {
+			b[i] = "0123456789.......:af"[rng.IntN(20)]
+		}
+		cases = append(cases, string(b))
+	}
+	for range 20_000 {
+		cases = append(cases, netip.AddrFrom4([4]byte{byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(3)), byte(rng.IntN(256))}).String())
+	}
+	accepted := 0
+	for _, s := range cases {
+		got, ok := parseIPv4(s)
+		want, err := netip.ParseAddr(s)
+		if ok {
+			accepted++
+			if err != nil || got != want {
+				t.Fatalf("parseIPv4(%q) = %v, netip.ParseAddr = %v, %v", s, got, want, err)
+			}
+		} else if err == nil && want.Is4() {
+			t.Fatalf("parseIPv4(%q) refused what netip.ParseAddr reads as %v", s, want)
+		}
+	}
+	if accepted < 20_000 {
+		t.Fatalf("only %d of the cases were IPv4 addresses", accepted)
 	}
 }

@@ -1,0 +1,181 @@
+package catalog
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestEnrichWithCache enriches random baskets through one Cache while the
+// catalog changes between them (updates that move products to other
+// categories, brands and costs, deletions, tombstones dated, late and
+// resurrecting updates), and checks every result against EnrichInto
+// without a cache: a cached product must never outlive its change. The IDs
+// come in pairs that differ only before their last eight bytes, and so
+// share a cache slot.
+func TestEnrichWithCache(t *testing.T) {
+	c := New()
+	rng := rand.New(rand.NewPCG(9, 10))
+	const n = 80
+	id := func(i int) string {
+		return []string{"a", "b"}[i%2] + "-item-" + strconv.Itoa(100000+i/2)
+	}
+	categories := []string{"books", "toys", "", "garden"}
+	version := 1
+	update := func(i int) {
+		version++
+		p := product(id(i), version)
+		p.Category = categories[rng.IntN(len(categories))]
+		p.Brand = []string{"acme", "", "zed"}[rng.IntN(3)]
+		p.Currency = []string{"EUR", "", "USD"}[rng.IntN(3)]
+		c.Upsert(p)
+	}
+	for i := range n {
+		update(i)
+	}
+	var (
+		k        Cache
+		got, ref Enrichment
+	)
+	for round := range 20000 {
+		switch i := rng.IntN(n + 4); rng.IntN(8) {
+		case 0:
+			update(i)
+		case 1:
+			c.Delete(id(i))
+		case 2:
+			c.DeleteAt(id(i), t0.Add(time.Duration(version+rng.IntN(3)-1)*time.Second))
+		}
+		lines := make([]Line, rng.IntN(6))
+		for j := range lines {
+			lines[j] = Line{ProductID: id(rng.IntN(n + 4)), Quantity: 1 + rng.Int64N(5), UnitPrice: float64(rng.IntN(10000)) / 100}
+		}
+		currency := []string{"", "EUR", "USD"}[round%3]
+		c.EnrichWith(&k, &got, currency, lines)
+		c.EnrichInto(&ref, currency, lines)
+		if !reflect.DeepEqual(got, ref) {
+			t.Fatalf("round %d: EnrichWith(%q, %+v)\n got %+v\nwant %+v", round, currency, lines, got, ref)
+		}
+	}
+	basket := []Line{{ProductID: id(3), Quantity: 1, UnitPrice: 1}, {ProductID: id(4), Quantity: 2, UnitPrice: 1}}
+	if n := testing.AllocsPerRun(100, func() { c.EnrichWith(&k, &got, "EUR", basket) }); n != 0 {
+		t.Fatalf("EnrichWith allocates %v times", n)
+	}
+}
+
+// TestCacheSlotsSpread checks that product IDs that differ only in their
+// numbers spread over the cache's slots.
+func TestCacheSlotsSpread(t *testing.T) {
+	used := map[uint64]bool{}
+	for i := range 500 {
+		used[cacheSlot("sku-"+strconv.Itoa(1000+i))] = true
+	}
+	if len(used) < 300 {
+		t.Fatalf("500 IDs in %d of %d slots", len(used), cacheSlots)
+	}
+}
+
+// BenchmarkEnrichWithCache is BenchmarkEnrich's baskets, over the 500
+// products of the engine benchmarks' stream, looked up in the catalog
+// alone and through a Cache.
+func BenchmarkEnrichWithCache(b *testing.B) {
+	c, ids := benchCatalog(DefaultShards, 100_000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	baskets := make([][]Line, 1024)
+	for i := range baskets {
+		for range 1 + rng.IntN(3) {
+			baskets[i] = append(baskets[i], Line{ProductID: ids[rng.IntN(500)], Quantity: 1 + rng.Int64N(3), UnitPrice: 9.99})
+		}
+	}
+	for _, cached := range []bool{false, true} {
+		b.Run("cache="+strconv.FormatBool(cached), func(b *testing.B) {
+			var (
+				e Enrichment
+				k *Cache
+			)
+			if cached {
+				k = new(Cache)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				c.EnrichWith(k, &e, "EUR", baskets[i&1023])
+			}
+		})
+	}
+}
+
+// TestCacheWithConcurrentWriter enriches through caches on several
+// goroutines while one upserts (under -race this checks that a cached
+// product is read safely): the cost of every line is that of a version of
+// its product, and a product's version never goes back for a reader.
+func TestCacheWithConcurrentWriter(t *testing.T) {
+	c := New()
+	const ids = 200
+	for i := range ids {
+		c.Upsert(product("p"+strconv.Itoa(i), 1))
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for r := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var (
+				k Cache
+				e Enrichment
+			)
+			rng := rand.New(rand.NewPCG(uint64(r), 2))
+			last := make([]float64, ids)
+			for !stop.Load() {
+				i := rng.IntN(ids)
+				// One unit at price 0: the margin is minus the cost, which
+				// is the version over 2.
+				c.EnrichWith(&k, &e, "EUR", []Line{{ProductID: "p" + strconv.Itoa(i), Quantity: 1}})
+				cost := -e.Margin
+				if cost != float64(int(cost*2))/2 || cost < last[i] {
+					t.Errorf("product p%d: cost %v after %v", i, cost, last[i])
+					return
+				}
+				last[i] = cost
+			}
+		}()
+	}
+	for v := 2; v <= 20_000; v++ {
+		c.Upsert(product("p"+strconv.Itoa(v%ids), v))
+	}
+	stop.Store(true)
+	wg.Wait()
+}
+
+// TestCacheFollowsTheCatalog uses one Cache with two catalogs that have
+// seen as many changes and hold the same IDs in different categories:
+// each enrichment must read its own catalog.
+func TestCacheFollowsTheCatalog(t *testing.T) {
+	a, b := New(), New()
+	for _, c := range []struct {
+		cat      *Catalog
+		category string
+	}{{a, "books"}, {b, "toys"}} {
+		p := product("p1", 1)
+		p.Category = c.category
+		c.cat.Upsert(p)
+	}
+	var (
+		k Cache
+		e Enrichment
+	)
+	lines := []Line{{ProductID: "p1", Quantity: 1, UnitPrice: 1}}
+	for _, c := range []struct {
+		cat  *Catalog
+		want string
+	}{{a, "books"}, {b, "toys"}, {a, "books"}} {
+		c.cat.EnrichWith(&k, &e, "", lines)
+		if len(e.Categories) != 1 || e.Categories[0] != c.want {
+			t.Fatalf("categories %v, want [%s]", e.Categories, c.want)
+		}
+	}
+}

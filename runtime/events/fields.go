@@ -1,0 +1,153 @@
+package events
+
+import "encoding/binary"
+
+// fieldTable numbers the member names of one object type (1 to n in the
+// order given to newFieldTable; 0 stands for a name it does not hold), so
+// that a decoder can switch on a small integer instead of comparing the key
+// with every name.
+//
+// In compact input a member starts with its name's text as the table holds
+// it: quote, name, quote, colon. The first four bytes after the opening
+// quote pick a bucket of the table (a hash made perfect by the choice of
+// multiplier, apart from names sharing those four bytes, which share a
+// bucket); the member is the bucket's name if the input's next bytes are
+// that name's text exactly. They then hold the name with no escapes and
+// its closing quote, so the member's name is that name.
+type fieldTable struct {
+	buckets [fieldBuckets][2]fieldEntry
+	mult    uint64
+	names   []string
+}
+
+const (
+	fieldBucketBits = 6
+	fieldBuckets    = 1 << fieldBucketBits
+	// maxFieldName bounds the names a fieldTable holds: their text after
+	// the opening quote (name, quote, colon) fits three words.
+	maxFieldName = 22
+)
+
+// fieldEntry is one name's text after the opening quote, zero-padded to
+// three words, the masks of its bytes, its length and number. An empty
+// entry has w[0] = 1 under a zero mask, which no input matches.
+type fieldEntry struct {
+	w, m  [3]uint64
+	n, id uint8
+}
+
+// newFieldTable returns the table of names, numbered from 1. The names must
+// be distinct, 2 to maxFieldName bytes long, at most 32 of them, and at
+// most two may share their first four bytes.
+func newFieldTable(names ...string) *fieldTable {
+	if len(names) > fieldBuckets/2 {
+		panic("events: too many field names")
+	}
+	t := &fieldTable{names: names}
+	// Multipliers from a fixed sequence (splitmix64) until one puts no
+	// two names with different first bytes into one bucket; a few tries
+	// are enough at this load.
+	x := uint64(0x9e3779b97f4a7c15)
+	for tries := 0; ; tries++ {
+		if tries == 1000 {
+			panic("events: no hash for the field names")
+		}
+		x += 0x9e3779b97f4a7c15
+		z := (x ^ x>>30) * 0xbf58476d1ce4e5b9
+		z = (z ^ z>>27) * 0x94d049bb133111eb
+		t.mult = z ^ z>>31
+		if t.fill() {
+			return t
+		}
+	}
+}
+
+// fill spreads the names over the buckets by t.mult; false if one bucket
+// would hold names with different first four bytes, or more than two.
+func (t *fieldTable) fill() bool {
+	for i := range t.buckets {
+		t.buckets[i] = [2]fieldEntry{{w: [3]uint64{1}}, {w: [3]uint64{1}}}
+	}
+	for i, name := range t.names {
+		if len(name) < 2 || len(name) > maxFieldName {
+			panic("events: field name " + name + " is shorter than 2 or longer than 22 bytes")
+		}
+		var text [24]byte
+		n := copy(text[:], name+`":`)
+		e := fieldEntry{n: uint8(n), id: uint8(i + 1)}
+		for j := range e.w {
+			e.w[j] = binary.LittleEndian.Uint64(text[8*j:])
+			if k := n - 8*j; k >= 8 {
+				e.m[j] = ^uint64(0)
+			} else if k > 0 {
+				e.m[j] = 1<<(8*k) - 1
+			}
+		}
+		b := &t.buckets[t.bucket(e.w[0])]
+		switch {
+		case b[0].n == 0:
+			b[0] = e
+		case b[1].n == 0 && uint32(b[0].w[0]) == uint32(e.w[0]):
+			b[1] = e
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// bucket picks the bucket of the member whose text starts with w's bytes.
+func (t *fieldTable) bucket(w uint64) uint64 {
+	return (uint64(uint32(w)) * t.mult) >> (64 - fieldBucketBits)
+}
+
+// lookup returns the number of name, or 0.
+func (t *fieldTable) lookup(name string) int {
+	for i, n := range t.names {
+		if n == name {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// nextField is nextKey for an object whose member names t holds: it
+// returns the member's number in t (0 for a name t does not hold), ready
+// for the value; ok is false after the closing brace. first must be true
+// for the first call after enter.
+//
+// A member of compact input whose name t holds, the usual case, is found
+// in place from at most three words, without reading the name as a string;
+// anything else (white space, escapes, names t does not hold, the input's
+// last 26 bytes) goes through nextKey.
+func (s *scanner) nextField(first bool, t *fieldTable) (id int, ok bool, err error) {
+	if raw, pos := s.raw, s.pos; pos+26 <= len(raw) {
+		c, start := raw[pos], pos+1
+		if c == ',' && !first {
+			c, start = raw[pos+1], pos+2
+		}
+		switch {
+		case c == '"' && (first || start == pos+2):
+			r := raw[start : start+24]
+			w0 := binary.LittleEndian.Uint64(r)
+			b := &t.buckets[t.bucket(w0)]
+			for i := range b {
+				e := &b[i]
+				if w0&e.m[0] == e.w[0] && (e.n <= 8 || binary.LittleEndian.Uint64(r[8:])&e.m[1] == e.w[1] &&
+					(e.n <= 16 || binary.LittleEndian.Uint64(r[16:])&e.m[2] == e.w[2])) {
+					s.pos = start + int(e.n)
+					return int(e.id), true, nil
+				}
+			}
+		case c == '}' && start == pos+1:
+			s.pos = start
+			s.depth--
+			return 0, false, nil
+		}
+	}
+	key, ok, err := s.nextKey(first)
+	if err != nil || !ok {
+		return 0, ok, err
+	}
+	return t.lookup(key), true, nil
+}
