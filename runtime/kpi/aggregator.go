@@ -201,7 +201,6 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 	// is the order values are admitted to the registry in), and their total
 	// for the others.
 	total := update{orders: txnOrders, hash: h, customer: o.CustomerID != ""}
-	total.reg, total.rho = hllPos(h)
 	a.shareUpd = a.shareUpd[:0]
 	if len(shares) == 0 {
 		total.revenue, total.margin, total.units = toMillionths(o.Revenue), toMillionths(o.Margin), o.Units
@@ -457,15 +456,11 @@ func (a *Aggregator) applyLateOrders(ws *windowSet, st *windowState) {
 	}
 }
 
-// update is what one observation adds to a series. The customer's hash
-// comes with its dense register position (hllPos), computed once for all
-// the series it goes to.
+// update is what one observation adds to a series.
 type update struct {
 	revenue, margin int64
 	units, orders   int64
 	hash            uint64
-	reg             uint32
-	rho             uint8
 	customer        bool
 }
 
@@ -475,7 +470,7 @@ func (m *measures) add(u *update) {
 	m.units += u.units
 	m.orders += u.orders
 	if u.customer {
-		m.customers.insertAt(u.hash, u.reg, u.rho)
+		m.customers.add(u.hash)
 	}
 }
 

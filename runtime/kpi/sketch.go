@@ -37,6 +37,15 @@ const hllRegisters = 1 << hllPrecision
 // instead of once per series, an insertion is one compare and store that
 // the processor can overlap with the next series' cache miss, and the
 // estimate reads them directly (estimate.go).
+//
+// The aggregator adds hashes with add, which only appends them to pending;
+// they are inserted, in the order they came, when pending is full or before
+// anything reads the set (flush). Inserting one hash touches a random
+// register (or table slot) of the series, and with a dozen series per
+// transaction between the other stages' work that is a cache miss each;
+// inserting hundreds of one series' hashes together touches its registers
+// once while they are in the cache. The set after a flush is the set the
+// hashes inserted one by one give, slot for slot.
 type customerSet struct {
 	// slots holds customer hashes, 0 marking a free slot (a hash of 0 is
 	// stored as 1). nil once dense.
@@ -44,6 +53,41 @@ type customerSet struct {
 	n     int
 	// regs are the dense registers, nil while exact.
 	regs []uint8
+	// pending holds the hashes added since the last flush, in order.
+	pending []uint64
+}
+
+// pendingMax is the number of added hashes after which add inserts them:
+// 4 KiB of hashes, a register touched about once per 32 of them.
+const pendingMax = 512
+
+// add adds h to the set; it is inserted by the next flush.
+func (c *customerSet) add(h uint64) {
+	if len(c.pending) >= pendingMax {
+		c.flush()
+	}
+	c.pending = append(c.pending, h)
+}
+
+// flush inserts the pending hashes in the order they were added.
+func (c *customerSet) flush() {
+	p := c.pending
+	if len(p) == 0 {
+		return
+	}
+	c.pending = p[:0]
+	for i, h := range p {
+		if c.regs != nil {
+			// Dense: the rest go straight to the registers.
+			regs := c.regs[:hllRegisters]
+			for _, h := range p[i:] {
+				idx, rho := hllPos(h)
+				regs[idx] = max(regs[idx], rho)
+			}
+			return
+		}
+		c.insert(h)
+	}
 }
 
 // hllPos returns the register of hash h and the value h gives it, as
@@ -54,14 +98,10 @@ func hllPos(h uint64) (idx uint32, rho uint8) {
 	return uint32(h >> (64 - hllPrecision)), uint8(bits.LeadingZeros64(h<<hllPrecision|1<<(hllPrecision-1))) + 1
 }
 
+// insert inserts h at once.
 func (c *customerSet) insert(h uint64) {
-	idx, rho := hllPos(h)
-	c.insertAt(h, idx, rho)
-}
-
-// insertAt inserts h, whose register position is idx and rho (hllPos).
-func (c *customerSet) insertAt(h uint64, idx uint32, rho uint8) {
 	if c.regs != nil {
+		idx, rho := hllPos(h)
 		if r := &c.regs[idx&(hllRegisters-1)]; *r < rho {
 			*r = rho
 		}
@@ -123,6 +163,8 @@ func (c *customerSet) toDense() {
 // dense registers, which hold the maximum per register however the hashes
 // arrive.
 func (c *customerSet) union(o *customerSet) {
+	c.flush()
+	o.flush()
 	if o.regs != nil {
 		if c.regs == nil {
 			c.toDense()
@@ -164,6 +206,7 @@ func maxRegisters(dst, src []uint8) {
 // estimate returns the exact count below the limit, else the HyperLogLog
 // estimate.
 func (c *customerSet) estimate() uint64 {
+	c.flush()
 	if c.regs != nil {
 		return denseEstimate(c.regs)
 	}
@@ -173,6 +216,7 @@ func (c *customerSet) estimate() uint64 {
 // sketch returns the set as a serialized hyperloglog.Sketch (sparse while
 // exact), the form results carry and MergeSketches unites.
 func (c *customerSet) sketch() []byte {
+	c.flush()
 	if c.regs != nil {
 		return appendDense(make([]byte, 0, denseHeader+hllRegisters), c.regs)
 	}
@@ -239,6 +283,7 @@ func denseRegisters(enc []byte) ([]uint8, error) {
 // Snapshot encoding of a customerSet: byte 0 + uvarint n + n little-endian
 // uint64 hashes, or byte 1 + uvarint length + the dense sketch.
 func (c *customerSet) appendBinary(b []byte) ([]byte, error) {
+	c.flush()
 	if c.regs != nil {
 		b = append(b, 1)
 		b = binary.AppendUvarint(b, uint64(denseHeader+len(c.regs)))
