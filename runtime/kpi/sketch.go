@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 
 	"github.com/axiomhq/hyperloglog"
 )
@@ -220,21 +221,66 @@ func (c *customerSet) sketch() []byte {
 	if c.regs != nil {
 		return appendDense(make([]byte, 0, denseHeader+hllRegisters), c.regs)
 	}
-	sk := hyperloglog.New14()
-	for _, h := range c.slots {
+	return appendSparse(nil, c.slots, c.n)
+}
+
+// sparsePrecision is the library's precision of sparse keys (its pp).
+const sparsePrecision = 25
+
+// sparseKey is the library's sparse key of hash h (its encodeHash at
+// precision hllPrecision): the top sparsePrecision bits, shifted left by
+// one, or, when the bits between the register index and sparsePrecision
+// are all 0, those bits with the rank of the rest and a flag bit.
+func sparseKey(h uint64) uint32 {
+	idx := uint32(h >> (64 - sparsePrecision))
+	if idx&(1<<(sparsePrecision-hllPrecision)-1) == 0 {
+		rest := h & (1<<(64-sparsePrecision) - 1)
+		zeros := bits.LeadingZeros64(rest<<sparsePrecision|(1<<sparsePrecision-1)) + 1
+		return idx<<7 | uint32(zeros<<1) | 1
+	}
+	return idx << 1
+}
+
+// sparseHeader is the length of the library's sparse encoding before the
+// key stream: version, precision, register base (0), sparse flag (1), the
+// empty temporary set's size (4 bytes), then the key list's count, last
+// key and stream length (4 big-endian bytes each).
+const sparseHeader = 20
+
+// appendSparse appends the encoding the library's MarshalBinary writes for
+// a sparse sketch of precision hllPrecision that was fed the n non-zero
+// hashes in slots and then estimated: the estimate folds its temporary set
+// into the key list, sorted and without repeats, each key a varint of its
+// difference to the one before. Nothing else the library does to a sketch
+// of at most exactLimit hashes changes that list (it turns dense only at
+// 2^hllPrecision stream bytes, and a key takes at most 5).
+// TestSparseSketchMatchesLibrary compares the two.
+func appendSparse(b []byte, slots []uint64, n int) []byte {
+	keys := make([]uint32, 0, n)
+	for _, h := range slots {
 		if h != 0 {
-			sk.InsertHash(h)
+			keys = append(keys, sparseKey(h))
 		}
 	}
-	// Estimate folds the insertion-ordered temporary set into the sorted
-	// sparse list, which makes the encoding canonical.
-	sk.Estimate()
-	// A sketch of valid precision always marshals.
-	b, _ := sk.MarshalBinary()
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	b = slices.Grow(b, sparseHeader+4*len(keys))
+	head := len(b)
+	b = append(b, denseVersion, hllPrecision, 0, 1)
+	b = append(b, make([]byte, sparseHeader-4)...) // filled in below
+	last := uint32(0)
+	for _, k := range keys {
+		b = binary.AppendUvarint(b, uint64(k-last))
+		last = k
+	}
+	h := b[head+8 : head+sparseHeader]
+	binary.BigEndian.PutUint32(h, uint32(len(keys)))
+	binary.BigEndian.PutUint32(h[4:], last)
+	binary.BigEndian.PutUint32(h[8:], uint32(len(b)-head-sparseHeader))
 	return b
 }
 
-// denseVersion is the first byte of the library's encodings.
+// denseVersion is the first byte of the library's encodings (its version).
 const denseVersion = 2
 
 // denseHeader is the length of the library's dense encoding before the

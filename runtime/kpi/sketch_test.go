@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/axiomhq/hyperloglog"
 )
 
 // TestBufferedAddEqualsInsert: hashes added through the pending buffer
@@ -74,5 +76,54 @@ func TestBufferedAddEqualsInsert(t *testing.T) {
 				t.Fatal("unions with and without pending hashes differ")
 			}
 		})
+	}
+}
+
+// TestSparseSketchMatchesLibrary: the sketch of an exact set must be the
+// bytes the library writes for a sketch fed the same hashes and estimated,
+// from empty to exactLimit hashes, with hashes whose sparse keys repeat,
+// keys in both of the library's forms, and the hash 0 (stored as 1).
+func TestSparseSketchMatchesLibrary(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	for _, n := range []int{0, 1, 2, 163, 164, 165, 500, exactLimit} {
+		for i := range 4 {
+			var c customerSet
+			want := hyperloglog.New14()
+			var prev uint64
+			for k := range n {
+				h := rng.Uint64()
+				switch k % 4 {
+				case 1:
+					// Low bits of the sparse index all 0: the key carries
+					// the rank.
+					h &^= (1<<(sparsePrecision-hllPrecision) - 1) << (64 - sparsePrecision)
+				case 2:
+					// The sparse key of the hash before: another hash
+					// of the set with the same key.
+					h = prev&^(1<<(64-sparsePrecision)-1) | uint64(k)
+				case 3:
+					if k == 3 && i == 0 {
+						h = 0
+					}
+				}
+				prev = h
+				c.insert(h)
+				if h == 0 {
+					h = 1
+				}
+				want.InsertHash(h)
+			}
+			if c.regs != nil {
+				t.Fatalf("%d hashes: set went dense", n)
+			}
+			want.Estimate()
+			wb, err := want.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.sketch(); !bytes.Equal(got, wb) {
+				t.Fatalf("%d hashes, set %d: sketch\n%x\nlibrary\n%x", n, i, got, wb)
+			}
+		}
 	}
 }
