@@ -11,8 +11,9 @@ import (
 )
 
 // exactLimit is the number of distinct customers a series counts exactly,
-// in an open-addressing set of 64-bit hashes of at most 1024 slots (8 KiB);
-// the next customer moves the series to dense HyperLogLog registers (16 KiB).
+// in an open-addressing set of 64-bit hashes at most half full, of at most
+// 2048 slots (16 KiB); the next customer moves the series to dense
+// HyperLogLog registers (16 KiB).
 //
 // Why not the library's sparse mode all the way: it re-sorts its sparse
 // list every 164 insertions and keeps it until it holds 16384 entries, so a
@@ -77,6 +78,13 @@ func (c *customerSet) flush() {
 		return
 	}
 	c.pending = p[:0]
+	if c.regs == nil {
+		// Room for them all at once instead of doubling on the way.
+		want := min(c.n+len(p), exactLimit)
+		if size := len(c.slots); 2*want > size && size < exactSlots {
+			c.resize(min(exactSlots, max(8, 1<<bits.Len(uint(2*want-1)))))
+		}
+	}
 	for i, h := range p {
 		if c.regs != nil {
 			// Dense: the rest go straight to the registers.
@@ -124,17 +132,25 @@ func (c *customerSet) insert(h uint64) {
 			c.n++
 			if c.n > exactLimit {
 				c.toDense()
-			} else if c.n*4 > len(c.slots)*3 {
-				c.grow()
+			} else if c.n*2 > len(c.slots) {
+				c.resize(2 * len(c.slots))
 			}
 			return
 		}
 	}
 }
 
-func (c *customerSet) grow() {
+// exactSlots is the largest exact table: exactLimit hashes at most half
+// full. Half full, an insertion probes about two slots on average (three
+// quarters full, as before, about eight).
+const exactSlots = 2048
+
+// resize moves the exact table to size slots, a power of two. Where a hash
+// lands is internal: nothing that leaves the set depends on it (the
+// snapshot writes the hashes sorted, the sketch its sorted keys).
+func (c *customerSet) resize(size int) {
 	old := c.slots
-	c.slots = make([]uint64, 2*len(old))
+	c.slots = make([]uint64, size)
 	mask := uint64(len(c.slots) - 1)
 	for _, h := range old {
 		if h == 0 {
@@ -327,7 +343,10 @@ func denseRegisters(enc []byte) ([]uint8, error) {
 }
 
 // Snapshot encoding of a customerSet: byte 0 + uvarint n + n little-endian
-// uint64 hashes, or byte 1 + uvarint length + the dense sketch.
+// uint64 hashes, or byte 1 + uvarint length + the dense sketch. The hashes
+// are written in ascending order (since session 6; table order before,
+// which restores the same), so that the bytes depend only on the set, not
+// on the table's size or the order hashes arrived in.
 func (c *customerSet) appendBinary(b []byte) ([]byte, error) {
 	c.flush()
 	if c.regs != nil {
@@ -337,10 +356,15 @@ func (c *customerSet) appendBinary(b []byte) ([]byte, error) {
 	}
 	b = append(b, 0)
 	b = binary.AppendUvarint(b, uint64(c.n))
+	hs := make([]uint64, 0, c.n)
 	for _, h := range c.slots {
 		if h != 0 {
-			b = binary.LittleEndian.AppendUint64(b, h)
+			hs = append(hs, h)
 		}
+	}
+	slices.Sort(hs)
+	for _, h := range hs {
+		b = binary.LittleEndian.AppendUint64(b, h)
 	}
 	return b, nil
 }

@@ -2,8 +2,10 @@ package kpi
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/axiomhq/hyperloglog"
@@ -123,6 +125,51 @@ func TestSparseSketchMatchesLibrary(t *testing.T) {
 			}
 			if got := c.sketch(); !bytes.Equal(got, wb) {
 				t.Fatalf("%d hashes, set %d: sketch\n%x\nlibrary\n%x", n, i, got, wb)
+			}
+		}
+	}
+}
+
+// TestExactSnapshotIsCanonical: an exact set's snapshot holds its distinct
+// hashes in ascending order, whatever order they came in and whatever the
+// table's size, and restores to the same set.
+func TestExactSnapshotIsCanonical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	for _, n := range []int{1, 9, 300, exactLimit} {
+		hs := make([]uint64, n)
+		for i := range hs {
+			hs[i] = rng.Uint64()
+		}
+		var forward, backward, united, half customerSet
+		for i, h := range hs {
+			forward.insert(h)
+			backward.add(hs[n-1-i])
+			if i%2 == 0 {
+				half.add(h)
+			} else {
+				united.insert(h)
+			}
+		}
+		united.union(&half)
+		want := []byte{0}
+		want = binary.AppendUvarint(want, uint64(n))
+		sorted := slices.Clone(hs)
+		slices.Sort(sorted)
+		for _, h := range sorted {
+			want = binary.LittleEndian.AppendUint64(want, h)
+		}
+		for name, c := range map[string]*customerSet{"forward": &forward, "backward": &backward, "united": &united} {
+			got, err := c.appendBinary(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%d hashes, %s: snapshot is not the sorted hashes", n, name)
+			}
+			r := &reader{buf: got}
+			var back customerSet
+			if err := r.customerSet(&back); err != nil || back.estimate() != uint64(n) {
+				t.Fatalf("%d hashes, %s: restored %d, err %v", n, name, back.estimate(), err)
 			}
 		}
 	}
