@@ -79,8 +79,12 @@ func (c *customerSet) flush() {
 	}
 	c.pending = p[:0]
 	if c.regs == nil {
-		// Room for them all at once instead of doubling on the way.
+		// Room for them all at once instead of doubling on the way; a full
+		// buffer is a busy series, which gets the largest table at once.
 		want := min(c.n+len(p), exactLimit)
+		if len(p) >= pendingMax {
+			want = exactLimit
+		}
 		if size := len(c.slots); 2*want > size && size < exactSlots {
 			c.resize(min(exactSlots, max(8, 1<<bits.Len(uint(2*want-1)))))
 		}
@@ -182,6 +186,11 @@ func (c *customerSet) toDense() {
 func (c *customerSet) union(o *customerSet) {
 	c.flush()
 	o.flush()
+	if c.regs == nil && c.n == 0 {
+		// Into an empty set (a window's first pane): a copy.
+		c.regs, c.slots, c.n = slices.Clone(o.regs), slices.Clone(o.slots), o.n
+		return
+	}
 	if o.regs != nil {
 		if c.regs == nil {
 			c.toDense()
