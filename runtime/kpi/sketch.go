@@ -65,11 +65,24 @@ const pendingMax = 512
 
 // add adds h to the set; it is inserted by the next flush.
 func (c *customerSet) add(h uint64) {
-	if len(c.pending) >= pendingMax {
-		c.flush()
+	if len(c.pending) == cap(c.pending) {
+		switch {
+		case cap(c.pending) >= pendingMax:
+			c.flush()
+		case cap(c.pending) == 0:
+			c.pending = make([]uint64, 0, pendingFirst)
+		default:
+			// A series this busy fills the whole buffer: two allocations
+			// instead of append's doublings.
+			c.pending = append(make([]uint64, 0, pendingMax), c.pending...)
+		}
 	}
 	c.pending = append(c.pending, h)
 }
+
+// pendingFirst is the capacity of a series' first buffer, enough for a
+// quiet series.
+const pendingFirst = 32
 
 // flush inserts the pending hashes in the order they were added.
 func (c *customerSet) flush() {
