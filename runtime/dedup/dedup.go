@@ -101,6 +101,8 @@ type Filter struct {
 	// set (expire).
 	expiredBelow int64
 	expired      bool
+	// scratch is removeAll's, kept for the next bucket.
+	scratch []uint64
 }
 
 // New returns an empty Filter.
@@ -245,10 +247,8 @@ func (f *Filter) expire() {
 // drop forgets the bucket at index i of f.live and returns its size.
 func (f *Filter) drop(i int) int {
 	b := f.live[i]
+	f.scratch = f.set.removeAll(b.chunks, f.scratch)
 	for _, c := range b.chunks {
-		for _, h := range c {
-			f.set.remove(h)
-		}
 		if len(f.spare) < maxSpareChunks {
 			f.spare = append(f.spare, c)
 		}
@@ -274,9 +274,9 @@ func (f *Filter) Watermark() (t time.Time, ok bool) {
 func (f *Filter) Stats() Stats { return f.stats }
 
 // MemoryBytes estimates the memory held: the hash table and the bucket
-// chunks, spares included.
+// chunks, spares and the expiry's scratch included.
 func (f *Filter) MemoryBytes() int {
-	n := f.set.bytes() + len(f.spare)*chunkSize*8
+	n := f.set.bytes() + len(f.spare)*chunkSize*8 + cap(f.scratch)*8
 	for _, b := range f.live {
 		n += len(b.chunks) * chunkSize * 8
 	}

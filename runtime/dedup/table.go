@@ -1,5 +1,10 @@
 package dedup
 
+import (
+	"math/bits"
+	"slices"
+)
+
 // hashSet is an open-addressing set of non-zero 64-bit hashes with linear
 // probing and backward-shift deletion (no tombstones, so probe sequences stay
 // short however many entries come and go). Slot 0 means empty. The hashes are
@@ -72,6 +77,53 @@ func (s *hashSet) remove(h uint64) {
 	}
 	s.slots[i] = 0
 	s.n--
+}
+
+// regionBits: removeAll groups the hashes it removes by the top regionBits
+// bits of their home slot.
+const regionBits = 8
+
+// removeAll deletes every hash of chunks (a bucket's, in arrival order),
+// using scratch, which it returns for reuse. Removed in arrival order, each
+// hash is a cache miss somewhere in a table of megabytes; grouped by region
+// of the table (1/256 of it) they are removed in one sweep from its start
+// to its end, a region's slots read while they are in the cache. Backward
+// shifting keeps the table valid in any order of removal, and where a hash
+// sits is internal (snapshots write the buckets).
+func (s *hashSet) removeAll(chunks [][]uint64, scratch []uint64) []uint64 {
+	shift := bits.Len64(s.mask) - regionBits
+	if shift <= 0 {
+		for _, c := range chunks {
+			for _, h := range c {
+				s.remove(h)
+			}
+		}
+		return scratch
+	}
+	// A counting sort by region.
+	var start [1<<regionBits + 1]int
+	n := 0
+	for _, c := range chunks {
+		for _, h := range c {
+			start[(h&s.mask)>>shift+1]++
+		}
+		n += len(c)
+	}
+	for r := 1; r < len(start); r++ {
+		start[r] += start[r-1]
+	}
+	scratch = slices.Grow(scratch[:0], n)[:n]
+	for _, c := range chunks {
+		for _, h := range c {
+			r := (h & s.mask) >> shift
+			scratch[start[r]] = h
+			start[r]++
+		}
+	}
+	for _, h := range scratch {
+		s.remove(h)
+	}
+	return scratch
 }
 
 // shrink halves the table while it is less than 1/8 full, so that memory
