@@ -154,11 +154,12 @@ func (f *Filter) admit(h uint64, eventTime time.Time) bool {
 		f.watermark, f.hasWatermark = ns, true
 		f.expire()
 	}
-	if f.set.contains(h) {
+	slot, found := f.set.find(h)
+	if found {
 		f.stats.Duplicates++
 		return false
 	}
-	if !f.remember(h, ns/f.width) {
+	if !f.remember(h, ns/f.width, slot) {
 		f.stats.Late++
 		return true
 	}
@@ -182,14 +183,17 @@ func floorDiv(a, b int64) int64 {
 }
 
 // remember adds h to the bucket with the given key, evicting the oldest
-// bucket first if the Filter is full. It returns false, doing nothing, if
-// that bucket is already out of the window.
-func (f *Filter) remember(h uint64, key int64) bool {
+// bucket first if the Filter is full. slot is where the set's find put h.
+// It returns false, doing nothing, if that bucket is already out of the
+// window.
+func (f *Filter) remember(h uint64, key int64, slot uint64) bool {
 	if key < f.minLiveKey() {
 		return false
 	}
+	evicted := false
 	if f.set.n >= f.cfg.MaxEntries && len(f.live) > 0 {
 		f.stats.Evicted += uint64(f.drop(0))
+		evicted = true
 	}
 	b := f.bucketFor(key)
 	if b.n%chunkSize == 0 {
@@ -198,7 +202,11 @@ func (f *Filter) remember(h uint64, key int64) bool {
 	last := &b.chunks[len(b.chunks)-1]
 	*last = append(*last, h)
 	b.n++
-	f.set.add(h)
+	if evicted {
+		f.set.add(h) // the table changed since find
+	} else {
+		f.set.addAt(slot, h)
+	}
 	return true
 }
 

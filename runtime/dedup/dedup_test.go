@@ -286,8 +286,15 @@ func TestHashSet(t *testing.T) {
 		case i%3 == 2 || len(ref) > 3000:
 			s.remove(h)
 			delete(ref, h)
-		case !ref[h]:
+		case !ref[h] && i%2 == 0:
 			s.add(h)
+			ref[h] = true
+		case !ref[h]:
+			slot, found := s.find(h)
+			if found {
+				t.Fatalf("step %d: find(%#x) found it", i, h)
+			}
+			s.addAt(slot, h)
 			ref[h] = true
 		}
 		if i%10_000 == 0 {

@@ -38,6 +38,34 @@ func (s *hashSet) contains(h uint64) bool {
 	}
 }
 
+// find returns the slot holding h, or, when h is not in the set, the empty
+// slot that adding it would take.
+func (s *hashSet) find(h uint64) (slot uint64, found bool) {
+	if s.slots == nil {
+		return 0, false
+	}
+	for i := h & s.mask; ; i = (i + 1) & s.mask {
+		switch s.slots[i] {
+		case h:
+			return i, true
+		case 0:
+			return i, false
+		}
+	}
+}
+
+// addAt inserts h, which is not in the set, into slot, which find returned
+// for it with no change to the set since: the probe find did is not done
+// twice. It probes anew when the table has to grow first.
+func (s *hashSet) addAt(slot, h uint64) {
+	if s.slots == nil || (s.n+1)*4 > len(s.slots)*3 {
+		s.add(h)
+		return
+	}
+	s.slots[slot] = h
+	s.n++
+}
+
 // add inserts h, which must not be in the set.
 func (s *hashSet) add(h uint64) {
 	if s.slots == nil {
