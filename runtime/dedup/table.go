@@ -109,15 +109,17 @@ func (s *hashSet) remove(h uint64) {
 
 // regionBits: removeAll groups the hashes it removes by the top regionBits
 // bits of their home slot.
-const regionBits = 8
+const regionBits = 12
 
 // removeAll deletes every hash of chunks (a bucket's, in arrival order),
 // using scratch, which it returns for reuse. Removed in arrival order, each
 // hash is a cache miss somewhere in a table of megabytes; grouped by region
-// of the table (1/256 of it) they are removed in one sweep from its start
-// to its end, a region's slots read while they are in the cache. Backward
-// shifting keeps the table valid in any order of removal, and where a hash
-// sits is internal (snapshots write the buckets).
+// of the table (1/4096 of it, a few cache lines) they are removed in one
+// ascending sweep from its start to its end, which the processor's
+// prefetcher can follow: 15,000 removals from a cold table of 2^18 slots
+// took about 1.0 ms instead of 1.7 (1/256 of it: 1.4 ms). Backward shifting
+// keeps the table valid in any order of removal, and where a hash sits is
+// internal (snapshots write the buckets).
 func (s *hashSet) removeAll(chunks [][]uint64, scratch []uint64) []uint64 {
 	shift := bits.Len64(s.mask) - regionBits
 	if shift <= 0 {
