@@ -258,9 +258,15 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 		}
 		st := ws.cur
 		if st == nil || st.start != pane {
+			prev := st
 			if st = ws.panes[pane]; st == nil {
 				st = &windowState{start: pane}
 				ws.panes[pane] = st
+			}
+			if prev != nil && prev.start < pane {
+				// Time moved on: the pane left behind gets few events
+				// more, and its buffers go.
+				prev.release()
 			}
 			ws.cur = st
 		}
@@ -290,6 +296,19 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 		a.maxEvent, a.seen = t, true
 	}
 	return late
+}
+
+// release inserts the customers pending in st's series and frees their
+// buffers.
+func (st *windowState) release() {
+	st.all.customers.release()
+	for _, g := range st.groups {
+		for _, m := range g {
+			if m != nil {
+				m.customers.release()
+			}
+		}
+	}
 }
 
 // series returns the measures of configured dimension j's slot in st,
