@@ -84,7 +84,9 @@ func (r *Restorer) Add(key, value []byte) error {
 	if old := s.customers[string(key)]; old != nil {
 		*old = *c
 	} else {
-		s.customers[string(key)] = c
+		nc, k := newCustomer(string(key))
+		*nc = *c
+		s.customers[k] = nc
 	}
 	return nil
 }

@@ -172,8 +172,9 @@ func (s *Store) Apply(p Purchase) (applied bool, err error) {
 	s.meta.NextOffset = p.Offset + 1
 	c := s.customers[p.CustomerID]
 	if c == nil {
-		c = new(Customer)
-		s.customers[strings.Clone(p.CustomerID)] = c
+		var key string
+		c, key = newCustomer(p.CustomerID)
+		s.customers[key] = c
 		delete(s.forgotten, p.CustomerID)
 	} else if p.Offset < c.nextOffset {
 		s.stats.Skipped++
