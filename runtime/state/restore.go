@@ -84,9 +84,7 @@ func (r *Restorer) Add(key, value []byte) error {
 	if old := s.customers[string(key)]; old != nil {
 		*old = *c
 	} else {
-		nc, k := newCustomer(string(key))
-		*nc = *c
-		s.customers[k] = nc
+		s.customers[string(key)] = c
 	}
 	return nil
 }

@@ -172,9 +172,8 @@ func (s *Store) Apply(p Purchase) (applied bool, err error) {
 	s.meta.NextOffset = p.Offset + 1
 	c := s.customers[p.CustomerID]
 	if c == nil {
-		var key string
-		c, key = newCustomer(p.CustomerID)
-		s.customers[key] = c
+		c = new(Customer)
+		s.customers[strings.Clone(p.CustomerID)] = c
 		delete(s.forgotten, p.CustomerID)
 	} else if p.Offset < c.nextOffset {
 		s.stats.Skipped++
