@@ -58,6 +58,8 @@ type Aggregator struct {
 type windowSet struct {
 	name          string
 	size, advance int64
+	// windows is size/advance: the windows an event belongs to.
+	windows int64
 	panes         map[int64]*windowState
 	// cur is the pane the last event went to, which the next one most
 	// likely shares; nil once that pane is dropped.
@@ -131,6 +133,7 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 			name:       w.Name,
 			size:       int64(w.Size),
 			advance:    int64(w.Advance),
+			windows:    int64(w.Size / w.Advance),
 			panes:      make(map[int64]*windowState),
 			closedEnd:  math.MinInt64,
 			lateOrders: make(map[lateKey]int64),
@@ -175,7 +178,7 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 	admitted := false
 	for i := range a.sets {
 		ws := &a.sets[i]
-		if wm < addSat(floorDiv(t, ws.advance)*ws.advance+ws.size, a.lateness) {
+		if wm < addSat(ws.paneOf(t)+ws.size, a.lateness) {
 			admitted = true
 			break
 		}
@@ -236,13 +239,17 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 
 	for i := range a.sets {
 		ws := &a.sets[i]
-		pane := floorDiv(t, ws.advance) * ws.advance
+		pane := ws.paneOf(t)
 		// The windows of t start at pane, pane-advance, ... (size/advance
-		// of them); the newest closes last. Count the open ones.
-		windows := ws.size / ws.advance
-		open := int64(0)
-		for open < windows && wm < addSat(pane-open*ws.advance+ws.size, a.lateness) {
-			open++
+		// of them); the newest closes last. Count the open ones: all of
+		// them when the oldest is (an event on time), else one by one.
+		windows := ws.windows
+		open := windows
+		if wm >= addSat(pane-(windows-1)*ws.advance+ws.size, a.lateness) {
+			open = 0
+			for open < windows && wm < addSat(pane-open*ws.advance+ws.size, a.lateness) {
+				open++
+			}
 		}
 		switch {
 		case open == 0:
@@ -311,6 +318,15 @@ func (st *windowState) release() {
 	}
 }
 
+// paneOf returns the start of the pane of event time t: the current
+// pane's, without a division, when t falls in it (most events do).
+func (ws *windowSet) paneOf(t int64) int64 {
+	if c := ws.cur; c != nil && t >= c.start && uint64(t)-uint64(c.start) < uint64(ws.advance) {
+		return c.start
+	}
+	return floorDiv(t, ws.advance) * ws.advance
+}
+
 // series returns the measures of configured dimension j's slot in st,
 // allocating them on first use.
 func (a *Aggregator) series(st *windowState, j int, slot int32) *measures {
@@ -369,8 +385,13 @@ func (a *Aggregator) closeWindows(wm int64) {
 	for i := range a.sets {
 		ws := &a.sets[i]
 		// Windows end on multiples of advance; those with end+lateness <= wm
-		// close.
-		closedEnd := floorDiv(subSat(wm, a.lateness), ws.advance) * ws.advance
+		// close. None does before the watermark reaches the next end after
+		// closedEnd (plus lateness): no division for most events.
+		x := subSat(wm, a.lateness)
+		if ws.closedEnd != math.MinInt64 && x < addSat(ws.closedEnd, ws.advance) {
+			continue
+		}
+		closedEnd := floorDiv(x, ws.advance) * ws.advance
 		if closedEnd <= ws.closedEnd {
 			continue
 		}
