@@ -60,7 +60,7 @@ type windowSet struct {
 	size, advance int64
 	// windows is size/advance: the windows an event belongs to.
 	windows int64
-	panes         map[int64]*windowState
+	panes   map[int64]*windowState
 	// cur is the pane the last event went to, which the next one most
 	// likely shares; nil once that pane is dropped.
 	cur *windowState
