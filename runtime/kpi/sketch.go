@@ -55,8 +55,13 @@ type customerSet struct {
 	n     int
 	// regs are the dense registers, nil while exact.
 	regs []uint8
-	// pending holds the hashes added since the last flush, in order.
+	// pending holds the hashes added since the last flush, in order, while
+	// the set is exact; dense holds those added since it has registers, as
+	// register positions (idx<<8 | rho, see hllPos): half the bytes. At most
+	// the one added at the switch lands in pending after the switch, and
+	// flush applies pending first.
 	pending []uint64
+	dense   []uint32
 }
 
 // pendingMax is the number of added hashes after which add inserts them:
@@ -69,37 +74,66 @@ const pendingMax = 2048
 
 // add adds h to the set; it is inserted by the next flush.
 func (c *customerSet) add(h uint64) {
+	if c.regs != nil {
+		if len(c.dense) == cap(c.dense) {
+			if cap(c.dense) >= pendingMax {
+				c.flush()
+			} else {
+				c.dense = growPending(c.dense)
+			}
+		}
+		idx, rho := hllPos(h)
+		c.dense = append(c.dense, idx<<8|uint32(rho))
+		return
+	}
 	if len(c.pending) == cap(c.pending) {
-		switch {
-		case cap(c.pending) >= pendingMax:
+		if cap(c.pending) >= pendingMax {
 			c.flush()
-		case cap(c.pending) == 0:
-			c.pending = make([]uint64, 0, pendingFirst)
-		default:
-			// A series this busy fills the whole buffer: two allocations
-			// instead of append's doublings.
-			c.pending = append(make([]uint64, 0, pendingMax), c.pending...)
+		} else {
+			c.pending = growPending(c.pending)
 		}
 	}
 	c.pending = append(c.pending, h)
+}
+
+// growPending returns a larger buffer holding p: pendingFirst entries at
+// first, then pendingMax (a series this busy fills the whole buffer: two
+// allocations instead of append's doublings).
+func growPending[T uint32 | uint64](p []T) []T {
+	if cap(p) == 0 {
+		return make([]T, 0, pendingFirst)
+	}
+	return append(make([]T, 0, pendingMax), p...)
 }
 
 // pendingFirst is the capacity of a series' first buffer, enough for a
 // quiet series.
 const pendingFirst = 32
 
-// release flushes c and frees its buffer.
+// release flushes c and frees its buffers.
 func (c *customerSet) release() {
 	c.flush()
-	c.pending = nil
+	c.pending, c.dense = nil, nil
 }
 
 // flush inserts the pending hashes in the order they were added.
 func (c *customerSet) flush() {
-	p := c.pending
-	if len(p) == 0 {
-		return
+	if len(c.pending) > 0 {
+		c.flushExact()
 	}
+	if d := c.dense; len(d) > 0 {
+		c.dense = d[:0]
+		regs := c.regs[:hllRegisters]
+		for _, x := range d {
+			i := x >> 8 & (hllRegisters - 1)
+			regs[i] = max(regs[i], uint8(x))
+		}
+	}
+}
+
+// flushExact inserts the hashes of pending.
+func (c *customerSet) flushExact() {
+	p := c.pending
 	c.pending = p[:0]
 	if c.regs == nil {
 		// Room for them all at once instead of doubling on the way; a full
