@@ -64,10 +64,11 @@ type customerSet struct {
 	dense   []uint32
 }
 
-// pendingMax is the number of added hashes after which add inserts them:
-// 16 KiB of hashes, as many as the dense registers' bytes, so that a flush
-// reads each of their cache lines once for about eight insertions. (512
-// hashes, 4 KiB, missed the cache about once per two insertions.) The
+// pendingMax is the number of added customers after which add inserts
+// them: as many as the dense registers' cache lines times eight, so that a
+// flush reads each line once for about eight insertions (512 missed the
+// cache about once per two); 16 KiB of hashes while exact, 8 KiB of
+// register positions once dense. The
 // aggregator frees a pane's buffers when events move on to the next pane
 // (release), so only the current panes hold full ones.
 const pendingMax = 2048
