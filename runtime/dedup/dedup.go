@@ -101,6 +101,8 @@ type Filter struct {
 	// set (expire).
 	expiredBelow int64
 	expired      bool
+	// scratch is removeAll's, kept for the next bucket.
+	scratch []uint64
 }
 
 // New returns an empty Filter.
@@ -152,11 +154,12 @@ func (f *Filter) admit(h uint64, eventTime time.Time) bool {
 		f.watermark, f.hasWatermark = ns, true
 		f.expire()
 	}
-	if f.set.contains(h) {
+	slot, found := f.set.find(h)
+	if found {
 		f.stats.Duplicates++
 		return false
 	}
-	if !f.remember(h, ns/f.width) {
+	if !f.remember(h, ns/f.width, slot) {
 		f.stats.Late++
 		return true
 	}
@@ -180,14 +183,17 @@ func floorDiv(a, b int64) int64 {
 }
 
 // remember adds h to the bucket with the given key, evicting the oldest
-// bucket first if the Filter is full. It returns false, doing nothing, if
-// that bucket is already out of the window.
-func (f *Filter) remember(h uint64, key int64) bool {
+// bucket first if the Filter is full. slot is where the set's find put h.
+// It returns false, doing nothing, if that bucket is already out of the
+// window.
+func (f *Filter) remember(h uint64, key int64, slot uint64) bool {
 	if key < f.minLiveKey() {
 		return false
 	}
+	evicted := false
 	if f.set.n >= f.cfg.MaxEntries && len(f.live) > 0 {
 		f.stats.Evicted += uint64(f.drop(0))
+		evicted = true
 	}
 	b := f.bucketFor(key)
 	if b.n%chunkSize == 0 {
@@ -196,7 +202,11 @@ func (f *Filter) remember(h uint64, key int64) bool {
 	last := &b.chunks[len(b.chunks)-1]
 	*last = append(*last, h)
 	b.n++
-	f.set.add(h)
+	if evicted {
+		f.set.add(h) // the table changed since find
+	} else {
+		f.set.addAt(slot, h)
+	}
 	return true
 }
 
@@ -245,10 +255,8 @@ func (f *Filter) expire() {
 // drop forgets the bucket at index i of f.live and returns its size.
 func (f *Filter) drop(i int) int {
 	b := f.live[i]
+	f.scratch = f.set.removeAll(b.chunks, f.scratch)
 	for _, c := range b.chunks {
-		for _, h := range c {
-			f.set.remove(h)
-		}
 		if len(f.spare) < maxSpareChunks {
 			f.spare = append(f.spare, c)
 		}
@@ -274,9 +282,9 @@ func (f *Filter) Watermark() (t time.Time, ok bool) {
 func (f *Filter) Stats() Stats { return f.stats }
 
 // MemoryBytes estimates the memory held: the hash table and the bucket
-// chunks, spares included.
+// chunks, spares and the expiry's scratch included.
 func (f *Filter) MemoryBytes() int {
-	n := f.set.bytes() + len(f.spare)*chunkSize*8
+	n := f.set.bytes() + len(f.spare)*chunkSize*8 + cap(f.scratch)*8
 	for _, b := range f.live {
 		n += len(b.chunks) * chunkSize * 8
 	}

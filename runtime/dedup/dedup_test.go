@@ -286,8 +286,15 @@ func TestHashSet(t *testing.T) {
 		case i%3 == 2 || len(ref) > 3000:
 			s.remove(h)
 			delete(ref, h)
-		case !ref[h]:
+		case !ref[h] && i%2 == 0:
 			s.add(h)
+			ref[h] = true
+		case !ref[h]:
+			slot, found := s.find(h)
+			if found {
+				t.Fatalf("step %d: find(%#x) found it", i, h)
+			}
+			s.addAt(slot, h)
 			ref[h] = true
 		}
 		if i%10_000 == 0 {
@@ -336,4 +343,49 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		}
 		fl.Admit("x", t0)
 	})
+}
+
+// TestRemoveAll: removing a bucket's hashes grouped by table region must
+// leave exactly the other hashes, in small tables (no grouping) and large
+// ones, with probe runs that wrap around the table's end.
+func TestRemoveAll(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{100, 700, 50_000} {
+		var s hashSet
+		var gone, kept []uint64
+		var chunks [][]uint64
+		for i := range n {
+			h := rng.Uint64() | 1
+			if i%97 == 0 {
+				h |= 1<<20 - 1 // home slot at the table's end
+			}
+			s.add(h)
+			if i%3 == 0 {
+				if len(chunks) == 0 || len(chunks[len(chunks)-1]) == chunkSize {
+					chunks = append(chunks, make([]uint64, 0, chunkSize))
+				}
+				chunks[len(chunks)-1] = append(chunks[len(chunks)-1], h)
+				gone = append(gone, h)
+			} else {
+				kept = append(kept, h)
+			}
+		}
+		scratch := s.removeAll(chunks, nil)
+		if len(scratch) != 0 && len(scratch) != len(gone) { // empty: not grouped
+			t.Fatalf("%d hashes: scratch holds %d, want %d", n, len(scratch), len(gone))
+		}
+		if s.n != len(kept) {
+			t.Fatalf("%d hashes: n = %d, want %d", n, s.n, len(kept))
+		}
+		for _, h := range kept {
+			if !s.contains(h) {
+				t.Fatalf("%d hashes: lost %#x", n, h)
+			}
+		}
+		for _, h := range gone {
+			if s.contains(h) {
+				t.Fatalf("%d hashes: %#x still there", n, h)
+			}
+		}
+	}
 }

@@ -125,7 +125,7 @@ func (f *Filter) UnmarshalBinary(data []byte) error {
 			if h == 0 {
 				return fmt.Errorf("%w: zero hash", errCorrupt)
 			}
-			if !g.set.contains(h) && !g.remember(h, start/g.width) {
+			if slot, found := g.set.find(h); !found && !g.remember(h, start/g.width, slot) {
 				g.stats.Expired++ // outside the new window
 			}
 		}

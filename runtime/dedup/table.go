@@ -1,5 +1,10 @@
 package dedup
 
+import (
+	"math/bits"
+	"slices"
+)
+
 // hashSet is an open-addressing set of non-zero 64-bit hashes with linear
 // probing and backward-shift deletion (no tombstones, so probe sequences stay
 // short however many entries come and go). Slot 0 means empty. The hashes are
@@ -31,6 +36,34 @@ func (s *hashSet) contains(h uint64) bool {
 			return false
 		}
 	}
+}
+
+// find returns the slot holding h, or, when h is not in the set, the empty
+// slot that adding it would take.
+func (s *hashSet) find(h uint64) (slot uint64, found bool) {
+	if s.slots == nil {
+		return 0, false
+	}
+	for i := h & s.mask; ; i = (i + 1) & s.mask {
+		switch s.slots[i] {
+		case h:
+			return i, true
+		case 0:
+			return i, false
+		}
+	}
+}
+
+// addAt inserts h, which is not in the set, into slot, which find returned
+// for it with no change to the set since: the probe find did is not done
+// twice. It probes anew when the table has to grow first.
+func (s *hashSet) addAt(slot, h uint64) {
+	if s.slots == nil || (s.n+1)*4 > len(s.slots)*3 {
+		s.add(h)
+		return
+	}
+	s.slots[slot] = h
+	s.n++
 }
 
 // add inserts h, which must not be in the set.
@@ -72,6 +105,56 @@ func (s *hashSet) remove(h uint64) {
 	}
 	s.slots[i] = 0
 	s.n--
+}
+
+// regionBits: removeAll groups the hashes it removes by the top regionBits
+// bits of their home slot.
+const regionBits = 12
+
+// removeAll deletes every hash of chunks (a bucket's, in arrival order),
+// using scratch, which it returns for reuse. Removed in arrival order, each
+// hash is a cache miss somewhere in a table of megabytes; grouped by region
+// of the table (1/4096 of it, a few cache lines) they are removed in one
+// ascending sweep from its start to its end, which the processor's
+// prefetcher can follow: 15,000 removals from a cold table of 2^18 slots
+// take about 1.0 ms instead of 1.7–2.6 (BenchmarkRemoveBucket; by 1/256
+// of the table, 1.4 ms). Backward shifting
+// keeps the table valid in any order of removal, and where a hash sits is
+// internal (snapshots write the buckets).
+func (s *hashSet) removeAll(chunks [][]uint64, scratch []uint64) []uint64 {
+	shift := bits.Len64(s.mask) - regionBits
+	if shift <= 0 {
+		for _, c := range chunks {
+			for _, h := range c {
+				s.remove(h)
+			}
+		}
+		return scratch
+	}
+	// A counting sort by region.
+	var start [1<<regionBits + 1]int
+	n := 0
+	for _, c := range chunks {
+		for _, h := range c {
+			start[(h&s.mask)>>shift+1]++
+		}
+		n += len(c)
+	}
+	for r := 1; r < len(start); r++ {
+		start[r] += start[r-1]
+	}
+	scratch = slices.Grow(scratch[:0], n)[:n]
+	for _, c := range chunks {
+		for _, h := range c {
+			r := (h & s.mask) >> shift
+			scratch[start[r]] = h
+			start[r]++
+		}
+	}
+	for _, h := range scratch {
+		s.remove(h)
+	}
+	return scratch
 }
 
 // shrink halves the table while it is less than 1/8 full, so that memory

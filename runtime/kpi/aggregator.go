@@ -58,7 +58,9 @@ type Aggregator struct {
 type windowSet struct {
 	name          string
 	size, advance int64
-	panes         map[int64]*windowState
+	// windows is size/advance: the windows an event belongs to.
+	windows int64
+	panes   map[int64]*windowState
 	// cur is the pane the last event went to, which the next one most
 	// likely shares; nil once that pane is dropped.
 	cur *windowState
@@ -131,6 +133,7 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 			name:       w.Name,
 			size:       int64(w.Size),
 			advance:    int64(w.Advance),
+			windows:    int64(w.Size / w.Advance),
 			panes:      make(map[int64]*windowState),
 			closedEnd:  math.MinInt64,
 			lateOrders: make(map[lateKey]int64),
@@ -175,7 +178,7 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 	admitted := false
 	for i := range a.sets {
 		ws := &a.sets[i]
-		if wm < addSat(floorDiv(t, ws.advance)*ws.advance+ws.size, a.lateness) {
+		if wm < addSat(ws.paneOf(t)+ws.size, a.lateness) {
 			admitted = true
 			break
 		}
@@ -201,7 +204,6 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 	// is the order values are admitted to the registry in), and their total
 	// for the others.
 	total := update{orders: txnOrders, hash: h, customer: o.CustomerID != ""}
-	total.reg, total.rho = hllPos(h)
 	a.shareUpd = a.shareUpd[:0]
 	if len(shares) == 0 {
 		total.revenue, total.margin, total.units = toMillionths(o.Revenue), toMillionths(o.Margin), o.Units
@@ -237,13 +239,17 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 
 	for i := range a.sets {
 		ws := &a.sets[i]
-		pane := floorDiv(t, ws.advance) * ws.advance
+		pane := ws.paneOf(t)
 		// The windows of t start at pane, pane-advance, ... (size/advance
-		// of them); the newest closes last. Count the open ones.
-		windows := ws.size / ws.advance
-		open := int64(0)
-		for open < windows && wm < addSat(pane-open*ws.advance+ws.size, a.lateness) {
-			open++
+		// of them); the newest closes last. Count the open ones: all of
+		// them when the oldest is (an event on time), else one by one.
+		windows := ws.windows
+		open := windows
+		if wm >= addSat(pane-(windows-1)*ws.advance+ws.size, a.lateness) {
+			open = 0
+			for open < windows && wm < addSat(pane-open*ws.advance+ws.size, a.lateness) {
+				open++
+			}
 		}
 		switch {
 		case open == 0:
@@ -259,9 +265,15 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 		}
 		st := ws.cur
 		if st == nil || st.start != pane {
+			prev := st
 			if st = ws.panes[pane]; st == nil {
 				st = &windowState{start: pane}
 				ws.panes[pane] = st
+			}
+			if prev != nil && prev.start < pane {
+				// Time moved on: the pane left behind gets few events
+				// more, and its buffers go.
+				prev.release()
 			}
 			ws.cur = st
 		}
@@ -291,6 +303,28 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 		a.maxEvent, a.seen = t, true
 	}
 	return late
+}
+
+// release inserts the customers pending in st's series and frees their
+// buffers.
+func (st *windowState) release() {
+	st.all.customers.release()
+	for _, g := range st.groups {
+		for _, m := range g {
+			if m != nil {
+				m.customers.release()
+			}
+		}
+	}
+}
+
+// paneOf returns the start of the pane of event time t: the current
+// pane's, without a division, when t falls in it (most events do).
+func (ws *windowSet) paneOf(t int64) int64 {
+	if c := ws.cur; c != nil && t >= c.start && uint64(t)-uint64(c.start) < uint64(ws.advance) {
+		return c.start
+	}
+	return floorDiv(t, ws.advance) * ws.advance
 }
 
 // series returns the measures of configured dimension j's slot in st,
@@ -351,8 +385,13 @@ func (a *Aggregator) closeWindows(wm int64) {
 	for i := range a.sets {
 		ws := &a.sets[i]
 		// Windows end on multiples of advance; those with end+lateness <= wm
-		// close.
-		closedEnd := floorDiv(subSat(wm, a.lateness), ws.advance) * ws.advance
+		// close. None does before the watermark reaches the next end after
+		// closedEnd (plus lateness): no division for most events.
+		x := subSat(wm, a.lateness)
+		if ws.closedEnd != math.MinInt64 && x < addSat(ws.closedEnd, ws.advance) {
+			continue
+		}
+		closedEnd := floorDiv(x, ws.advance) * ws.advance
 		if closedEnd <= ws.closedEnd {
 			continue
 		}
@@ -457,15 +496,11 @@ func (a *Aggregator) applyLateOrders(ws *windowSet, st *windowState) {
 	}
 }
 
-// update is what one observation adds to a series. The customer's hash
-// comes with its dense register position (hllPos), computed once for all
-// the series it goes to.
+// update is what one observation adds to a series.
 type update struct {
 	revenue, margin int64
 	units, orders   int64
 	hash            uint64
-	reg             uint32
-	rho             uint8
 	customer        bool
 }
 
@@ -475,7 +510,7 @@ func (m *measures) add(u *update) {
 	m.units += u.units
 	m.orders += u.orders
 	if u.customer {
-		m.customers.insertAt(u.hash, u.reg, u.rho)
+		m.customers.add(u.hash)
 	}
 }
 

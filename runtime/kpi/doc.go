@@ -62,7 +62,8 @@
 // practically exact because sparse sketches keep 25-bit hash prefixes.
 // Beyond the exact limit a series holds the dense registers itself, in the
 // library's layout and encoding, and estimates them as the library does
-// (estimate.go).
+// (estimate.go). Customers are added to a series through a buffer and
+// inserted in bulk before anything reads the set (sketch.go).
 // Observations without a customer ID count in every measure but this one.
 //
 // # Bounded cardinality

@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 
 	"github.com/axiomhq/hyperloglog"
 )
 
 // exactLimit is the number of distinct customers a series counts exactly,
-// in an open-addressing set of 64-bit hashes of at most 1024 slots (8 KiB);
-// the next customer moves the series to dense HyperLogLog registers (16 KiB).
+// in an open-addressing set of 64-bit hashes at most half full, of at most
+// 2048 slots (16 KiB); the next customer moves the series to dense
+// HyperLogLog registers (16 KiB).
 //
 // Why not the library's sparse mode all the way: it re-sorts its sparse
 // list every 164 insertions and keeps it until it holds 16384 entries, so a
@@ -37,6 +39,15 @@ const hllRegisters = 1 << hllPrecision
 // instead of once per series, an insertion is one compare and store that
 // the processor can overlap with the next series' cache miss, and the
 // estimate reads them directly (estimate.go).
+//
+// The aggregator adds hashes with add, which only appends them to pending;
+// they are inserted, in the order they came, when pending is full or before
+// anything reads the set (flush). Inserting one hash touches a random
+// register (or table slot) of the series, and with a dozen series per
+// transaction between the other stages' work that is a cache miss each;
+// inserting hundreds of one series' hashes together touches its registers
+// once while they are in the cache. The set after a flush is the set the
+// hashes inserted one by one give, slot for slot.
 type customerSet struct {
 	// slots holds customer hashes, 0 marking a free slot (a hash of 0 is
 	// stored as 1). nil once dense.
@@ -44,6 +55,110 @@ type customerSet struct {
 	n     int
 	// regs are the dense registers, nil while exact.
 	regs []uint8
+	// pending holds the hashes added since the last flush, in order, while
+	// the set is exact; dense holds those added since it has registers, as
+	// register positions (idx<<8 | rho, see hllPos): half the bytes. At most
+	// the one added at the switch lands in pending after the switch, and
+	// flush applies pending first.
+	pending []uint64
+	dense   []uint32
+}
+
+// pendingMax is the number of added customers after which add inserts
+// them: as many as the dense registers' cache lines times eight, so that a
+// flush reads each line once for about eight insertions (512 missed the
+// cache about once per two); 16 KiB of hashes while exact, 8 KiB of
+// register positions once dense. The
+// aggregator frees a pane's buffers when events move on to the next pane
+// (release), so only the current panes hold full ones.
+const pendingMax = 2048
+
+// add adds h to the set; it is inserted by the next flush.
+func (c *customerSet) add(h uint64) {
+	if c.regs != nil {
+		if len(c.dense) == cap(c.dense) {
+			if cap(c.dense) >= pendingMax {
+				c.flush()
+			} else {
+				c.dense = growPending(c.dense)
+			}
+		}
+		idx, rho := hllPos(h)
+		c.dense = append(c.dense, idx<<8|uint32(rho))
+		return
+	}
+	if len(c.pending) == cap(c.pending) {
+		if cap(c.pending) >= pendingMax {
+			c.flush()
+		} else {
+			c.pending = growPending(c.pending)
+		}
+	}
+	c.pending = append(c.pending, h)
+}
+
+// growPending returns a larger buffer holding p: pendingFirst entries at
+// first, then pendingMax (a series this busy fills the whole buffer: two
+// allocations instead of append's doublings).
+func growPending[T uint32 | uint64](p []T) []T {
+	if cap(p) == 0 {
+		return make([]T, 0, pendingFirst)
+	}
+	return append(make([]T, 0, pendingMax), p...)
+}
+
+// pendingFirst is the capacity of a series' first buffer, enough for a
+// quiet series.
+const pendingFirst = 32
+
+// release flushes c and frees its buffers.
+func (c *customerSet) release() {
+	c.flush()
+	c.pending, c.dense = nil, nil
+}
+
+// flush inserts the pending hashes in the order they were added.
+func (c *customerSet) flush() {
+	if len(c.pending) > 0 {
+		c.flushExact()
+	}
+	if d := c.dense; len(d) > 0 {
+		c.dense = d[:0]
+		regs := c.regs[:hllRegisters]
+		for _, x := range d {
+			i := x >> 8 & (hllRegisters - 1)
+			regs[i] = max(regs[i], uint8(x))
+		}
+	}
+}
+
+// flushExact inserts the hashes of pending.
+func (c *customerSet) flushExact() {
+	p := c.pending
+	c.pending = p[:0]
+	if c.regs == nil {
+		// Room for them all at once instead of doubling on the way; a full
+		// buffer is a busy series, which gets the largest table at once.
+		want := min(c.n+len(p), exactLimit)
+		if len(p) >= pendingMax {
+			want = exactLimit
+		}
+		if size := len(c.slots); 2*want > size && size < exactSlots {
+			c.resize(min(exactSlots, max(8, 1<<bits.Len(uint(2*want-1)))))
+		}
+	}
+	for i, h := range p {
+		if c.regs != nil {
+			// Dense: the rest go straight to the registers.
+			regs := c.regs[:hllRegisters]
+			for _, h := range p[i:] {
+				idx, rho := hllPos(h)
+				regs[idx] = max(regs[idx], rho)
+			}
+			return
+		}
+		c.insert(h)
+	}
 }
 
 // hllPos returns the register of hash h and the value h gives it, as
@@ -54,14 +169,10 @@ func hllPos(h uint64) (idx uint32, rho uint8) {
 	return uint32(h >> (64 - hllPrecision)), uint8(bits.LeadingZeros64(h<<hllPrecision|1<<(hllPrecision-1))) + 1
 }
 
+// insert inserts h at once.
 func (c *customerSet) insert(h uint64) {
-	idx, rho := hllPos(h)
-	c.insertAt(h, idx, rho)
-}
-
-// insertAt inserts h, whose register position is idx and rho (hllPos).
-func (c *customerSet) insertAt(h uint64, idx uint32, rho uint8) {
 	if c.regs != nil {
+		idx, rho := hllPos(h)
 		if r := &c.regs[idx&(hllRegisters-1)]; *r < rho {
 			*r = rho
 		}
@@ -83,17 +194,25 @@ func (c *customerSet) insertAt(h uint64, idx uint32, rho uint8) {
 			c.n++
 			if c.n > exactLimit {
 				c.toDense()
-			} else if c.n*4 > len(c.slots)*3 {
-				c.grow()
+			} else if c.n*2 > len(c.slots) {
+				c.resize(2 * len(c.slots))
 			}
 			return
 		}
 	}
 }
 
-func (c *customerSet) grow() {
+// exactSlots is the largest exact table: exactLimit hashes at most half
+// full. Half full, an insertion probes about two slots on average (three
+// quarters full, as before, about eight).
+const exactSlots = 2048
+
+// resize moves the exact table to size slots, a power of two. Where a hash
+// lands is internal: nothing that leaves the set depends on it (the
+// snapshot writes the hashes sorted, the sketch its sorted keys).
+func (c *customerSet) resize(size int) {
 	old := c.slots
-	c.slots = make([]uint64, 2*len(old))
+	c.slots = make([]uint64, size)
 	mask := uint64(len(c.slots) - 1)
 	for _, h := range old {
 		if h == 0 {
@@ -123,6 +242,13 @@ func (c *customerSet) toDense() {
 // dense registers, which hold the maximum per register however the hashes
 // arrive.
 func (c *customerSet) union(o *customerSet) {
+	c.flush()
+	o.flush()
+	if c.regs == nil && c.n == 0 {
+		// Into an empty set (a window's first pane): a copy.
+		c.regs, c.slots, c.n = slices.Clone(o.regs), slices.Clone(o.slots), o.n
+		return
+	}
 	if o.regs != nil {
 		if c.regs == nil {
 			c.toDense()
@@ -164,6 +290,7 @@ func maxRegisters(dst, src []uint8) {
 // estimate returns the exact count below the limit, else the HyperLogLog
 // estimate.
 func (c *customerSet) estimate() uint64 {
+	c.flush()
 	if c.regs != nil {
 		return denseEstimate(c.regs)
 	}
@@ -173,24 +300,70 @@ func (c *customerSet) estimate() uint64 {
 // sketch returns the set as a serialized hyperloglog.Sketch (sparse while
 // exact), the form results carry and MergeSketches unites.
 func (c *customerSet) sketch() []byte {
+	c.flush()
 	if c.regs != nil {
 		return appendDense(make([]byte, 0, denseHeader+hllRegisters), c.regs)
 	}
-	sk := hyperloglog.New14()
-	for _, h := range c.slots {
+	return appendSparse(nil, c.slots, c.n)
+}
+
+// sparsePrecision is the library's precision of sparse keys (its pp).
+const sparsePrecision = 25
+
+// sparseKey is the library's sparse key of hash h (its encodeHash at
+// precision hllPrecision): the top sparsePrecision bits, shifted left by
+// one, or, when the bits between the register index and sparsePrecision
+// are all 0, those bits with the rank of the rest and a flag bit.
+func sparseKey(h uint64) uint32 {
+	idx := uint32(h >> (64 - sparsePrecision))
+	if idx&(1<<(sparsePrecision-hllPrecision)-1) == 0 {
+		rest := h & (1<<(64-sparsePrecision) - 1)
+		zeros := bits.LeadingZeros64(rest<<sparsePrecision|(1<<sparsePrecision-1)) + 1
+		return idx<<7 | uint32(zeros<<1) | 1
+	}
+	return idx << 1
+}
+
+// sparseHeader is the length of the library's sparse encoding before the
+// key stream: version, precision, register base (0), sparse flag (1), the
+// empty temporary set's size (4 bytes), then the key list's count, last
+// key and stream length (4 big-endian bytes each).
+const sparseHeader = 20
+
+// appendSparse appends the encoding the library's MarshalBinary writes for
+// a sparse sketch of precision hllPrecision that was fed the n non-zero
+// hashes in slots and then estimated: the estimate folds its temporary set
+// into the key list, sorted and without repeats, each key a varint of its
+// difference to the one before. Nothing else the library does to a sketch
+// of at most exactLimit hashes changes that list (it turns dense only at
+// 2^hllPrecision stream bytes, and a key takes at most 5).
+// TestSparseSketchMatchesLibrary compares the two.
+func appendSparse(b []byte, slots []uint64, n int) []byte {
+	keys := make([]uint32, 0, n)
+	for _, h := range slots {
 		if h != 0 {
-			sk.InsertHash(h)
+			keys = append(keys, sparseKey(h))
 		}
 	}
-	// Estimate folds the insertion-ordered temporary set into the sorted
-	// sparse list, which makes the encoding canonical.
-	sk.Estimate()
-	// A sketch of valid precision always marshals.
-	b, _ := sk.MarshalBinary()
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	b = slices.Grow(b, sparseHeader+4*len(keys))
+	head := len(b)
+	b = append(b, denseVersion, hllPrecision, 0, 1)
+	b = append(b, make([]byte, sparseHeader-4)...) // filled in below
+	last := uint32(0)
+	for _, k := range keys {
+		b = binary.AppendUvarint(b, uint64(k-last))
+		last = k
+	}
+	h := b[head+8 : head+sparseHeader]
+	binary.BigEndian.PutUint32(h, uint32(len(keys)))
+	binary.BigEndian.PutUint32(h[4:], last)
+	binary.BigEndian.PutUint32(h[8:], uint32(len(b)-head-sparseHeader))
 	return b
 }
 
-// denseVersion is the first byte of the library's encodings.
+// denseVersion is the first byte of the library's encodings (its version).
 const denseVersion = 2
 
 // denseHeader is the length of the library's dense encoding before the
@@ -237,8 +410,12 @@ func denseRegisters(enc []byte) ([]uint8, error) {
 }
 
 // Snapshot encoding of a customerSet: byte 0 + uvarint n + n little-endian
-// uint64 hashes, or byte 1 + uvarint length + the dense sketch.
+// uint64 hashes, or byte 1 + uvarint length + the dense sketch. The hashes
+// are written in ascending order (since session 6; table order before,
+// which restores the same), so that the bytes depend only on the set, not
+// on the table's size or the order hashes arrived in.
 func (c *customerSet) appendBinary(b []byte) ([]byte, error) {
+	c.flush()
 	if c.regs != nil {
 		b = append(b, 1)
 		b = binary.AppendUvarint(b, uint64(denseHeader+len(c.regs)))
@@ -246,10 +423,15 @@ func (c *customerSet) appendBinary(b []byte) ([]byte, error) {
 	}
 	b = append(b, 0)
 	b = binary.AppendUvarint(b, uint64(c.n))
+	hs := make([]uint64, 0, c.n)
 	for _, h := range c.slots {
 		if h != 0 {
-			b = binary.LittleEndian.AppendUint64(b, h)
+			hs = append(hs, h)
 		}
+	}
+	slices.Sort(hs)
+	for _, h := range hs {
+		b = binary.LittleEndian.AppendUint64(b, h)
 	}
 	return b, nil
 }
