@@ -84,13 +84,7 @@ func TestCacheSlotsSpread(t *testing.T) {
 // alone and through a Cache.
 func BenchmarkEnrichWithCache(b *testing.B) {
 	c, ids := benchCatalog(DefaultShards, 100_000)
-	rng := rand.New(rand.NewPCG(1, 2))
-	baskets := make([][]Line, 1024)
-	for i := range baskets {
-		for range 1 + rng.IntN(3) {
-			baskets[i] = append(baskets[i], Line{ProductID: ids[rng.IntN(500)], Quantity: 1 + rng.Int64N(3), UnitPrice: 9.99})
-		}
-	}
+	baskets := benchBaskets(ids[:500], 3)
 	for _, cached := range []bool{false, true} {
 		b.Run("cache="+strconv.FormatBool(cached), func(b *testing.B) {
 			var (

@@ -266,15 +266,22 @@ func BenchmarkLookup(b *testing.B) {
 	}
 }
 
-func BenchmarkEnrich(b *testing.B) {
-	c, ids := benchCatalog(DefaultShards, 100_000)
+// benchBaskets returns 1,024 baskets of 1 to maxLines lines, their
+// products drawn from ids.
+func benchBaskets(ids []string, maxLines int) [][]Line {
 	rng := rand.New(rand.NewPCG(1, 2))
 	baskets := make([][]Line, 1024)
 	for i := range baskets {
-		for range 1 + rng.IntN(5) {
+		for range 1 + rng.IntN(maxLines) {
 			baskets[i] = append(baskets[i], Line{ProductID: ids[rng.IntN(len(ids))], Quantity: 1 + rng.Int64N(3), UnitPrice: 9.99})
 		}
 	}
+	return baskets
+}
+
+func BenchmarkEnrich(b *testing.B) {
+	c, ids := benchCatalog(DefaultShards, 100_000)
+	baskets := benchBaskets(ids, 5)
 	var e Enrichment
 	lines := 0
 	b.ReportAllocs()

@@ -332,22 +332,29 @@ func TestBlockAppendEncodeNumbers(t *testing.T) {
 		}
 		txn := ev.(*Transaction)
 		for _, what := range []string{"as decoded", "changed"} {
-			got, err := block.AppendEncode(nil, txn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := json.Marshal(txn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("%q, %s:\n got %s\nwant %s", text, what, got, want)
-			}
+			checkBlockEncode(t, &block, txn, text+", "+what)
 			// Values that are not the decoded ones any more.
 			txn.Amount = -txn.Amount
 			txn.Lines[1].UnitPrice += 0.25
 			*txn.Geo.Lat, *txn.Geo.Lon = float64(i)/3, -*txn.Geo.Lon
 		}
+	}
+}
+
+// checkBlockEncode fails t unless block's encoding of txn is what
+// encoding/json writes for it.
+func checkBlockEncode(t *testing.T, block *TransactionBlock, txn *Transaction, what string) {
+	t.Helper()
+	got, err := block.AppendEncode(nil, txn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(txn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s:\n got %s\nwant %s", what, got, want)
 	}
 }
 
@@ -385,17 +392,7 @@ func TestBlockAppendEncodeTimes(t *testing.T) {
 			case "another time":
 				txn.EventTime = txn.EventTime.Add(time.Millisecond).UTC()
 			}
-			got, err := block.AppendEncode(nil, txn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := json.Marshal(txn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("%q, %s:\n got %s\nwant %s", text, what, got, want)
-			}
+			checkBlockEncode(t, &block, txn, text+", "+what)
 		}
 	}
 }
