@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/ecap-dev/ecap/runtime/events"
 )
 
 // Product is the latest known record of one product.
@@ -114,7 +116,7 @@ func (c *Catalog) Upsert(p Product) bool {
 		}
 	}
 	p = cloneStrings(p)
-	p.plainNames = plainText(p.Category) && plainText(p.Brand)
+	p.plainNames = events.PlainJSONString(p.Category) && events.PlainJSONString(p.Brand)
 	s.entries[p.ID] = &entry{product: p}
 	c.changes.Add(1)
 	return true

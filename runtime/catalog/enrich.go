@@ -47,21 +47,10 @@ type Enrichment struct {
 	// the product's cost is in another currency than the transaction (only
 	// checked by EnrichInto with a currency).
 	ForeignCostLines int
-	// PlainNames tells that every name in Categories and Brands is plain
-	// text: ASCII without control characters, '"', '\\', '<', '>' or '&',
-	// which JSON output (encoding/json) writes as it is, between quotes.
+	// PlainNames tells that JSON output (encoding/json) writes every name
+	// in Categories and Brands as it is, between quotes
+	// (events.PlainJSONString).
 	PlainNames bool
-}
-
-// plainText reports whether s is plain text in the sense of
-// Enrichment.PlainNames.
-func plainText(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
 }
 
 // Enrich looks every line's product up. Product costs are taken to be in

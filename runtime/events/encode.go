@@ -444,6 +444,11 @@ func AppendJSONFloat(dst []byte, f float64) []byte {
 	return w.b
 }
 
+// PlainJSONString reports whether AppendJSONString writes s as it is
+// between quotes: ASCII without control characters, '"', '\\', '<', '>'
+// and '&'.
+func PlainJSONString(s string) bool { return plainPrefix(s) == len(s) }
+
 // plainPrefix returns the length of the longest prefix of s that string
 // writes as it is: ASCII without control characters, '"', '\\', '<', '>'
 // and '&'. It looks at eight bytes at a time, with the tests of
