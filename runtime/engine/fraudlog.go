@@ -89,15 +89,24 @@ func (p *partition) fraudMark(e fraudEntry) *fraud.Mark {
 			return m
 		}
 	}
-	b := &p.fraudBook
+	return p.fraudBook.tomb(e, false)
+}
+
+// tomb returns e's tombstone, made (zero) if there is none. owned tells
+// that e's ID is not part of a decoded event's record, so it need not be
+// copied to be kept.
+func (b *fraudBook) tomb(e fraudEntry, owned bool) *fraud.Mark {
 	if m := b.tombs[e]; m != nil {
 		return m
 	}
 	if b.tombs == nil {
 		b.tombs = map[fraudEntry]*fraud.Mark{}
 	}
+	if !owned {
+		e.ref = e.ref.Clone()
+	}
 	m := new(fraud.Mark)
-	b.tombs[fraudEntry{e.set, e.ref.Clone()}] = m
+	b.tombs[e] = m
 	return m
 }
 
@@ -398,15 +407,7 @@ func (p *partition) beforeFraudRemove(set string, r fraud.EntryRef, m *fraud.Mar
 	e := fraudEntry{set, r}
 	p.captureEarly(e, m)
 	b.note(3, e, m, true)
-	if b.tombs == nil {
-		b.tombs = map[fraudEntry]*fraud.Mark{}
-	}
-	t := b.tombs[e]
-	if t == nil {
-		t = new(fraud.Mark)
-		b.tombs[e] = t
-	}
-	*t = *m
+	*b.tomb(e, true) = *m
 }
 
 // fraudRecords encodes, at once, the records a checkpoint into slot
