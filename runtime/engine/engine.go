@@ -493,6 +493,14 @@ type inflightCheckpoint struct {
 // changelog sees body, marker, body, marker in order, as the restore
 // requires; harvest collects the outcome.
 func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
+	return e.startCheckpointWithin(ctx, p, captureBudget)
+}
+
+// startCheckpointWithin is startCheckpoint spending at most budget on the
+// fraud capture before it returns (at least one step of it, see
+// advanceCapture): tests pass 0 to leave a capture unfinished whatever
+// the speed of the machine.
+func (e *Engine) startCheckpointWithin(ctx context.Context, p *partition, budget time.Duration) error {
 	if p.inflight != nil || p.revoked {
 		return nil // the next batch after it finishes checkpoints
 	}
@@ -554,7 +562,7 @@ func (e *Engine) startCheckpoint(ctx context.Context, p *partition) error {
 	if e.s.Control != "" && p.nextCtl > 0 {
 		c.offsets[kafkaio.TopicPartition{Topic: e.s.Control, Partition: int(p.id)}] = p.nextCtl
 	}
-	e.advanceCapture(p, captureBudget)
+	e.advanceCapture(p, budget)
 	return nil
 }
 

@@ -485,12 +485,15 @@ func TestEngineCompletesFraudCaptures(t *testing.T) {
 		st.Keys(func(r fraud.EntryRef) { p.noteFraud(3, fraudEntry{n, r}) })
 	}
 	p.lastCkpt = time.Time{}
-	if err := e.startCheckpoint(context.Background(), p); err != nil {
+	// No budget: one step of the capture, fraudCaptureStep entries, and no
+	// more, so that the capture is unfinished on a fast machine too (with
+	// the batch's millisecond it sometimes was not).
+	if err := e.startCheckpointWithin(context.Background(), p, 0); err != nil {
 		t.Fatal(err)
 	}
 	if p.inflight == nil || p.inflight.writing {
 		o.mu.Unlock()
-		t.Fatal("the capture of every fraud entry finished within one batch's budget; the test needs a larger state")
+		t.Fatalf("the capture of every fraud entry finished in one step of %d entries; the test needs a larger state", fraudCaptureStep)
 	}
 	want := fraudImage(t, p)
 	err := e.checkpoint(context.Background(), p)
