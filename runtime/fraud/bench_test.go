@@ -237,3 +237,30 @@ func BenchmarkProcess(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAlertLog records alerts in a full log of 100,000 (the default
+// bound), each one forgetting the oldest, as a busy partition's does: the
+// look-up of a replaced entry, the insertion and the eviction, without
+// the checkpoint book's hooks.
+func BenchmarkAlertLog(b *testing.B) {
+	const full = 100_000
+	st := NewState(StateConfig{MaxAlerts: full})
+	ids := make([]string, full+1<<16)
+	for i := range ids {
+		ids[i] = AlertID("bench", 1, fmt.Sprint("t", i))
+	}
+	rules := []string{"r"}
+	for i := range full {
+		st.alerts.put(st, ids[i], &alertEntry{rules: rules, at: int64(i)}, false)
+	}
+	b.ReportAllocs()
+	i := full
+	for b.Loop() {
+		id := ids[full+(i-full)%(len(ids)-full)]
+		st.alerts.put(st, id, &alertEntry{rules: rules, at: int64(i)}, false)
+		i++
+	}
+	if st.Size().Alerts != full {
+		b.Fatalf("%d alerts kept, want %d", st.Size().Alerts, full)
+	}
+}
