@@ -149,8 +149,13 @@ func appendJSONValue(b []byte, v any) ([]byte, error) {
 }
 
 // appendJSONTime appends t as time.Time.MarshalJSON does, with its errors.
+// Times in UTC, which alerts carry, take the events codec's writer, which
+// computes the calendar date directly.
 func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 	b = append(b, '"')
+	if f, ok := events.AppendRFC3339UTC(b, t); ok {
+		return append(f, '"'), nil
+	}
 	b, err := t.AppendText(b)
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode time: %w", err)
