@@ -251,8 +251,8 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 		} else {
 			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.marks)
 		}
-		if c := a.cust; c != nil {
-			c.ents[k] = e
+		if c := a.cust; c != nil && c.ents[k] != e {
+			c.ents[k] = e // mostly linked already: no store, no write barrier
 		}
 		for i := range ws {
 			o := &ws[i]
