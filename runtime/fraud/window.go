@@ -121,6 +121,16 @@ func (w *window) add(t int64, amount float64, h uint64, hasH bool) bool {
 	var i int
 	switch {
 	case n == 0 || b > w.hi:
+		if n > 0 && w.hi < b-windowBuckets {
+			// Every bucket has left the window (an entity idle for longer
+			// than it): start over without reading them. Buckets hold no
+			// pointers; the sketches, which do, are cleared.
+			w.buckets, w.total, n = w.buckets[:0], 0, 0
+			if distinct {
+				clear(w.kmv)
+				w.kmv = w.kmv[:0]
+			}
+		}
 		w.buckets = append(w.buckets, bucket{idx: b})
 		if distinct {
 			w.kmv = append(w.kmv, nil)
@@ -216,7 +226,10 @@ type windowValue struct {
 // scored against what preceded it.
 func (w *window) value(t int64, v *windowValue) {
 	b := floorDiv(t, w.width)
-	if w.agg == aggCount && len(w.buckets) > 0 && w.lo >= b-windowBuckets && w.hi <= b {
+	if len(w.buckets) == 0 || w.hi < b-windowBuckets || w.lo > b {
+		return // no bucket counts: an idle entity's window, mostly
+	}
+	if w.agg == aggCount && w.lo >= b-windowBuckets && w.hi <= b {
 		// Every bucket counts: their sum is total. Summed as float64 one
 		// bucket at a time the counts are whole numbers far below 2^53,
 		// so the result is the same.
