@@ -117,3 +117,27 @@ func hitValues(m map[string]any) fraud.HitValues {
 	}
 	return v
 }
+
+// BenchmarkAppendAlert encodes a typical alert record of the engine chain's
+// rule set: two hits, their values, UTC times.
+func BenchmarkAppendAlert(b *testing.B) {
+	at := time.Date(2026, 11, 26, 10, 11, 12, 345678000, time.UTC)
+	d := fraud.Decision{AlertID: fraud.AlertID("card", 1, "txn-000123"), TransactionID: "txn-000123", CustomerID: "cust-000042",
+		MerchantID: "m-17", EventTime: at, Score: 120, Outcome: fraud.OutcomeBlock, Priority: "P1", RuleSet: "card", Generation: 1,
+		Hits: []fraud.Hit{
+			{Rule: "card-burst", Score: 60, Severity: v1alpha1.SeverityMedium, Mode: v1alpha1.RuleModeEnforce,
+				Values: fraud.HitValues{{Name: "features.card_txns_10m", Value: 5.0}}},
+			{Rule: "big-amount", Score: 60, Severity: v1alpha1.SeverityMedium, Mode: v1alpha1.RuleModeEnforce,
+				Values: fraud.HitValues{{Name: "features.customer_txns_1h", Value: 3.0}, {Name: "txn.amount", Value: 173.42}}},
+		},
+		EvaluatedAt: at}
+	buf := make([]byte, 0, alertRoom)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = appendAlert(buf[:0], &d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}
