@@ -229,11 +229,19 @@ func (w *window) value(t int64, v *windowValue) {
 	if len(w.buckets) == 0 || w.hi < b-windowBuckets || w.lo > b {
 		return // no bucket counts: an idle entity's window, mostly
 	}
-	if w.agg == aggCount && w.lo >= b-windowBuckets && w.hi <= b {
-		// Every bucket counts: their sum is total. Summed as float64 one
-		// bucket at a time the counts are whole numbers far below 2^53,
-		// so the result is the same.
-		v.count += float64(w.total)
+	if w.agg == aggCount && w.hi <= b {
+		// The buckets that count are all but the oldest few, which left
+		// the window (none, mostly): total less those, read from the
+		// front. Summed as float64 one bucket at a time the counts are
+		// whole numbers far below 2^53, so the result is the same.
+		n := w.total
+		if w.lo < b-windowBuckets {
+			// Stops at the newest bucket at the latest: it counts.
+			for i := 0; w.buckets[i].idx < b-windowBuckets; i++ {
+				n -= uint64(w.buckets[i].n)
+			}
+		}
+		v.count += float64(n)
 		return
 	}
 	w.scan(b, v)
