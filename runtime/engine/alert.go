@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"time"
 
@@ -89,7 +88,8 @@ func appendAlert(b []byte, d *fraud.Decision) ([]byte, error) {
 }
 
 // appendHit appends one fraud.Hit as encoding/json writes it: the values
-// map with its keys sorted.
+// in their order (by name, as fraud.Evaluate makes them), as
+// fraud.HitValues.MarshalJSON writes them.
 func appendHit(b []byte, h *fraud.Hit) ([]byte, error) {
 	b = append(b, `{"rule":`...)
 	b = events.AppendJSONString(b, h.Rule)
@@ -100,22 +100,16 @@ func appendHit(b []byte, h *fraud.Hit) ([]byte, error) {
 	b = append(b, `,"mode":`...)
 	b = events.AppendJSONString(b, string(h.Mode))
 	if len(h.Values) > 0 {
-		// Rules read a handful of variables: the keys fit on the stack.
-		var arr [16]string
-		keys := arr[:0]
-		for k := range h.Values {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
 		b = append(b, `,"values":{`...)
-		for i, k := range keys {
+		for i := range h.Values {
+			v := &h.Values[i]
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = events.AppendJSONString(b, k)
+			b = events.AppendJSONString(b, v.Name)
 			b = append(b, ':')
 			var err error
-			if b, err = appendJSONValue(b, h.Values[k]); err != nil {
+			if b, err = appendJSONValue(b, v.Value); err != nil {
 				return nil, err
 			}
 		}
@@ -155,8 +149,13 @@ func appendJSONValue(b []byte, v any) ([]byte, error) {
 }
 
 // appendJSONTime appends t as time.Time.MarshalJSON does, with its errors.
+// Times in UTC, which alerts carry, take the events codec's writer, which
+// computes the calendar date directly.
 func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 	b = append(b, '"')
+	if f, ok := events.AppendRFC3339UTC(b, t); ok {
+		return append(f, '"'), nil
+	}
 	b, err := t.AppendText(b)
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode time: %w", err)

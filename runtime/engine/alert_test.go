@@ -3,7 +3,9 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,11 +68,11 @@ func TestAppendAlert(t *testing.T) {
 		fraud.Decision{TransactionID: "t\"1\\<>&\u2028\xff", CustomerID: "c\n\t", MerchantID: "m", EventTime: at, EvaluatedAt: at.UTC(),
 			Score: -5, ShadowScore: math.MaxInt64, Outcome: fraud.OutcomeBlock, Priority: v1alpha1.AlertPriority("p1"),
 			RuleSet: "rs", Generation: -1,
-			Hits: []fraud.Hit{{Rule: "r", Score: 7, Severity: v1alpha1.SeverityLow, Mode: v1alpha1.RuleModeEnforce, Values: map[string]any{
+			Hits: []fraud.Hit{{Rule: "r", Score: 7, Severity: v1alpha1.SeverityLow, Mode: v1alpha1.RuleModeEnforce, Values: hitValues(map[string]any{
 				"z": 1e21, "a": 1e-7, "m": -0.0, "n": nil, "b": true, "i": int64(-3), "u": uint64(math.MaxUint64), "s": "x<y",
 				"t": at, "l": []string{"a", "b"}, "e": []any{}, "mp": map[string]any{"k": 1.5}, "é": 0.1, "A": 2.0,
 				"k0": 0, "k1": 1, "k2": 2, "k3": 3, "k4": 4, "k5": 5, "k6": 6, "k7": 7, // more keys than the stack array
-			}}, {Rule: "empty", Values: map[string]any{}}},
+			})}, {Rule: "empty", Values: fraud.HitValues{}}},
 			Errors: []fraud.RuleError{{Rule: "e1", Message: "cost\x01"}, {Rule: "e2", Message: "", CostExceeded: true}}},
 		fraud.Decision{AlertID: "id", Hits: []fraud.Hit{}, Errors: []fraud.RuleError{}},
 	)
@@ -93,9 +95,9 @@ func TestAppendAlert(t *testing.T) {
 	for name, d := range map[string]fraud.Decision{
 		"year":      {EventTime: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
 		"zone":      {EvaluatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("far", 25*3600))},
-		"NaN value": {Hits: []fraud.Hit{{Rule: "r", Values: map[string]any{"x": math.NaN()}}}},
-		"hit time":  {Hits: []fraud.Hit{{Rule: "r", Values: map[string]any{"x": time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}}}},
-		"channel":   {Hits: []fraud.Hit{{Rule: "r", Values: map[string]any{"x": make(chan int)}}}},
+		"NaN value": {Hits: []fraud.Hit{{Rule: "r", Values: fraud.HitValues{{Name: "x", Value: math.NaN()}}}}},
+		"hit time":  {Hits: []fraud.Hit{{Rule: "r", Values: fraud.HitValues{{Name: "x", Value: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}}}}},
+		"channel":   {Hits: []fraud.Hit{{Rule: "r", Values: fraud.HitValues{{Name: "x", Value: make(chan int)}}}}},
 	} {
 		if _, err := json.Marshal(&d); err == nil {
 			t.Fatalf("%s: json.Marshal did not fail", name)
@@ -104,4 +106,38 @@ func TestAppendAlert(t *testing.T) {
 			t.Fatalf("%s: appendAlert did not fail: %s", name, b)
 		}
 	}
+}
+
+// hitValues returns m as the values of a hit, sorted by name as Evaluate
+// makes them.
+func hitValues(m map[string]any) fraud.HitValues {
+	v := make(fraud.HitValues, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v = append(v, fraud.HitValue{Name: k, Value: m[k]})
+	}
+	return v
+}
+
+// BenchmarkAppendAlert encodes a typical alert record of the engine chain's
+// rule set: two hits, their values, UTC times.
+func BenchmarkAppendAlert(b *testing.B) {
+	at := time.Date(2026, 11, 26, 10, 11, 12, 345678000, time.UTC)
+	d := fraud.Decision{AlertID: fraud.AlertID("card", 1, "txn-000123"), TransactionID: "txn-000123", CustomerID: "cust-000042",
+		MerchantID: "m-17", EventTime: at, Score: 120, Outcome: fraud.OutcomeBlock, Priority: "P1", RuleSet: "card", Generation: 1,
+		Hits: []fraud.Hit{
+			{Rule: "card-burst", Score: 60, Severity: v1alpha1.SeverityMedium, Mode: v1alpha1.RuleModeEnforce,
+				Values: fraud.HitValues{{Name: "features.card_txns_10m", Value: 5.0}}},
+			{Rule: "big-amount", Score: 60, Severity: v1alpha1.SeverityMedium, Mode: v1alpha1.RuleModeEnforce,
+				Values: fraud.HitValues{{Name: "features.customer_txns_1h", Value: 3.0}, {Name: "txn.amount", Value: 173.42}}},
+		},
+		EvaluatedAt: at}
+	buf := make([]byte, 0, alertRoom)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = appendAlert(buf[:0], &d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
 }

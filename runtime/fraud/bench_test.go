@@ -2,6 +2,7 @@ package fraud
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -236,4 +237,79 @@ func BenchmarkProcess(b *testing.B) {
 			b.ReportMetric(float64(hits)/float64(b.N), "hits/txn")
 		})
 	}
+}
+
+// BenchmarkAlertLog records alerts in a full log of 100,000 (the default
+// bound), each one forgetting the oldest, as a busy partition's does: the
+// look-up of a replaced entry, the insertion and the eviction, without
+// the checkpoint book's hooks.
+func BenchmarkAlertLog(b *testing.B) {
+	const full = 100_000
+	st := NewState(StateConfig{MaxAlerts: full})
+	ids := make([]string, full+1<<16)
+	for i := range ids {
+		ids[i] = AlertID("bench", 1, fmt.Sprint("t", i))
+	}
+	rules := []string{"r"}
+	for i := range full {
+		st.alerts.put(st, ids[i], &alertEntry{rules: rules, at: int64(i)}, false)
+	}
+	b.ReportAllocs()
+	i := full
+	for b.Loop() {
+		id := ids[full+(i-full)%(len(ids)-full)]
+		st.alerts.put(st, id, &alertEntry{rules: rules, at: int64(i)}, false)
+		i++
+	}
+	if st.Size().Alerts != full {
+		b.Fatalf("%d alerts kept, want %d", st.Size().Alerts, full)
+	}
+}
+
+// BenchmarkProcessLarge is BenchmarkProcess/chain against a state the size
+// of the engine chain benchmark's (20,000 customers, each with a card,
+// paying about nine times an hour in all, a quarter of the transactions
+// alerting), warmed up with 200,000 transactions: the customers, cards,
+// windows and alerts no longer fit in the caches, as in the engine.
+func BenchmarkProcessLarge(b *testing.B) {
+	const customers = 20_000
+	h := NewHolder()
+	if _, err := h.Update("bench", 1, enginetest.ChainRuleSet("bench")); err != nil {
+		b.Fatal(err)
+	}
+	st := NewState(StateConfig{})
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := make([]string, customers)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("cust-%06d", i)
+	}
+	at := t0
+	n := 0
+	next := func(t *Transaction) {
+		c := rng.IntN(customers)
+		*t = Transaction{ID: fmt.Sprintf("txn-%09d", n), EventTime: at, CustomerID: ids[c], Amount: float64(5 + rng.IntN(300)),
+			Currency: "EUR", PaymentMethod: "card", CardFingerprint: ids[c][5:] + "-card", DeviceID: ids[c][5:] + "-dev",
+			Country: "DE", MerchantID: fmt.Sprint("m", rng.IntN(200)), Channel: "web", Lines: 1, Units: 1}
+		at = at.Add(20 * time.Millisecond)
+		n++
+	}
+	var t Transaction
+	for range 200_000 {
+		next(&t)
+		h.Process(&t, st)
+	}
+	txns := make([]Transaction, b.N)
+	for i := range txns {
+		next(&txns[i])
+	}
+	hits := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cputime.Process()
+	for i := range b.N {
+		d, _ := h.Process(&txns[i], st)
+		hits += len(d.Hits)
+	}
+	reportPerTxn(b, cpu)
+	b.ReportMetric(float64(hits)/float64(b.N), "hits/txn")
 }

@@ -94,6 +94,7 @@ type compiledRule struct {
 	prg      cel.Program
 	tracked  bool  // prg tracks its cost against the limit
 	reads    []int // variable indices, ascending
+	named    []int // reads in the order of the variables' names (Hit.Values)
 	ctr      *RuleCounters
 	// alone is []string{name}: the rules of an alert only this rule hit,
 	// shared by all such alerts (alertEntry.rules is never modified).
@@ -443,7 +444,7 @@ func compile(name string, generation int64, spec *v1alpha1.FraudRuleSetSpec) (*R
 			rs.rules = append(rs.rules, compiledRule{
 				name: r.Name, score: r.Score, severity: severity,
 				shadow: mode == v1alpha1.RuleModeShadow, prg: prg, tracked: tracked, reads: reads,
-				alone: []string{r.Name},
+				named: rs.byName(reads), alone: []string{r.Name},
 			})
 		}
 	}
@@ -518,6 +519,14 @@ func (rs *RuleSet) reads(checked *cel.Ast) []int {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// byName returns the variable indices vars sorted by the variables'
+// names, the order of a hit's values.
+func (rs *RuleSet) byName(vars []int) []int {
+	out := slices.Clone(vars)
+	slices.SortFunc(out, func(i, j int) int { return strings.Compare(rs.vars[i].name, rs.vars[j].name) })
 	return out
 }
 

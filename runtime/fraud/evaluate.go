@@ -60,9 +60,9 @@ type Hit struct {
 	Severity v1alpha1.Severity `json:"severity"`
 	Mode     v1alpha1.RuleMode `json:"mode"`
 	// Values are the variables the rule's expression reads, by qualified
-	// name ("detectors.amount_zscore"), as the rule saw them. NaN and
-	// infinities are null.
-	Values map[string]any `json:"values,omitempty"`
+	// name ("detectors.amount_zscore"), sorted by name, as the rule saw
+	// them. NaN and infinities are null.
+	Values HitValues `json:"values,omitempty"`
 
 	rule int // index in RuleSet.rules, for counting
 }
@@ -158,9 +158,9 @@ func (rs *RuleSet) evaluateWith(a *activation) Decision {
 		} else {
 			d.Score += int64(r.score)
 		}
-		values := make(map[string]any, len(r.reads))
-		for _, v := range r.reads {
-			values[rs.vars[v].name] = native(a.value(v))
+		values := make(HitValues, len(r.named))
+		for j, v := range r.named {
+			values[j] = HitValue{Name: rs.vars[v].name, Value: native(a.value(v))}
 		}
 		if d.Hits == nil {
 			// Room for the rules still to come, a few at most: one
@@ -251,8 +251,8 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 		} else {
 			st.changing(EntryRef{rec: recEntity, kind: entityKind(k), id: id}, &e.marks)
 		}
-		if c := a.cust; c != nil {
-			c.ents[k] = e
+		if c := a.cust; c != nil && c.ents[k] != e {
+			c.ents[k] = e // mostly linked already: no store, no write barrier
 		}
 		for i := range ws {
 			o := &ws[i]

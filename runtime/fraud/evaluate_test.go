@@ -139,12 +139,12 @@ func TestSampleRules(t *testing.T) {
 		if ato == nil {
 			t.Fatalf("account-takeover did not hit: %+v", d.Hits)
 		}
-		want := map[string]any{
-			"customer.txn_count":    int64(10),
-			"customer.avg_amount":   50.0,
-			"detectors.new_country": true,
-			"detectors.new_device":  true,
-			"txn.amount":            900.0,
+		want := HitValues{ // by name
+			{"customer.avg_amount", 50.0},
+			{"customer.txn_count", int64(10)},
+			{"detectors.new_country", true},
+			{"detectors.new_device", true},
+			{"txn.amount", 900.0},
 		}
 		if fmt.Sprint(ato.Values) != fmt.Sprint(want) {
 			t.Errorf("values = %v, want %v", ato.Values, want)
@@ -175,7 +175,7 @@ func TestSampleRules(t *testing.T) {
 		if len(d.Hits) != 1 || d.Hits[0].Rule != "impossible-travel" {
 			t.Fatalf("hits = %+v", d.Hits)
 		}
-		if v := d.Hits[0].Values["detectors.geo_velocity_kmh"].(float64); v < 6000 || v > 6500 {
+		if v, _ := d.Hits[0].Values.Get("detectors.geo_velocity_kmh"); v.(float64) < 6000 || v.(float64) > 6500 {
 			t.Errorf("Berlin to New York in an hour: %v km/h", v)
 		}
 	})

@@ -3,6 +3,8 @@ package fraud
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -117,7 +119,116 @@ func TestAlertLogIsBounded(t *testing.T) {
 	txn := baseTxn("t999", t0.Add(999*time.Second))
 	d := rs.Evaluate(&txn, st)
 	rs.Observe(&txn, st, &d)
-	if a := st.alerts.entries[ids[999]]; a == nil || a.label != labelFraud || st.Size().Alerts != 100 {
+	if a := st.alerts.get(ids[999]); a == nil || a.label != labelFraud || st.Size().Alerts != 100 {
 		t.Errorf("replay lost the label or grew the log: %+v", a)
+	}
+}
+
+// TestAlertLogTellsCollidingIDsApart: alert IDs that share their log key
+// (an AlertID's first 16 hex digits), and IDs AlertID does not make, are
+// each kept, found, labelled, replaced, snapshotted and forgotten in their
+// turn like any other.
+func TestAlertLogTellsCollidingIDsApart(t *testing.T) {
+	rs := mustCompile(t, scoreSpec(rule("all", "true", 60, "")))
+	st := NewState(StateConfig{MaxAlerts: 4})
+	record := func(at time.Time) []byte {
+		var e encoder
+		(&alertEntry{rules: []string{"all"}, merchant: "m-1", at: unixNano(at)}).marshal(&e)
+		return e.b
+	}
+	first := AlertID("rs", 1, "restored")
+	twin := first[:16] + strings.Repeat("0", 16) // same key
+	if twin == first || alertKey(twin) != alertKey(first) {
+		t.Fatal("the test wants two IDs with one key")
+	}
+	upper := strings.ToUpper(first)
+	ids := []string{"odd", first, twin, upper}
+	for i, id := range ids {
+		if err := st.Restore("a/"+id, record(t0.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := st.Size().Alerts; n != 4 || len(st.alerts.other) != 1 {
+		t.Fatalf("%d alerts restored (%d by their string), want 4 (1)", n, len(st.alerts.other))
+	}
+	for i, id := range ids {
+		if a := st.alerts.get(id); a == nil || a.id != id || a.at != unixNano(t0.Add(time.Duration(i)*time.Second)) {
+			t.Errorf("alert %s: %+v", id, a)
+		}
+	}
+	if err := st.ApplyFeedback(Feedback{AlertID: twin, Label: LabelFraud}, nil); err != nil {
+		t.Errorf("feedback on the twin: %v", err)
+	}
+	if err := st.ApplyFeedback(Feedback{AlertID: upper, Label: LabelLegit}, nil); err != nil {
+		t.Errorf("feedback on the upper-case ID: %v", err)
+	}
+	if st.alerts.get(first).label != labelNone || st.alerts.get(twin).label != labelFraud || st.alerts.get(upper).label != labelLegit {
+		t.Error("feedback labelled the wrong alert")
+	}
+	var keys []string
+	st.Keys(func(r EntryRef) {
+		if r.rec == recAlert {
+			keys = append(keys, r.Key())
+		}
+	})
+	slices.Sort(keys)
+	if want := []string{"a/" + upper, "a/" + twin, "a/" + first, "a/odd"}; !slices.Equal(keys, want) {
+		t.Errorf("keys %v, want %v", keys, want)
+	}
+
+	// The first one goes (a tombstone); the twin, replaced, stays one
+	// entry with its label.
+	if err := st.Restore("a/"+first, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.alerts.put(st, twin, &alertEntry{rules: []string{"all"}, at: unixNano(t0.Add(5 * time.Second))}, false)
+	if n := st.Size().Alerts; n != 3 || st.alerts.get(first) != nil || st.alerts.get(twin).label != labelFraud {
+		t.Fatalf("after removing the first and replacing the twin: %d alerts, twin %+v", n, st.alerts.get(twin))
+	}
+	st.alerts.put(st, first, &alertEntry{rules: []string{"all"}, at: unixNano(t0.Add(6 * time.Second))}, false)
+	if n := st.Size().Alerts; n != 4 || st.alerts.get(first) == nil {
+		t.Fatalf("the first one back: %d alerts", n)
+	}
+
+	// A snapshot keeps them all, in the order of their event times.
+	snap, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := NewState(StateConfig{MaxAlerts: 4})
+	if err := back.UnmarshalBinary(snap); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := back.MarshalBinary(); string(again) != string(snap) {
+		t.Error("the restored snapshot encodes differently")
+	}
+
+	// New alerts push the others out, oldest first.
+	for _, s := range []*State{st, back} {
+		order := []string{"odd", upper, twin, first}
+		for i := range order {
+			txn := baseTxn(fmt.Sprint("n", i), t0.Add(time.Minute+time.Duration(i)*time.Second))
+			d := rs.Evaluate(&txn, s)
+			rs.Observe(&txn, s, &d)
+			for j, id := range order {
+				if gone := s.alerts.get(id) == nil; gone != (j <= i) {
+					t.Errorf("after %d new alerts, %s gone: %v", i+1, id, gone)
+				}
+			}
+			if n := s.Size().Alerts; n != 4 {
+				t.Errorf("%d alerts kept, bound is 4", n)
+			}
+		}
+	}
+
+	// Expiry forgets the twins as well.
+	for i, id := range []string{first, twin} {
+		if err := st.Restore("a/"+id, record(t0.Add(2*time.Minute+time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Expire(t0.Add(2*time.Minute + st.cfg.AlertTTL + 2*time.Second))
+	if n := st.Size().Alerts; n != 0 || len(st.alerts.otherIDs) != 0 {
+		t.Errorf("after expiry %d alerts and %d refs by string are left", n, len(st.alerts.otherIDs))
 	}
 }

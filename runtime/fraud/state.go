@@ -326,7 +326,7 @@ func NewState(cfg StateConfig) *State {
 		epoch:     1, // entries start with mark 0: not noted
 		customers: make(map[string]*CustomerState),
 		merchants: make(map[string]*MerchantState),
-		alerts:    alertLog{entries: make(map[string]*alertEntry)},
+		alerts:    newAlertLog(),
 		rules:     make(map[string]*ruleTally),
 	}
 	for i := range s.entities {
@@ -354,7 +354,7 @@ type StateSize struct {
 
 // Size counts the entries held.
 func (s *State) Size() StateSize {
-	z := StateSize{Customers: len(s.customers), Merchants: len(s.merchants), Alerts: len(s.alerts.entries), Rules: len(s.rules)}
+	z := StateSize{Customers: len(s.customers), Merchants: len(s.merchants), Alerts: s.alerts.len(), Rules: len(s.rules)}
 	for _, m := range s.entities {
 		z.Entities += len(m)
 	}
@@ -614,7 +614,10 @@ func (s *State) Keys(fn func(EntryRef)) {
 			fn(EntryRef{rec: recEntity, kind: entityKind(k), id: id})
 		}
 	}
-	for id := range s.alerts.entries {
+	for _, a := range s.alerts.entries {
+		fn(EntryRef{rec: recAlert, id: a.id})
+	}
+	for id := range s.alerts.other {
 		fn(EntryRef{rec: recAlert, id: id})
 	}
 	for id := range s.rules {
@@ -640,7 +643,7 @@ func (s *State) entry(r EntryRef) interface{ marshal(*encoder) } {
 			}
 		}
 	case recAlert:
-		if a := s.alerts.entries[r.id]; a != nil {
+		if a := s.alerts.get(r.id); a != nil {
 			return a
 		}
 	case recRule:
@@ -683,7 +686,7 @@ func (s *State) Mark(r EntryRef) *Mark {
 			}
 		}
 	case recAlert:
-		if a := s.alerts.entries[r.id]; a != nil {
+		if a := s.alerts.get(r.id); a != nil {
 			return &a.book
 		}
 	case recRule:
@@ -800,7 +803,7 @@ func (s *State) Restore(key string, value []byte) error {
 // records of every entry, sorted by key so that equal states encode
 // equally. Pending changes are not affected.
 func (s *State) MarshalBinary() ([]byte, error) {
-	n := len(s.customers) + len(s.merchants) + len(s.alerts.entries) + len(s.rules) + s.Size().Entities
+	n := len(s.customers) + len(s.merchants) + s.alerts.len() + len(s.rules) + s.Size().Entities
 	// One output buffer sized from the previous snapshot, one scratch
 	// buffer for the values (which are length-prefixed): no allocation per
 	// entry.
@@ -827,8 +830,10 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	// Key order, group by group: the record kinds sort as 'a' < 'c' < 'e' <
 	// 'm' < 'r', entity kinds as their single decimal digit, and within a
 	// group the IDs as strings.
-	for _, id := range slices.Sorted(maps.Keys(s.alerts.entries)) {
-		emit(recAlert, 0, id, s.alerts.entries[id])
+	alertIDs := s.alerts.ids()
+	slices.Sort(alertIDs)
+	for _, id := range alertIDs {
+		emit(recAlert, 0, id, s.alerts.get(id))
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.customers)) {
 		emit(recCustomer, 0, id, s.customers[id])

@@ -58,7 +58,7 @@ func TestRuleTallies(t *testing.T) {
 	fb(alerts[2], LabelFraud) // redelivered
 	labelled := map[string]int{}
 	for _, id := range alerts[:3] {
-		for _, r := range st.alerts.entries[id].rules {
+		for _, r := range st.alerts.get(id).rules {
 			labelled[r]++
 		}
 	}

@@ -74,6 +74,12 @@ type window struct {
 	agg     aggregation
 	width   int64    // bucket width in nanoseconds
 	buckets []bucket // ascending idx, all within windowBuckets of the newest
+	// lo and hi are the idx of the oldest and newest bucket, and total
+	// the sum of the buckets' n, when there are buckets: a count scored
+	// at a time all buckets count for (the usual case) reads them alone,
+	// not the buckets (and their cache lines).
+	lo, hi int64
+	total  uint64
 	// kmv holds, for aggDistinct only, the sketch of each bucket: kmv[i]
 	// is buckets[i]'s hashes, ascending, distinct, at most sketchK. Kept
 	// apart so that the buckets of a count or a sum, which a transaction
@@ -114,16 +120,30 @@ func (w *window) add(t int64, amount float64, h uint64, hasH bool) bool {
 	distinct := w.agg == aggDistinct
 	var i int
 	switch {
-	case n == 0 || b > w.buckets[n-1].idx:
+	case n == 0 || b > w.hi:
+		if n > 0 && w.hi < b-windowBuckets {
+			// Every bucket has left the window (an entity idle for longer
+			// than it): start over without reading them. Buckets hold no
+			// pointers; the sketches, which do, are cleared.
+			w.buckets, w.total, n = w.buckets[:0], 0, 0
+			if distinct {
+				clear(w.kmv)
+				w.kmv = w.kmv[:0]
+			}
+		}
 		w.buckets = append(w.buckets, bucket{idx: b})
 		if distinct {
 			w.kmv = append(w.kmv, nil)
 		}
+		if n == 0 {
+			w.lo = b
+		}
+		w.hi = b
 		w.prune(b)
 		i = len(w.buckets) - 1
-	case b == w.buckets[n-1].idx:
+	case b == w.hi:
 		i = n - 1
-	case b < w.buckets[n-1].idx-windowBuckets:
+	case b < w.hi-windowBuckets:
 		return false
 	default:
 		var found bool
@@ -141,11 +161,15 @@ func (w *window) add(t int64, amount float64, h uint64, hasH bool) bool {
 			if distinct {
 				w.kmv = slices.Insert(w.kmv, i, nil)
 			}
+			if i == 0 {
+				w.lo = b
+			}
 		}
 	}
 	target := &w.buckets[i]
 	if target.n < math.MaxUint32 {
 		target.n++
+		w.total++
 	}
 	switch w.agg {
 	case aggSum:
@@ -160,8 +184,12 @@ func (w *window) add(t int64, amount float64, h uint64, hasH bool) bool {
 
 // prune drops buckets that no longer fall in the window ending in bucket b.
 func (w *window) prune(b int64) {
+	if len(w.buckets) > 1 && w.lo >= b-windowBuckets {
+		return // the oldest still counts (the newest, just appended, is b)
+	}
 	k := 0
 	for k < len(w.buckets) && w.buckets[k].idx < b-windowBuckets {
+		w.total -= uint64(w.buckets[k].n)
 		k++
 	}
 	if k == 0 {
@@ -170,6 +198,7 @@ func (w *window) prune(b int64) {
 	m := copy(w.buckets, w.buckets[k:])
 	clear(w.buckets[m:])
 	w.buckets = w.buckets[:m]
+	w.lo = w.buckets[0].idx // the newest is never dropped
 	if w.kmv != nil {
 		copy(w.kmv, w.kmv[k:])
 		clear(w.kmv[m:])
@@ -180,8 +209,7 @@ func (w *window) prune(b int64) {
 // expired reports whether no bucket can count for a transaction at or
 // after now.
 func (w *window) expired(now int64) bool {
-	n := len(w.buckets)
-	return n == 0 || w.buckets[n-1].idx < floorDiv(now, w.width)-windowBuckets
+	return len(w.buckets) == 0 || w.hi < floorDiv(now, w.width)-windowBuckets
 }
 
 // windowValue is a window's aggregate as seen from time t, with or without
@@ -198,6 +226,29 @@ type windowValue struct {
 // scored against what preceded it.
 func (w *window) value(t int64, v *windowValue) {
 	b := floorDiv(t, w.width)
+	if len(w.buckets) == 0 || w.hi < b-windowBuckets || w.lo > b {
+		return // no bucket counts: an idle entity's window, mostly
+	}
+	if w.agg == aggCount && w.hi <= b {
+		// The buckets that count are all but the oldest few, which left
+		// the window (none, mostly): total less those, read from the
+		// front. Summed as float64 one bucket at a time the counts are
+		// whole numbers far below 2^53, so the result is the same.
+		n := w.total
+		if w.lo < b-windowBuckets {
+			// Stops at the newest bucket at the latest: it counts.
+			for i := 0; w.buckets[i].idx < b-windowBuckets; i++ {
+				n -= uint64(w.buckets[i].n)
+			}
+		}
+		v.count += float64(n)
+		return
+	}
+	w.scan(b, v)
+}
+
+// scan is value for the buckets covering bucket b, bucket by bucket.
+func (w *window) scan(b int64, v *windowValue) {
 	for i := range w.buckets {
 		bk := &w.buckets[i]
 		if bk.idx < b-windowBuckets || bk.idx > b {
@@ -315,5 +366,9 @@ func (w *window) unmarshal(d *decoder) {
 			w.kmv = append(w.kmv, kmv)
 		}
 		w.buckets = append(w.buckets, bk)
+		w.total += uint64(bk.n)
+	}
+	if n := len(w.buckets); n > 0 {
+		w.lo, w.hi = w.buckets[0].idx, w.buckets[n-1].idx
 	}
 }

@@ -3,6 +3,7 @@ package fraud
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -256,6 +257,64 @@ func TestDistinctSketchesFollowTheirBuckets(t *testing.T) {
 		back.value(now, &bv)
 		if bv.distinct() != v.distinct() || len(back.kmv) != len(back.buckets) {
 			t.Fatalf("step %d: decoded window counts %v, want %v", i, bv.distinct(), v.distinct())
+		}
+	}
+}
+
+// TestWindowCountSummary: a window's summary (oldest and newest bucket,
+// total count) stays that of its buckets through every kind of add (in
+// order, late, too late, after a gap) and a round trip through its
+// record, and a count read from it equals the bucket-by-bucket sum at
+// every time, before, inside and after the buckets.
+func TestWindowCountSummary(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, agg := range []aggregation{aggCount, aggSum, aggDistinct} {
+		w := window{agg: agg, width: bucketWidth(10 * time.Minute)}
+		now := int64(0)
+		check := func(w *window, step int) {
+			t.Helper()
+			var sum uint64
+			for _, bk := range w.buckets {
+				sum += uint64(bk.n)
+			}
+			n := len(w.buckets)
+			if sum != w.total || (n > 0 && (w.lo != w.buckets[0].idx || w.hi != w.buckets[n-1].idx)) {
+				t.Fatalf("agg %d step %d: summary lo %d hi %d total %d, buckets %+v", agg, step, w.lo, w.hi, w.total, w.buckets)
+			}
+			for q := -20; q <= 20; q++ {
+				at := now + int64(q)*w.width
+				var got, want windowValue
+				w.value(at, &got)
+				w.scan(floorDiv(at, w.width), &want)
+				if got.count != want.count || got.sum != want.sum || got.nkmv != want.nkmv {
+					t.Fatalf("agg %d step %d: value at %d is %v, the buckets say %v", agg, step, q, got.count, want.count)
+				}
+			}
+		}
+		for step := range 3000 {
+			switch r := rng.IntN(100); {
+			case r < 70: // in order
+				now += rng.Int64N(w.width / 2)
+			case r < 75: // a gap that empties the window
+				now += int64(windowBuckets+2+rng.IntN(5)) * w.width
+			}
+			at := now
+			if rng.IntN(10) == 0 { // late, sometimes too late
+				at -= rng.Int64N(int64(windowBuckets+4) * w.width)
+			}
+			w.add(at, float64(rng.IntN(100)), rng.Uint64(), true)
+			check(&w, step)
+			if step%100 == 0 {
+				var e encoder
+				w.marshal(&e)
+				var back window
+				d := decoder{b: e.b}
+				back.unmarshal(&d)
+				if err := d.done(); err != nil {
+					t.Fatal(err)
+				}
+				check(&back, step)
+			}
 		}
 	}
 }
