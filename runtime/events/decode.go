@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 	"unicode/utf8"
@@ -61,6 +62,32 @@ type decodedTexts struct {
 	eventTime        decodedTime
 	amount, lat, lon decodedNumber
 	prices           [4]decodedNumber // of the first lines
+	// lines is the lines array as the record wrote it when that is, byte
+	// for byte, what JSON output writes for the lines decoded (compact,
+	// the members in the writer's order and nothing else, product IDs read
+	// in place, numbers as JSON output writes them, at most four lines),
+	// else "". lineCount, lineIDs and lineQuantities keep what was
+	// decoded, for telling that the lines are still those (with
+	// prices[i].v).
+	lines          string
+	lineCount      int
+	lineIDs        [4]string
+	lineQuantities [4]int64
+}
+
+// sameLines reports whether lines are the lines whose text d.lines is.
+func (d *decodedTexts) sameLines(lines []Line) bool {
+	if d.lines == "" || lines == nil || len(lines) != d.lineCount {
+		return false
+	}
+	for i := range lines {
+		ln := &lines[i]
+		if ln.Quantity != d.lineQuantities[i] || math.Float64bits(ln.UnitPrice) != math.Float64bits(d.prices[i].v) ||
+			ln.ProductID != d.lineIDs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 type decodedTime struct {

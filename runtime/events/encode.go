@@ -119,7 +119,10 @@ func (w *jsonWriter) transaction(t *Transaction) {
 	w.optString(`,"merchant_id":`, t.MerchantID)
 	w.optString(`,"channel":`, string(t.Channel))
 	w.b = append(w.b, `,"lines":`...)
-	if t.Lines == nil {
+	if f := w.from; f != nil && f.plain && f.texts.sameLines(t.Lines) {
+		// The record's own text of the lines (decodedTexts.lines).
+		w.b = append(w.b, f.texts.lines...)
+	} else if t.Lines == nil {
 		w.b = append(w.b, "null"...)
 	} else {
 		w.b = append(w.b, '[')
