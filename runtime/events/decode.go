@@ -327,8 +327,9 @@ func (s *scanner) isNull() (bool, error) {
 	return true, s.literal("null")
 }
 
-// str reads a string field; null gives "".
-func (s *scanner) str(field string) (string, error) {
+// strSlow is str for anything but a string right at s.pos: white space
+// first, null (which gives ""), or a value of another type.
+func (s *scanner) strSlow(field string) (string, error) {
 	if s.peek() == '"' {
 		return s.readString()
 	}

@@ -98,9 +98,17 @@ const (
 func below(w, n uint64) uint64 { return (w - lsb*n) &^ w }
 
 // readString reads a string; s.src[s.pos] must be '"'.
-func (s *scanner) readString() (string, error) {
+func (s *scanner) readString() (string, error) { return s.str("") }
+
+// str reads a string field; null gives "". A string right at s.pos, the
+// usual case, is read here, so that the decoders' members cost one call;
+// anything else goes to strSlow, field naming the member for errors.
+func (s *scanner) str(field string) (string, error) {
 	raw := s.raw
 	start := s.pos + 1
+	if start > len(raw) || raw[start-1] != '"' {
+		return s.strSlow(field)
+	}
 	i := start
 	var escaped uint64
 	// Look at eight bytes at a time for '"', '\\' or a byte below 0x20
