@@ -236,8 +236,29 @@ func (w *jsonWriter) device(d *Device) {
 	if *d == (Device{}) {
 		return
 	}
-	w.b = append(w.b, `,"device":`...)
-	w.object("id", d.ID, "type", string(d.Type), "os", d.OS, "user_agent", d.UserAgent)
+	// Member by member rather than through object: a device is in most
+	// transactions.
+	w.b = append(w.b, `,"device":{`...)
+	comma := w.member(false, `"id":`, d.ID)
+	comma = w.member(comma, `"type":`, string(d.Type))
+	comma = w.member(comma, `"os":`, d.OS)
+	w.member(comma, `"user_agent":`, d.UserAgent)
+	w.b = append(w.b, '}')
+}
+
+// member writes the member name (quoted, with its colon) and s unless s is
+// empty, after a comma if comma is true; it returns whether a member was
+// written so far.
+func (w *jsonWriter) member(comma bool, name, s string) bool {
+	if s == "" {
+		return comma
+	}
+	if comma {
+		w.b = append(w.b, ',')
+	}
+	w.b = append(w.b, name...)
+	w.string(s)
+	return true
 }
 
 func (w *jsonWriter) geo(g *Geo) {
