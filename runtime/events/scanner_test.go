@@ -13,10 +13,11 @@ import (
 
 // TestScannerStrings puts each interesting byte at every offset of strings
 // long enough to cross several eight-byte words, and compares the reader
-// with encoding/json on validity and value.
+// with encoding/json on validity and value, and with PlainJSONString on
+// whether it notes the string as one JSON output escapes.
 func TestScannerStrings(t *testing.T) {
 	specials := []string{`"`, `\\`, `\"`, `\u00e9`, `\ud83d\ude00`, `\ud800`, `\ud800\u0041`, `\x`, `\u12`,
-		"\x00", "\x1f", "\x7f", " ", "é", "€", "😀", `\/`, `\b\f\n\r\t`}
+		"\x00", "\x1f", "\x7f", " ", "é", "€", "😀", `\/`, `\b\f\n\r\t`, "<", ">", "&", "'", "=", "%", "*", "$", "^", "|"}
 	for _, sp := range specials {
 		for n := 0; n <= 24; n++ {
 			for _, tail := range []string{"", "abc"} {
@@ -28,10 +29,17 @@ func TestScannerStrings(t *testing.T) {
 				got, err := s.readString()
 				// A quote inside ends the string early, and the rest is
 				// trailing data, which encoding/json refuses too.
-				if gotOK := err == nil && s.pos == len(doc); gotOK != wantOK {
+				gotOK := err == nil && s.pos == len(doc)
+				if gotOK != wantOK {
 					t.Errorf("%q: accepted %v (err %v, stopped at %d), encoding/json %v", doc, gotOK, err, s.pos, wantOK)
 				} else if gotOK && got != want {
 					t.Errorf("%q: got %q, want %q", doc, got, want)
+				}
+				// The reader notes a string it returns that JSON output
+				// would not write as it is: read through escapes, or
+				// holding '<', '>', '&' or bytes from 0x80 on.
+				if plain := PlainJSONString(body); gotOK && (s.escaped == 0) != plain {
+					t.Errorf("%q: escaped = %#x, want it zero: %v", doc, s.escaped, plain)
 				}
 			}
 		}
