@@ -341,6 +341,40 @@ func (s *scanner) strSlow(field string) (string, error) {
 
 // float reads a number field; present is false for null.
 func (s *scanner) float(field string) (v float64, present bool, err error) {
+	// The usual number first, in one pass: right at s.pos, no sign, no
+	// exponent, at most 15 digits. Its value and whether its text is the
+	// one JSON output writes are those readNumber, number.float64 and
+	// number.canonical give; anything else (and any error) is theirs.
+	src, i := s.src, s.pos
+	var mant uint64
+	for ; i < len(src) && '0' <= src[i] && src[i] <= '9'; i++ {
+		mant = mant*10 + uint64(src[i]-'0')
+	}
+	start, intDigits, scale := s.pos, i-s.pos, 0
+	if i < len(src) && src[i] == '.' {
+		i++
+		point := i
+		for ; i < len(src) && '0' <= src[i] && src[i] <= '9'; i++ {
+			mant = mant*10 + uint64(src[i]-'0')
+		}
+		scale = i - point
+	}
+	if intDigits > 0 && (intDigits == 1 || src[start] != '0') && (scale > 0 || src[i-1] != '.') &&
+		intDigits+scale <= 15 && (i == len(src) || src[i] != 'e' && src[i] != 'E') {
+		s.pos = i
+		s.numText = ""
+		// canonical: no trailing zero in a fraction, which with a zero
+		// integer part has at most six digits.
+		if scale == 0 || src[i-1] != '0' && (src[start] != '0' || scale <= 6) {
+			s.numText = src[start:i]
+		}
+		return float64(mant) / exactPow10[scale], true, nil
+	}
+	return s.floatSlow(field)
+}
+
+// floatSlow is float for anything but the usual number.
+func (s *scanner) floatSlow(field string) (v float64, present bool, err error) {
 	if c := s.peek(); c != '-' && (c < '0' || c > '9') {
 		if null, err := s.isNull(); null || err != nil {
 			return 0, false, err

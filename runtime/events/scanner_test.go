@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -176,4 +177,28 @@ func compactExample(tb testing.TB, kind Kind) []byte {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestFloatFastPath holds float's one-pass reading of the usual number to
+// floatSlow, the general reader, on value, text kept, position, and error,
+// for numbers in every form and things that are not numbers.
+func TestFloatFastPath(t *testing.T) {
+	texts := []string{"0", "-0", "1", "-1", "10", "01", "-01", "1.", "1.5", ".5", "1e5", "1E+5", "1e-5", "1.5e3",
+		"0.0", "00", "1.2.3", "0.5", "0.50", "0.000001", "0.0000001", "0.1234567", "100", "100.0", "19.99", "19.990",
+		"123456789012345", "1234567890123456", "12345678901234.5", "1234567890123.45", "0.12345678901234",
+		"0.123456789012345", "999999999999999", "9999999.99", "1e", "-", "+1", "", " 1", "null", `"1"`, "x",
+		"1x", "1.5x", "1.x", "2e308", "123456789012345678901234567890"}
+	for _, text := range texts {
+		for _, after := range []string{"", ",", "}", " ", "e", "."} {
+			doc := text + after
+			fast, slow := newScanner([]byte(doc)), newScanner([]byte(doc))
+			fv, fok, ferr := fast.float("x")
+			sv, sok, serr := slow.floatSlow("x")
+			if math.Float64bits(fv) != math.Float64bits(sv) || fok != sok || fmt.Sprint(ferr) != fmt.Sprint(serr) ||
+				fast.pos != slow.pos || fast.numText != slow.numText {
+				t.Errorf("%q: float = %v, %v, %v (pos %d, text %q); floatSlow = %v, %v, %v (pos %d, text %q)",
+					doc, fv, fok, ferr, fast.pos, fast.numText, sv, sok, serr, slow.pos, slow.numText)
+			}
+		}
+	}
 }
