@@ -397,6 +397,24 @@ func (s *scanner) floatSlow(field string) (v float64, present bool, err error) {
 
 // integer reads an integer field; present is false for null.
 func (s *scanner) integer(field string) (v int64, present bool, err error) {
+	// The usual integer first, in one pass: right at s.pos, no sign, no
+	// leading zero, at most 18 digits, no fraction or exponent after it.
+	// Anything else (and any error) is integerSlow's.
+	src, i := s.src, s.pos
+	var n int64
+	for ; i < len(src) && '0' <= src[i] && src[i] <= '9'; i++ {
+		n = n*10 + int64(src[i]-'0')
+	}
+	if digits := i - s.pos; digits > 0 && digits <= 18 && (digits == 1 || src[s.pos] != '0') &&
+		(i == len(src) || src[i] != '.' && src[i] != 'e' && src[i] != 'E') {
+		s.pos = i
+		return n, true, nil
+	}
+	return s.integerSlow(field)
+}
+
+// integerSlow is integer for anything but the usual integer.
+func (s *scanner) integerSlow(field string) (v int64, present bool, err error) {
 	if c := s.peek(); c != '-' && (c < '0' || c > '9') {
 		if null, err := s.isNull(); null || err != nil {
 			return 0, false, err

@@ -202,3 +202,23 @@ func TestFloatFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegerFastPath holds integer's one-pass reading of the usual integer
+// to integerSlow, the general reader, as TestFloatFastPath does for float.
+func TestIntegerFastPath(t *testing.T) {
+	texts := []string{"0", "-0", "1", "-1", "10", "01", "-01", "1.", "1.5", "1.0", ".5", "1e5", "1E+5", "00", "7",
+		"123456789012345678", "999999999999999999", "1234567890123456789", "9223372036854775807",
+		"9223372036854775808", "1e", "-", "+1", "", " 1", "null", `"1"`, "x", "1x", "12345678901234567890123"}
+	for _, text := range texts {
+		for _, after := range []string{"", ",", "}", " ", "e", "E", "."} {
+			doc := text + after
+			fast, slow := newScanner([]byte(doc)), newScanner([]byte(doc))
+			fv, fok, ferr := fast.integer("x")
+			sv, sok, serr := slow.integerSlow("x")
+			if fv != sv || fok != sok || fmt.Sprint(ferr) != fmt.Sprint(serr) || fast.pos != slow.pos {
+				t.Errorf("%q: integer = %v, %v, %v (pos %d); integerSlow = %v, %v, %v (pos %d)",
+					doc, fv, fok, ferr, fast.pos, sv, sok, serr, slow.pos)
+			}
+		}
+	}
+}
