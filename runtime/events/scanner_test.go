@@ -222,3 +222,60 @@ func TestIntegerFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestLineAsWritten holds the reader of lines written as JSON output
+// writes them to line, the general reader: where it takes a line, the same
+// line, length and position; where it declines, the scanner unmoved. It
+// must take the writer's own form.
+func TestLineAsWritten(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		taken bool
+	}{
+		{`{"product_id":"sku-1","quantity":2,"unit_price":19.99}`, true},
+		{`{"product_id":"","quantity":1000000,"unit_price":0.5}`, true},
+		{`{"product_id":"a","quantity":-3,"unit_price":12}`, true},
+		{`{"product_id":"a","quantity":-0,"unit_price":12}`, false},
+		{`{"product_id":"a","quantity":01,"unit_price":12}`, false},
+		{`{"product_id":"a","quantity":1.0,"unit_price":12}`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":12.50}`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":1e1}`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":null}`, false},
+		{`{"product_id":"a","quantity":null,"unit_price":1}`, false},
+		{`{"product_id":"a","quantity":"1","unit_price":1}`, false},
+		{`{"product_id":"a\u0062","quantity":1,"unit_price":1}`, false},
+		{`{"product_id":"a<","quantity":1,"unit_price":1}`, true}, // in place; JSON output escapes it
+		{`{"product_id":"a","quantity":1,"unit_price":1,"zz":0}`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":1 }`, false},
+		{`{"product_id":"a", "quantity":1,"unit_price":1}`, false},
+		{`{"product_id":"a","unit_price":1,"quantity":1}`, false},
+		{`{"product_id":null,"quantity":1,"unit_price":1}`, false},
+		{`{"product_id":"a`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":1`, false},
+		{`{"product_id":"a","quantity":99999999999999999999,"unit_price":1}`, false},
+	} {
+		for _, i := range []int{0, 3, 4} {
+			doc := `[` + c.text + `]`
+			fast, general := newScanner([]byte(doc)), newScanner([]byte(doc))
+			var texts, generalTexts decodedTexts
+			fast.texts, general.texts = &texts, &generalTexts
+			fast.pos, general.pos = 1, 1
+			var got, want Line
+			n, ok := fast.lineAsWritten(i, &got)
+			if taken := c.taken && i < len(texts.prices); ok != taken {
+				t.Errorf("%s, line %d: taken = %v, want %v", c.text, i, ok, taken)
+			}
+			if !ok {
+				if fast.pos != 1 {
+					t.Errorf("%s, line %d: declined at %d, not where it started", c.text, i, fast.pos)
+				}
+				continue
+			}
+			wantN, err := general.line(i, &want)
+			if err != nil || got != want || n != wantN || fast.pos != general.pos || texts.prices[i] != generalTexts.prices[i] {
+				t.Errorf("%s, line %d: %+v, %d at %d; line gives %+v, %d at %d (%v)", c.text, i, got, n, fast.pos, want, wantN, general.pos, err)
+			}
+		}
+	}
+}

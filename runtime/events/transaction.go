@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // MaxAmount bounds amounts, unit prices and product prices, in major
@@ -230,9 +231,11 @@ func (s *scanner) lines(lines []Line) (_ []Line, present bool, err error) {
 			return lines, true, nil
 		}
 		var ln Line
-		n, err := s.line(len(lines), &ln)
-		if err != nil {
-			return nil, false, err
+		n, ok := s.lineAsWritten(len(lines), &ln)
+		if !ok {
+			if n, err = s.line(len(lines), &ln); err != nil {
+				return nil, false, err
+			}
 		}
 		if i := len(lines); i < len(s.texts.lineIDs) && n > 0 {
 			s.texts.lineIDs[i], s.texts.lineQuantities[i] = ln.ProductID, ln.Quantity
@@ -319,6 +322,50 @@ func (s *scanner) line(i int, ln *Line) (int, error) {
 		return 0, nil
 	}
 	return len(lineText) + len(ln.ProductID) + intLen(ln.Quantity) + len(s.texts.prices[i].text), nil
+}
+
+// lineAsWritten reads order line i when it is written exactly as JSON
+// output writes it (the usual case: compact, product_id, quantity and
+// unit_price in that order, nothing else, no escapes, numbers as JSON
+// output writes them), for one of the first lines s.texts keeps, and
+// returns its length, as line does. The member names are compared as
+// constants of at most 16 bytes, which the compiler does in words, instead
+// of through nextField. For anything else (and any error) ok is false and
+// the scanner is back where it was, for line to read it, s.escaped and
+// s.numText being set again by the same reads.
+func (s *scanner) lineAsWritten(i int, ln *Line) (n int, ok bool) {
+	const (
+		open      = `{"product_id":"`
+		quantity  = `,"quantity":`
+		unitPrice = `,"unit_price":`
+	)
+	start := s.pos
+	if i >= len(s.texts.prices) || !strings.HasPrefix(s.src[start:], open) {
+		return 0, false
+	}
+	s.pos += len(open) - 1 // at the value's quote
+	id, err := s.str("product_id")
+	if err != nil || s.pos-start != len(open)+len(id)+1 || !strings.HasPrefix(s.src[s.pos:], quantity) {
+		s.pos = start
+		return 0, false
+	}
+	s.pos += len(quantity)
+	q, present, err := s.integer("quantity")
+	if err != nil || !present || s.pos-start != len(open)+len(id)+1+len(quantity)+intLen(q) ||
+		!strings.HasPrefix(s.src[s.pos:], unitPrice) {
+		s.pos = start
+		return 0, false
+	}
+	s.pos += len(unitPrice)
+	p, present, err := s.float("unit_price")
+	if err != nil || !present || s.numText == "" || s.pos >= len(s.src) || s.src[s.pos] != '}' {
+		s.pos = start
+		return 0, false
+	}
+	s.pos++
+	s.note(&s.texts.prices[i], p)
+	*ln = Line{ProductID: id, Quantity: q, UnitPrice: p}
+	return s.pos - start, true
 }
 
 // intLen returns the length of strconv.FormatInt(v, 10).
