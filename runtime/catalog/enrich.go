@@ -135,9 +135,13 @@ func (e *Enrichment) share(category string) *CategoryShare {
 			break
 		}
 	}
-	// slices.Insert is general enough to cost several times this.
+	// slices.Insert is general enough to cost several times this. Most
+	// shares go last (one category per transaction): no copy then, as a
+	// copy of pointers costs a call even for nothing.
 	e.Shares = append(e.Shares, CategoryShare{})
-	copy(e.Shares[i+1:], e.Shares[i:])
+	if i < len(e.Shares)-1 {
+		copy(e.Shares[i+1:], e.Shares[i:])
+	}
 	e.Shares[i] = CategoryShare{Category: category}
 	return &e.Shares[i]
 }
@@ -154,7 +158,9 @@ func insertSorted(list []string, v string) []string {
 		}
 	}
 	list = append(list, "")
-	copy(list[i+1:], list[i:])
+	if i < len(list)-1 {
+		copy(list[i+1:], list[i:])
+	}
 	list[i] = v
 	return list
 }

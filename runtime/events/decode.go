@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 	"unicode/utf8"
@@ -61,6 +62,32 @@ type decodedTexts struct {
 	eventTime        decodedTime
 	amount, lat, lon decodedNumber
 	prices           [4]decodedNumber // of the first lines
+	// lines is the lines array as the record wrote it when that is, byte
+	// for byte, what JSON output writes for the lines decoded (compact,
+	// the members in the writer's order and nothing else, product IDs read
+	// in place, numbers as JSON output writes them, at most four lines),
+	// else "". lineCount, lineIDs and lineQuantities keep what was
+	// decoded, for telling that the lines are still those (with
+	// prices[i].v).
+	lines          string
+	lineCount      int
+	lineIDs        [4]string
+	lineQuantities [4]int64
+}
+
+// sameLines reports whether lines are the lines whose text d.lines is.
+func (d *decodedTexts) sameLines(lines []Line) bool {
+	if d.lines == "" || lines == nil || len(lines) != d.lineCount {
+		return false
+	}
+	for i := range lines {
+		ln := &lines[i]
+		if ln.Quantity != d.lineQuantities[i] || math.Float64bits(ln.UnitPrice) != math.Float64bits(d.prices[i].v) ||
+			ln.ProductID != d.lineIDs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 type decodedTime struct {
@@ -300,8 +327,9 @@ func (s *scanner) isNull() (bool, error) {
 	return true, s.literal("null")
 }
 
-// str reads a string field; null gives "".
-func (s *scanner) str(field string) (string, error) {
+// strSlow is str for anything but a string right at s.pos: white space
+// first, null (which gives ""), or a value of another type.
+func (s *scanner) strSlow(field string) (string, error) {
 	if s.peek() == '"' {
 		return s.readString()
 	}
@@ -313,6 +341,40 @@ func (s *scanner) str(field string) (string, error) {
 
 // float reads a number field; present is false for null.
 func (s *scanner) float(field string) (v float64, present bool, err error) {
+	// The usual number first, in one pass: right at s.pos, no sign, no
+	// exponent, at most 15 digits. Its value and whether its text is the
+	// one JSON output writes are those readNumber, number.float64 and
+	// number.canonical give; anything else (and any error) is theirs.
+	src, i := s.src, s.pos
+	var mant uint64
+	for ; i < len(src) && '0' <= src[i] && src[i] <= '9'; i++ {
+		mant = mant*10 + uint64(src[i]-'0')
+	}
+	start, intDigits, scale := s.pos, i-s.pos, 0
+	if i < len(src) && src[i] == '.' {
+		i++
+		point := i
+		for ; i < len(src) && '0' <= src[i] && src[i] <= '9'; i++ {
+			mant = mant*10 + uint64(src[i]-'0')
+		}
+		scale = i - point
+	}
+	if intDigits > 0 && (intDigits == 1 || src[start] != '0') && (scale > 0 || src[i-1] != '.') &&
+		intDigits+scale <= 15 && (i == len(src) || src[i] != 'e' && src[i] != 'E') {
+		s.pos = i
+		s.numText = ""
+		// canonical: no trailing zero in a fraction, which with a zero
+		// integer part has at most six digits.
+		if scale == 0 || src[i-1] != '0' && (src[start] != '0' || scale <= 6) {
+			s.numText = src[start:i]
+		}
+		return float64(mant) / exactPow10[scale], true, nil
+	}
+	return s.floatSlow(field)
+}
+
+// floatSlow is float for anything but the usual number.
+func (s *scanner) floatSlow(field string) (v float64, present bool, err error) {
 	if c := s.peek(); c != '-' && (c < '0' || c > '9') {
 		if null, err := s.isNull(); null || err != nil {
 			return 0, false, err
@@ -335,6 +397,24 @@ func (s *scanner) float(field string) (v float64, present bool, err error) {
 
 // integer reads an integer field; present is false for null.
 func (s *scanner) integer(field string) (v int64, present bool, err error) {
+	// The usual integer first, in one pass: right at s.pos, no sign, no
+	// leading zero, at most 18 digits, no fraction or exponent after it.
+	// Anything else (and any error) is integerSlow's.
+	src, i := s.src, s.pos
+	var n int64
+	for ; i < len(src) && '0' <= src[i] && src[i] <= '9'; i++ {
+		n = n*10 + int64(src[i]-'0')
+	}
+	if digits := i - s.pos; digits > 0 && digits <= 18 && (digits == 1 || src[s.pos] != '0') &&
+		(i == len(src) || src[i] != '.' && src[i] != 'e' && src[i] != 'E') {
+		s.pos = i
+		return n, true, nil
+	}
+	return s.integerSlow(field)
+}
+
+// integerSlow is integer for anything but the usual integer.
+func (s *scanner) integerSlow(field string) (v int64, present bool, err error) {
 	if c := s.peek(); c != '-' && (c < '0' || c > '9') {
 		if null, err := s.isNull(); null || err != nil {
 			return 0, false, err

@@ -119,7 +119,10 @@ func (w *jsonWriter) transaction(t *Transaction) {
 	w.optString(`,"merchant_id":`, t.MerchantID)
 	w.optString(`,"channel":`, string(t.Channel))
 	w.b = append(w.b, `,"lines":`...)
-	if t.Lines == nil {
+	if f := w.from; f != nil && f.plain && f.texts.sameLines(t.Lines) {
+		// The record's own text of the lines (decodedTexts.lines).
+		w.b = append(w.b, f.texts.lines...)
+	} else if t.Lines == nil {
 		w.b = append(w.b, "null"...)
 	} else {
 		w.b = append(w.b, '[')
@@ -233,8 +236,29 @@ func (w *jsonWriter) device(d *Device) {
 	if *d == (Device{}) {
 		return
 	}
-	w.b = append(w.b, `,"device":`...)
-	w.object("id", d.ID, "type", string(d.Type), "os", d.OS, "user_agent", d.UserAgent)
+	// Member by member rather than through object: a device is in most
+	// transactions.
+	w.b = append(w.b, `,"device":{`...)
+	comma := w.member(false, `"id":`, d.ID)
+	comma = w.member(comma, `"type":`, string(d.Type))
+	comma = w.member(comma, `"os":`, d.OS)
+	w.member(comma, `"user_agent":`, d.UserAgent)
+	w.b = append(w.b, '}')
+}
+
+// member writes the member name (quoted, with its colon) and s unless s is
+// empty, after a comma if comma is true; it returns whether a member was
+// written so far.
+func (w *jsonWriter) member(comma bool, name, s string) bool {
+	if s == "" {
+		return comma
+	}
+	if comma {
+		w.b = append(w.b, ',')
+	}
+	w.b = append(w.b, name...)
+	w.string(s)
+	return true
 }
 
 func (w *jsonWriter) geo(g *Geo) {

@@ -396,3 +396,94 @@ func TestBlockAppendEncodeTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockAppendEncodeLines decodes lines arrays written in the writer's
+// form, which the block copies as they are, and in forms close to it that
+// it must not copy (white space, other member orders, unknown or repeated
+// members, escapes, other number texts, more lines than it keeps, a second
+// lines member), and checks TransactionBlock.AppendEncode against
+// encoding/json: for the lines as decoded and after each kind of change.
+func TestBlockAppendEncodeLines(t *testing.T) {
+	full := string(compactExample(t, KindTransaction))
+	const example = `"lines":[{"product_id":"sku-1001","quantity":2,"unit_price":19.99},` +
+		`{"product_id":"sku-2040","quantity":1,"unit_price":5.5},{"product_id":"sku-3177","quantity":3,"unit_price":12}]`
+	if !strings.Contains(full, example) {
+		t.Fatalf("the example changed: %s", full)
+	}
+	l := func(pid, qty, price string) string {
+		return `{"product_id":"` + pid + `","quantity":` + qty + `,"unit_price":` + price + `}`
+	}
+	canonical := l("a", "1", "2.5")
+	for _, c := range []struct {
+		lines  string
+		copied bool
+	}{
+		{`[` + canonical + `]`, true},
+		{`[` + canonical + `,` + l("sku-2", "10", "0.01") + `]`, true},
+		{`[` + strings.Repeat(canonical+`,`, 3) + canonical + `]`, true},
+		{`[` + strings.Repeat(canonical+`,`, 4) + canonical + `]`, false}, // five lines
+		{`[]`, true},
+		{`[ ]`, false},
+		{`[ ` + canonical + `]`, false},
+		{`[` + canonical + ` ]`, false},
+		{`[` + canonical + ` ,` + canonical + `]`, false},
+		{`[{ "product_id":"a","quantity":1,"unit_price":2.5}]`, false},
+		{`[{"product_id" :"a","quantity":1,"unit_price":2.5}]`, false},
+		{`[{"product_id":"a","quantity":1,"unit_price":2.5 }]`, false},
+		{`[{"quantity":1,"product_id":"a","unit_price":2.5}]`, false},
+		{`[{"product_id":"a","unit_price":2.5,"quantity":1}]`, false},
+		{`[{"zz":0,"product_id":"a","quantity":1,"unit_price":2.5}]`, false},
+		{`[{"product_id":"a","quantity":1,"unit_price":2.5,"zz":0}]`, false},
+		{`[{"product_id":"b","product_id":"a","quantity":1,"unit_price":2.5}]`, false},
+		{`[{"product_id":"a","quantity":1,"quantity":1,"unit_price":2.5}]`, false},
+		{`[{"product\u005fid":"a","quantity":1,"unit_price":2.5}]`, false},
+		{`[{"product_id":"\u0061","quantity":1,"unit_price":2.5}]`, false},
+		{`[{"product_id":"a\/b","quantity":1,"unit_price":2.5}]`, false},
+		{`[{"product_id":null,"quantity":1,"unit_price":2.5}]`, false},
+		{`[{"quantity":1,"unit_price":2.5}]`, false},
+		{`[{"product_id":"a","quantity":-0,"unit_price":2.5}]`, false},
+		{`[{"product_id":"a","quantity":-3,"unit_price":2.5}]`, true},
+		{`[{"product_id":"a","quantity":1,"unit_price":2.50}]`, false},
+		{`[{"product_id":"a","quantity":1,"unit_price":25e-1}]`, false},
+		{`[{"product_id":"a","quantity":1,"unit_price":-0}]`, false},
+		{`[{"product_id":"a<","quantity":1,"unit_price":2.5}]`, false}, // escaped on output
+		{`[{"product_id":"a","quantity":1,"unit_price":2.5}],"lines":[{"product_id":"a","quantity":1,"unit_price":2.50}]`, false},
+		{`[{"product_id":"a","quantity":1,"unit_price":2.50}],"lines":[{"product_id":"a","quantity":1,"unit_price":2.5}]`, true},
+		{`[{"product_id":"a","quantity":1,"unit_price":2.5}],"lines":null`, false},
+	} {
+		doc := strings.Replace(full, example, `"lines":`+c.lines, 1)
+		var block TransactionBlock
+		ev, err := decode(KindTransaction, []byte(doc), true, &block)
+		if err != nil {
+			t.Fatalf("%s: %v", c.lines, err)
+		}
+		txn := ev.(*Transaction)
+		if copied := block.plain && block.texts.sameLines(txn.Lines); copied != c.copied {
+			t.Errorf("%s: lines copied = %v, want %v", c.lines, copied, c.copied)
+		}
+		checkBlockEncode(t, &block, txn, c.lines+", as decoded")
+		if len(txn.Lines) == 0 {
+			continue
+		}
+		last := len(txn.Lines) - 1
+		for _, change := range []struct {
+			name string
+			do   func()
+		}{
+			{"quantity", func() { txn.Lines[last].Quantity++ }},
+			{"unit price", func() { txn.Lines[last].UnitPrice += 0.25 }},
+			{"product ID", func() { txn.Lines[last].ProductID = "other" }},
+			{"one line less", func() { txn.Lines = txn.Lines[:last] }},
+			{"one line more", func() { txn.Lines = append(txn.Lines, Line{ProductID: "x", Quantity: 1, UnitPrice: 1}) }},
+			{"no lines", func() { txn.Lines = nil }},
+		} {
+			saved := append([]Line(nil), txn.Lines...)
+			change.do()
+			if block.texts.sameLines(txn.Lines) {
+				t.Errorf("%s: lines taken for the decoded ones after a changed %s", c.lines, change.name)
+			}
+			checkBlockEncode(t, &block, txn, c.lines+", changed "+change.name)
+			txn.Lines = append(txn.Lines[:0], saved...)
+		}
+	}
+}

@@ -128,13 +128,13 @@ func (s *scanner) nextField(first bool, t *fieldTable) (id int, ok bool, err err
 		}
 		switch {
 		case c == '"' && (first || start == pos+2):
-			r := raw[start : start+24]
-			w0 := binary.LittleEndian.Uint64(r)
+			r := (*[24]byte)(raw[start : start+24])
+			w0 := binary.LittleEndian.Uint64(r[:8])
 			b := &t.buckets[t.bucket(w0)]
 			for i := range b {
 				e := &b[i]
-				if w0&e.m[0] == e.w[0] && (e.n <= 8 || binary.LittleEndian.Uint64(r[8:])&e.m[1] == e.w[1] &&
-					(e.n <= 16 || binary.LittleEndian.Uint64(r[16:])&e.m[2] == e.w[2])) {
+				if w0&e.m[0] == e.w[0] && (e.n <= 8 || binary.LittleEndian.Uint64(r[8:16])&e.m[1] == e.w[1] &&
+					(e.n <= 16 || binary.LittleEndian.Uint64(r[16:24])&e.m[2] == e.w[2])) {
 					s.pos = start + int(e.n)
 					return int(e.id), true, nil
 				}

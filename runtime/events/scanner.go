@@ -98,52 +98,68 @@ const (
 func below(w, n uint64) uint64 { return (w - lsb*n) &^ w }
 
 // readString reads a string; s.src[s.pos] must be '"'.
-func (s *scanner) readString() (string, error) {
-	raw := s.raw
-	start := s.pos + 1
-	i := start
-	var escaped uint64
-	// Look at eight bytes at a time for '"', '\\' or a byte below 0x20
-	// (the SWAR tests from "Bit Twiddling Hacks"), and note the bytes
-	// before it that the JSON writer escapes ('<' and '>' are the bytes
-	// that are '>' with bit 1 set). A borrow can only flag a byte above one
-	// that really matches, so the lowest flag is exact, and a flag below it
-	// is a byte of the string.
-	for ; i+8 <= len(raw); i += 8 {
-		w := binary.LittleEndian.Uint64(raw[i:])
-		// Flags under msb, and bits below them that are dropped.
-		e := below((w|lsb*2)^(lsb*'>'), 1) | below(w^(lsb*'&'), 1) | w
-		if m := (below(w^(lsb*'"'), 1) | below(w^(lsb*'\\'), 1) | below(w, 0x20)) & msb; m != 0 {
-			s.escaped |= (escaped | e&(m-1)) & msb
-			i += bits.TrailingZeros64(m) >> 3
+func (s *scanner) readString() (string, error) { return s.str("") }
+
+// str reads a string field; null gives "". A string right at s.pos, the
+// usual case, is read here, so that the decoders' members cost one call;
+// anything else goes to strSlow, field naming the member for errors.
+func (s *scanner) str(field string) (string, error) {
+	raw, pos := s.raw, s.pos
+	if pos >= len(raw) || raw[pos] != '"' {
+		return s.strSlow(field)
+	}
+	start := pos + 1
+	// Look at eight bytes at a time (the SWAR tests from "Bit Twiddling
+	// Hacks") for any byte that is not written as it is: '"', '\', those
+	// below 0x20, and the ones JSON output escapes: '<' and '>' (the bytes
+	// that are '>' with bit 1 set), '&' (which is '"' with bit 2 set: one
+	// test finds both) and those from 0x80 on. A borrow can only flag a
+	// byte above one that really matches, so the lowest flag is exact.
+	// When that byte is the closing quote the string is plain; anything
+	// else is for strRest. Slicing rest as it goes lets the compiler drop
+	// the bounds checks of the loop.
+	rest := raw[start:]
+	for len(rest) >= 8 {
+		w := binary.LittleEndian.Uint64(rest)
+		m := (below((w|lsb*4)^(lsb*'&'), 1) | below((w|lsb*2)^(lsb*'>'), 1) | below(w^(lsb*'\\'), 1) |
+			below(w, 0x20) | w) & msb
+		if m != 0 {
+			i := len(raw) - len(rest) + bits.TrailingZeros64(m)>>3
 			if raw[i] == '"' {
 				s.pos = i + 1
 				return s.src[start:i], nil
 			}
+			return s.strRest(start, i)
+		}
+		rest = rest[8:]
+	}
+	return s.strRest(start, len(raw)-len(rest))
+}
+
+// strRest finishes a string whose bytes from start to i are plain, a byte
+// at a time: the input's last bytes, and strings holding bytes JSON output
+// escapes (noted in s.escaped) or escapes of their own (readEscaped).
+func (s *scanner) strRest(start, i int) (string, error) {
+	raw := s.raw
+	for ; i < len(raw); i++ {
+		switch c := raw[i]; stringByte[c] {
+		case 0:
+			if c == '"' {
+				s.pos = i + 1
+				return s.src[start:i], nil
+			}
 			return s.readEscaped(start, i)
+		case 3:
+			s.escaped |= msb
 		}
-		escaped |= e
-	}
-	// The last bytes of the input, one at a time.
-	for i < len(raw) {
-		c := stringByte[raw[i]]
-		if c == 0 {
-			break
-		}
-		escaped |= uint64(c&2) << 6
-		i++
-	}
-	s.escaped |= escaped & msb
-	if i < len(raw) && raw[i] == '"' {
-		s.pos = i + 1
-		return s.src[start:i], nil
 	}
 	return s.readEscaped(start, i)
 }
 
 // readEscaped finishes a string that needs unescaping (or is broken); the
-// bytes from start to i are plain. It notes the string in s.escaped, for
-// the bytes it copies are not looked at for UTF-8 or JSON's escapes.
+// bytes from start to i hold no quote, backslash or control character. It
+// notes the string in s.escaped, for the bytes it copies are not looked at
+// for UTF-8 or JSON's escapes.
 func (s *scanner) readEscaped(start, i int) (string, error) {
 	s.escaped |= msb
 	buf := make([]byte, 0, i-start+16)

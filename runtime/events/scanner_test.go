@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -13,10 +14,11 @@ import (
 
 // TestScannerStrings puts each interesting byte at every offset of strings
 // long enough to cross several eight-byte words, and compares the reader
-// with encoding/json on validity and value.
+// with encoding/json on validity and value, and with PlainJSONString on
+// whether it notes the string as one JSON output escapes.
 func TestScannerStrings(t *testing.T) {
 	specials := []string{`"`, `\\`, `\"`, `\u00e9`, `\ud83d\ude00`, `\ud800`, `\ud800\u0041`, `\x`, `\u12`,
-		"\x00", "\x1f", "\x7f", " ", "é", "€", "😀", `\/`, `\b\f\n\r\t`}
+		"\x00", "\x1f", "\x7f", " ", "é", "€", "😀", `\/`, `\b\f\n\r\t`, "<", ">", "&", "'", "=", "%", "*", "$", "^", "|"}
 	for _, sp := range specials {
 		for n := 0; n <= 24; n++ {
 			for _, tail := range []string{"", "abc"} {
@@ -28,10 +30,17 @@ func TestScannerStrings(t *testing.T) {
 				got, err := s.readString()
 				// A quote inside ends the string early, and the rest is
 				// trailing data, which encoding/json refuses too.
-				if gotOK := err == nil && s.pos == len(doc); gotOK != wantOK {
+				gotOK := err == nil && s.pos == len(doc)
+				if gotOK != wantOK {
 					t.Errorf("%q: accepted %v (err %v, stopped at %d), encoding/json %v", doc, gotOK, err, s.pos, wantOK)
 				} else if gotOK && got != want {
 					t.Errorf("%q: got %q, want %q", doc, got, want)
+				}
+				// The reader notes a string it returns that JSON output
+				// would not write as it is: read through escapes, or
+				// holding '<', '>', '&' or bytes from 0x80 on.
+				if plain := PlainJSONString(body); gotOK && (s.escaped == 0) != plain {
+					t.Errorf("%q: escaped = %#x, want it zero: %v", doc, s.escaped, plain)
 				}
 			}
 		}
@@ -168,4 +177,105 @@ func compactExample(tb testing.TB, kind Kind) []byte {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestFloatFastPath holds float's one-pass reading of the usual number to
+// floatSlow, the general reader, on value, text kept, position, and error,
+// for numbers in every form and things that are not numbers.
+func TestFloatFastPath(t *testing.T) {
+	texts := []string{"0", "-0", "1", "-1", "10", "01", "-01", "1.", "1.5", ".5", "1e5", "1E+5", "1e-5", "1.5e3",
+		"0.0", "00", "1.2.3", "0.5", "0.50", "0.000001", "0.0000001", "0.1234567", "100", "100.0", "19.99", "19.990",
+		"123456789012345", "1234567890123456", "12345678901234.5", "1234567890123.45", "0.12345678901234",
+		"0.123456789012345", "999999999999999", "9999999.99", "1e", "-", "+1", "", " 1", "null", `"1"`, "x",
+		"1x", "1.5x", "1.x", "2e308", "123456789012345678901234567890"}
+	for _, text := range texts {
+		for _, after := range []string{"", ",", "}", " ", "e", "."} {
+			doc := text + after
+			fast, slow := newScanner([]byte(doc)), newScanner([]byte(doc))
+			fv, fok, ferr := fast.float("x")
+			sv, sok, serr := slow.floatSlow("x")
+			if math.Float64bits(fv) != math.Float64bits(sv) || fok != sok || fmt.Sprint(ferr) != fmt.Sprint(serr) ||
+				fast.pos != slow.pos || fast.numText != slow.numText {
+				t.Errorf("%q: float = %v, %v, %v (pos %d, text %q); floatSlow = %v, %v, %v (pos %d, text %q)",
+					doc, fv, fok, ferr, fast.pos, fast.numText, sv, sok, serr, slow.pos, slow.numText)
+			}
+		}
+	}
+}
+
+// TestIntegerFastPath holds integer's one-pass reading of the usual integer
+// to integerSlow, the general reader, as TestFloatFastPath does for float.
+func TestIntegerFastPath(t *testing.T) {
+	texts := []string{"0", "-0", "1", "-1", "10", "01", "-01", "1.", "1.5", "1.0", ".5", "1e5", "1E+5", "00", "7",
+		"123456789012345678", "999999999999999999", "1234567890123456789", "9223372036854775807",
+		"9223372036854775808", "1e", "-", "+1", "", " 1", "null", `"1"`, "x", "1x", "12345678901234567890123"}
+	for _, text := range texts {
+		for _, after := range []string{"", ",", "}", " ", "e", "E", "."} {
+			doc := text + after
+			fast, slow := newScanner([]byte(doc)), newScanner([]byte(doc))
+			fv, fok, ferr := fast.integer("x")
+			sv, sok, serr := slow.integerSlow("x")
+			if fv != sv || fok != sok || fmt.Sprint(ferr) != fmt.Sprint(serr) || fast.pos != slow.pos {
+				t.Errorf("%q: integer = %v, %v, %v (pos %d); integerSlow = %v, %v, %v (pos %d)",
+					doc, fv, fok, ferr, fast.pos, sv, sok, serr, slow.pos)
+			}
+		}
+	}
+}
+
+// TestLineAsWritten holds the reader of lines written as JSON output
+// writes them to line, the general reader: where it takes a line, the same
+// line, length and position; where it declines, the scanner unmoved. It
+// must take the writer's own form.
+func TestLineAsWritten(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		taken bool
+	}{
+		{`{"product_id":"sku-1","quantity":2,"unit_price":19.99}`, true},
+		{`{"product_id":"","quantity":1000000,"unit_price":0.5}`, true},
+		{`{"product_id":"a","quantity":-3,"unit_price":12}`, true},
+		{`{"product_id":"a","quantity":-0,"unit_price":12}`, false},
+		{`{"product_id":"a","quantity":01,"unit_price":12}`, false},
+		{`{"product_id":"a","quantity":1.0,"unit_price":12}`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":12.50}`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":1e1}`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":null}`, false},
+		{`{"product_id":"a","quantity":null,"unit_price":1}`, false},
+		{`{"product_id":"a","quantity":"1","unit_price":1}`, false},
+		{`{"product_id":"a\u0062","quantity":1,"unit_price":1}`, false},
+		{`{"product_id":"a<","quantity":1,"unit_price":1}`, true}, // in place; JSON output escapes it
+		{`{"product_id":"a","quantity":1,"unit_price":1,"zz":0}`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":1 }`, false},
+		{`{"product_id":"a", "quantity":1,"unit_price":1}`, false},
+		{`{"product_id":"a","unit_price":1,"quantity":1}`, false},
+		{`{"product_id":null,"quantity":1,"unit_price":1}`, false},
+		{`{"product_id":"a`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":`, false},
+		{`{"product_id":"a","quantity":1,"unit_price":1`, false},
+		{`{"product_id":"a","quantity":99999999999999999999,"unit_price":1}`, false},
+	} {
+		for _, i := range []int{0, 3, 4} {
+			doc := `[` + c.text + `]`
+			fast, general := newScanner([]byte(doc)), newScanner([]byte(doc))
+			var texts, generalTexts decodedTexts
+			fast.texts, general.texts = &texts, &generalTexts
+			fast.pos, general.pos = 1, 1
+			var got, want Line
+			n, ok := fast.lineAsWritten(i, &got)
+			if taken := c.taken && i < len(texts.prices); ok != taken {
+				t.Errorf("%s, line %d: taken = %v, want %v", c.text, i, ok, taken)
+			}
+			if !ok {
+				if fast.pos != 1 {
+					t.Errorf("%s, line %d: declined at %d, not where it started", c.text, i, fast.pos)
+				}
+				continue
+			}
+			wantN, err := general.line(i, &want)
+			if err != nil || got != want || n != wantN || fast.pos != general.pos || texts.prices[i] != generalTexts.prices[i] {
+				t.Errorf("%s, line %d: %+v, %d at %d; line gives %+v, %d at %d (%v)", c.text, i, got, n, fast.pos, want, wantN, general.pos, err)
+			}
+		}
+	}
 }

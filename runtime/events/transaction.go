@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // MaxAmount bounds amounts, unit prices and product prices, in major
@@ -203,10 +204,20 @@ func linePath(i int, field string) string {
 }
 
 // lines reads the order lines into lines[:0]; present is false for null.
+// It keeps the array's text in s.texts.lines when that is what JSON
+// output writes for the lines read (see decodedTexts).
 func (s *scanner) lines(lines []Line) (_ []Line, present bool, err error) {
+	s.texts.lines = "" // of an earlier lines member, if any
 	if ok, err := s.array("lines"); !ok || err != nil {
 		return nil, false, err
 	}
+	start := s.pos - 1 // the '['
+	// want is the length of the array as JSON output writes it: the
+	// record's text is that exactly if it is as long and every line was
+	// read in the writer's order, for no other text of the same members is
+	// shorter (escapes, white space, other number forms and other members
+	// only add bytes).
+	want, inOrder := 1, true
 	lines = lines[:0]
 	for first := true; ; first = false {
 		ok, err := s.nextElem(first)
@@ -214,11 +225,23 @@ func (s *scanner) lines(lines []Line) (_ []Line, present bool, err error) {
 			return nil, false, err
 		}
 		if !ok {
+			if t := s.texts; inOrder && len(lines) <= len(t.lineIDs) && s.pos-start == max(want, 2) {
+				t.lines, t.lineCount = s.src[start:s.pos], len(lines)
+			}
 			return lines, true, nil
 		}
 		var ln Line
-		if err := s.line(len(lines), &ln); err != nil {
-			return nil, false, err
+		n, ok := s.lineAsWritten(len(lines), &ln)
+		if !ok {
+			if n, err = s.line(len(lines), &ln); err != nil {
+				return nil, false, err
+			}
+		}
+		if i := len(lines); i < len(s.texts.lineIDs) && n > 0 {
+			s.texts.lineIDs[i], s.texts.lineQuantities[i] = ln.ProductID, ln.Quantity
+			want += n + 1 // and ',' or ']'
+		} else {
+			inOrder = false
 		}
 		lines = append(lines, ln)
 	}
@@ -233,22 +256,36 @@ const (
 
 var lineFields = newFieldTable("product_id", "quantity", "unit_price")
 
-func (s *scanner) line(i int, ln *Line) error {
+// lineText is the text JSON output writes for a line, less its product
+// ID, quantity and unit price.
+const lineText = `{"product_id":"","quantity":,"unit_price":}`
+
+// line reads order line i into ln. For one whose members were product_id,
+// quantity and unit_price, in that order and nothing else, with a unit
+// price whose text s.texts keeps, it returns the length JSON output writes
+// for the line; else 0.
+func (s *scanner) line(i int, ln *Line) (int, error) {
 	if s.peek() != '{' {
-		return s.wrongType(linePath(i, ""), "object")
+		return 0, s.wrongType(linePath(i, ""), "object")
 	}
 	if err := s.enter(); err != nil {
-		return err
+		return 0, err
 	}
 	var seen presence
+	// order holds the members' numbers, two bits each: the last three
+	// are the writer's if it ends up as below. Members before them, or
+	// unknown ones, make the record's text longer than the writer's, which
+	// lines tells by the length.
+	order := 0
 	for first := true; ; first = false {
 		field, ok, err := s.nextField(first, lineFields)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if !ok {
 			break
 		}
+		order = order<<2 | field&3
 		var (
 			n       int64
 			f       float64
@@ -272,16 +309,75 @@ func (s *scanner) line(i int, ln *Line) error {
 			err = s.skip()
 		}
 		if err != nil {
-			return prefixField(linePath(i, ""), err)
+			return 0, prefixField(linePath(i, ""), err)
 		}
 	}
 	if seen&seenQuantity == 0 {
-		return reject(ReasonMissingField, linePath(i, ".quantity"), "quantity is required")
+		return 0, reject(ReasonMissingField, linePath(i, ".quantity"), "quantity is required")
 	}
 	if seen&seenUnitPrice == 0 {
-		return reject(ReasonMissingField, linePath(i, ".unit_price"), "unit_price is required")
+		return 0, reject(ReasonMissingField, linePath(i, ".unit_price"), "unit_price is required")
 	}
-	return nil
+	if order != lineProductID<<4|lineQuantity<<2|lineUnitPrice || i >= len(s.texts.prices) || s.texts.prices[i].text == "" {
+		return 0, nil
+	}
+	return len(lineText) + len(ln.ProductID) + intLen(ln.Quantity) + len(s.texts.prices[i].text), nil
+}
+
+// lineAsWritten reads order line i when it is written exactly as JSON
+// output writes it (the usual case: compact, product_id, quantity and
+// unit_price in that order, nothing else, no escapes, numbers as JSON
+// output writes them), for one of the first lines s.texts keeps, and
+// returns its length, as line does. The member names are compared as
+// constants of at most 16 bytes, which the compiler does in words, instead
+// of through nextField. For anything else (and any error) ok is false and
+// the scanner is back where it was, for line to read it, s.escaped and
+// s.numText being set again by the same reads.
+func (s *scanner) lineAsWritten(i int, ln *Line) (n int, ok bool) {
+	const (
+		open      = `{"product_id":"`
+		quantity  = `,"quantity":`
+		unitPrice = `,"unit_price":`
+	)
+	start := s.pos
+	if i >= len(s.texts.prices) || !strings.HasPrefix(s.src[start:], open) {
+		return 0, false
+	}
+	s.pos += len(open) - 1 // at the value's quote
+	id, err := s.str("product_id")
+	if err != nil || s.pos-start != len(open)+len(id)+1 || !strings.HasPrefix(s.src[s.pos:], quantity) {
+		s.pos = start
+		return 0, false
+	}
+	s.pos += len(quantity)
+	q, present, err := s.integer("quantity")
+	if err != nil || !present || s.pos-start != len(open)+len(id)+1+len(quantity)+intLen(q) ||
+		!strings.HasPrefix(s.src[s.pos:], unitPrice) {
+		s.pos = start
+		return 0, false
+	}
+	s.pos += len(unitPrice)
+	p, present, err := s.float("unit_price")
+	if err != nil || !present || s.numText == "" || s.pos >= len(s.src) || s.src[s.pos] != '}' {
+		s.pos = start
+		return 0, false
+	}
+	s.pos++
+	s.note(&s.texts.prices[i], p)
+	*ln = Line{ProductID: id, Quantity: q, UnitPrice: p}
+	return s.pos - start, true
+}
+
+// intLen returns the length of strconv.FormatInt(v, 10).
+func intLen(v int64) int {
+	n := 1
+	if v < 0 {
+		n++
+	}
+	for ; v >= 10 || v <= -10; v /= 10 {
+		n++
+	}
+	return n
 }
 
 // The member names of a payment, numbered for fieldTable.

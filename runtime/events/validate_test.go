@@ -355,6 +355,15 @@ func TestClockLimits(t *testing.T) {
 		{"skew check off", ValidatorConfig{MaxFutureSkew: -1}, at(24 * time.Hour), true},
 		{"custom max age", ValidatorConfig{MaxAge: time.Hour}, at(-61 * time.Minute), false},
 		{"age check off", ValidatorConfig{MaxAge: -1}, at(-365 * 24 * time.Hour), true},
+		{"at the age limit", ValidatorConfig{}, at(-DefaultMaxAge), true},
+		{"just past the age limit", ValidatorConfig{}, at(-DefaultMaxAge - time.Nanosecond), false},
+		{"custom skew, just past", ValidatorConfig{MaxFutureSkew: time.Hour}, at(time.Hour + time.Nanosecond), false},
+		{"custom max age, at it", ValidatorConfig{MaxAge: time.Hour}, at(-time.Hour), true},
+		// Further apart than a Duration holds: Sub saturates.
+		{"year 1", ValidatorConfig{}, mutate(t, tx, func(m map[string]any) { m["event_time"] = "0001-01-01T00:00:01Z" }), false},
+		{"year 9999", ValidatorConfig{}, mutate(t, tx, func(m map[string]any) { m["event_time"] = "9999-12-31T23:59:59Z" }), false},
+		{"year 1, age check off", ValidatorConfig{MaxAge: -1}, mutate(t, tx, func(m map[string]any) { m["event_time"] = "0001-01-01T00:00:01Z" }), true},
+		{"year 9999, skew check off", ValidatorConfig{MaxFutureSkew: -1}, mutate(t, tx, func(m map[string]any) { m["event_time"] = "9999-12-31T23:59:59Z" }), true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
