@@ -65,6 +65,7 @@ func newActivation(rs *RuleSet, t *Transaction, st *State) *activation {
 	}
 	*a = activation{rs: rs, txn: t, st: st, at: unixNano(t.EventTime), vals: vals[:len(rs.vars)], set: set[:0]}
 	a.cust = st.customers[t.CustomerID]
+	st.linked = a.cust // for StateLink
 	return a
 }
 
