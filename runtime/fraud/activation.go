@@ -65,7 +65,6 @@ func newActivation(rs *RuleSet, t *Transaction, st *State) *activation {
 	}
 	*a = activation{rs: rs, txn: t, st: st, at: unixNano(t.EventTime), vals: vals[:len(rs.vars)], set: set[:0]}
 	a.cust = st.customers[t.CustomerID]
-	st.linked = a.cust // for StateLink
 	return a
 }
 
@@ -76,10 +75,11 @@ func (a *activation) release() {
 	for _, i := range a.set {
 		a.vals[i] = nil
 	}
-	st, vals, set := a.st, a.vals, a.set[:0]
+	st, cust, vals, set := a.st, a.cust, a.vals, a.set[:0]
 	*a = activation{vals: vals, set: set}
 	if st != nil {
 		st.spare = a
+		st.linked = cust // for StateLink
 	}
 }
 

@@ -4,11 +4,11 @@ import "github.com/ecap-dev/ecap/runtime/state"
 
 // StateLink returns the slot in which the customer of the State's latest
 // transaction keeps its entry of the customer state (the engine passes it
-// to state.Store.ApplyLinked), nil when that customer was new to the State
-// or has been removed since. With it a transaction finds its customer once
-// for both states: the fraud state's map lookup is made anyway, and the
-// customer state's is made only on the customer's first transaction after
-// either state (re)created or removed it.
+// to state.Store.ApplyLinked), nil when that transaction had no customer,
+// was only evaluated for a customer new to the State, or its customer has
+// been removed since. With it a transaction finds its customer once for
+// both states: the fraud state's map lookup is made anyway, and the
+// customer state's only when the slot is empty or its entry was removed.
 //
 // Call it right after Holder.ProcessAt (or Evaluate, or Observe) returned
 // for the transaction, before anything else uses the State: the slot is

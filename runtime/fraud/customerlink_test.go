@@ -10,8 +10,8 @@ import (
 )
 
 // StateLink hands out the slot of the latest transaction's customer, once;
-// nil for a customer new to the State and for one removed since (erased,
-// expired), whose re-created history starts with an empty slot.
+// nil for one removed since (erased, expired), whose re-created history
+// starts with an empty slot.
 func TestStateLink(t *testing.T) {
 	h := NewHolder(WithClock(fixedClock))
 	if _, err := h.Update("card-fraud", 1, sampleSpec()); err != nil {
@@ -31,19 +31,14 @@ func TestStateLink(t *testing.T) {
 	var target state.Customer // what the engine would link: any state.Customer
 
 	process("a")
-	if l := st.StateLink(); l != nil {
-		t.Fatal("a slot for a customer new to the State")
-	}
-	process("a")
 	l := st.StateLink()
 	if l == nil || *l != nil {
-		t.Fatalf("slot %p of a known customer, want an empty one", l)
+		t.Fatalf("slot %p of a customer new to the State, want an empty one", l)
 	}
 	if again := st.StateLink(); again != nil {
 		t.Fatal("the slot was handed out twice")
 	}
 	*l = &target
-	process("b")
 	process("b")
 	if lb := st.StateLink(); lb == nil || lb == l || *lb != nil {
 		t.Fatalf("customer b got slot %p (a's is %p)", lb, l)
@@ -53,12 +48,21 @@ func TestStateLink(t *testing.T) {
 		t.Fatalf("a's slot moved: %p, want %p holding the link", la, l)
 	}
 
-	// Not taken: the next transaction's customer, new to the State, has
-	// none (not the previous customer's).
+	// Not taken: the next transaction's customer has its own.
 	process("a")
 	process("c")
-	if lc := st.StateLink(); lc != nil {
-		t.Fatalf("new customer c got slot %p (a's is %p)", lc, l)
+	if lc := st.StateLink(); lc == nil || lc == l {
+		t.Fatalf("customer c got slot %p (a's is %p)", lc, l)
+	}
+
+	// Evaluated but not observed, a customer new to the State has none:
+	// nothing holds it.
+	process("a")
+	ev := baseTxn("ev", at)
+	ev.CustomerID = "d"
+	h.Current().Evaluate(&ev, st)
+	if st.StateLink() != nil {
+		t.Fatal("a slot for a customer only evaluated")
 	}
 
 	// Erased: not handed out after the removal, and the re-created
@@ -68,7 +72,6 @@ func TestStateLink(t *testing.T) {
 	if st.StateLink() != nil {
 		t.Fatal("the slot of an erased customer was handed out")
 	}
-	process("a")
 	process("a")
 	if la := st.StateLink(); la == nil || la == l || *la != nil {
 		t.Fatalf("re-created customer a: slot %p holding %p, want a new empty one", la, *la)

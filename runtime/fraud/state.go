@@ -266,7 +266,7 @@ type State struct {
 	// spare is the activation of the latest transaction, cleared, for the
 	// next one (newActivation).
 	spare *activation
-	// linked is the customer newActivation found, for StateLink.
+	// linked is the customer of the latest transaction, for StateLink.
 	linked *CustomerState
 
 	// dirty lists what changed since the last FlushChanges, in order;
