@@ -89,6 +89,15 @@ func TestStateLink(t *testing.T) {
 		t.Fatal("the slot of an expired customer was handed out")
 	}
 
+	// Nor after a restored record of the customer (which replaces it).
+	process("a")
+	if err := st.Restore("c/a", nil); err != nil {
+		t.Fatal(err)
+	}
+	if st.StateLink() != nil {
+		t.Fatal("the slot of a customer removed by Restore was handed out")
+	}
+
 	// A transaction without a customer has no slot.
 	process("a")
 	process("")

@@ -731,6 +731,7 @@ func (s *State) Restore(key string, value []byte) error {
 	remove := len(value) == 0
 	switch rec[0] {
 	case recCustomer:
+		s.linked = nil // the customer may be replaced or removed (StateLink)
 		if remove {
 			delete(s.customers, rest)
 			return nil
