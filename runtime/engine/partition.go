@@ -196,6 +196,10 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		fenced := p.fenced(s.Transactions, txn.CustomerID, m.Offset)
 
 		// fraud
+		// link: the customer's slot for its customer-state entry, kept in
+		// the fraud state's customer, so that the customer state finds it
+		// without a lookup of its own (state.Store.ApplyLinked).
+		var link **state.Customer
 		if holders := pr.rules(); len(holders) > 0 {
 			ft := &pr.ft
 			fillFraudTransaction(ft, txn, units, &pr.enr)
@@ -207,9 +211,13 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 				}
 				// evaluated_at is pinned to the event time so that a replay
 				// writes byte-identical alerts.
-				d, ok := h.ProcessAt(ft, p.fraudState(rs.Name()), txn.EventTime)
+				st := p.fraudState(rs.Name())
+				d, ok := h.ProcessAt(ft, st, txn.EventTime)
 				if !ok {
 					continue
+				}
+				if link == nil {
+					link = st.StateLink()
 				}
 				if d.Publish() && s.AlertsTopic != "" {
 					// Evaluate set d.AlertID, from the rule set, generation
@@ -242,7 +250,7 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		// customer state (not for a purchase the customer's erasure came after)
 		if fenced {
 			// nothing: see control_fence.go
-		} else if _, err := p.store.Apply(state.Purchase{Offset: m.Offset, CustomerID: txn.CustomerID, EventTime: txn.EventTime,
+		} else if _, err := p.store.ApplyLinked(link, state.Purchase{Offset: m.Offset, CustomerID: txn.CustomerID, EventTime: txn.EventTime,
 			Amount: txn.Amount, DeviceID: txn.Device.ID, Country: txn.Geo.Country}); err != nil {
 			pr.metrics.stateErrors.Inc()
 		}

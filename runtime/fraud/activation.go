@@ -75,10 +75,11 @@ func (a *activation) release() {
 	for _, i := range a.set {
 		a.vals[i] = nil
 	}
-	st, vals, set := a.st, a.vals, a.set[:0]
+	st, cust, vals, set := a.st, a.cust, a.vals, a.set[:0]
 	*a = activation{vals: vals, set: set}
 	if st != nil {
 		st.spare = a
+		st.linked = cust // for StateLink
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"strings"
+
+	"github.com/ecap-dev/ecap/runtime/state"
 )
 
 // maxSeen bounds the devices and countries remembered per customer. The
@@ -104,6 +106,10 @@ type CustomerState struct {
 	// shared). Not part of the history: it saves a map lookup, and its
 	// cache misses, per entity and transaction.
 	ents [numKinds]*entity
+	// stateLink is the customer's entry in the customer state
+	// (state.Store.ApplyLinked), kept for the engine (State.StateLink).
+	// Not part of the history either.
+	stateLink *state.Customer
 }
 
 // customerSeen is the room for devices and countries allocated with a new

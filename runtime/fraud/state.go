@@ -266,6 +266,8 @@ type State struct {
 	// spare is the activation of the latest transaction, cleared, for the
 	// next one (newActivation).
 	spare *activation
+	// linked is the customer of the latest transaction, for StateLink.
+	linked *CustomerState
 
 	// dirty lists what changed since the last FlushChanges, in order;
 	// duplicates are dropped at flush time. An entry is in it when its
@@ -464,6 +466,7 @@ func (s *State) Expire(now time.Time) int {
 		if ttl > 0 && idleSince(c.Last, at) > ttl {
 			s.removing(EntryRef{rec: recCustomer, id: id}, &c.marks)
 			delete(s.customers, id)
+			s.unlink(c)
 			removed++
 			continue
 		}
@@ -517,6 +520,7 @@ func (s *State) ForgetCustomer(id string) bool {
 		// BeforeRemove gets an ID of the State's own, not the caller's.
 		s.removing(EntryRef{rec: recCustomer, id: strings.Clone(id)}, &c.marks)
 		delete(s.customers, id)
+		s.unlink(c)
 	}
 	if hadE {
 		s.removing(EntryRef{rec: recEntity, kind: kindCustomer, id: e.id}, &e.marks)
@@ -730,6 +734,7 @@ func (s *State) Restore(key string, value []byte) error {
 	remove := len(value) == 0
 	switch rec[0] {
 	case recCustomer:
+		s.linked = nil // the customer may be replaced or removed (StateLink)
 		if remove {
 			delete(s.customers, rest)
 			return nil

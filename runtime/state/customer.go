@@ -73,6 +73,10 @@ type Customer struct {
 	// listed is the generation of the Store's change list that holds the
 	// customer, 0 for none (see Store.StartCheckpoint).
 	listed uint8
+	// gone is set when the Store removes the customer: a link to it
+	// (Store.ApplyLinked) no longer counts. It fills padding: a Customer
+	// stays 192 bytes.
+	gone bool
 }
 
 // Apply records a purchase of amount (in currency units, >= 0) at
@@ -90,7 +94,7 @@ func (c *Customer) Apply(eventTime time.Time, amount float64, deviceID, country 
 func (c *Customer) apply(ms, amount int64, device, country uint32) (unsure bool) {
 	day := int32(floorDiv(ms, msPerDay))
 	if c.transactions == 0 {
-		*c = Customer{firstPurchase: ms, lastPurchase: ms, nextOffset: c.nextOffset, listed: c.listed, frozen: c.frozen}
+		*c = Customer{firstPurchase: ms, lastPurchase: ms, nextOffset: c.nextOffset, listed: c.listed, gone: c.gone, frozen: c.frozen}
 		c.dayTally.add(day, day, day, amount)
 		c.months = monthMask{1, 0}
 		c.bumpVelocity(ms, ms)

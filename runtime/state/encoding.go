@@ -137,7 +137,9 @@ func (c *Customer) UnmarshalBinary(data []byte) error {
 	if err != nil {
 		return err
 	}
+	gone := c.gone // a removed customer stays removed for links to it
 	*c = *d
+	c.gone = gone
 	return nil
 }
 

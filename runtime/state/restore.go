@@ -74,7 +74,10 @@ func (r *Restorer) Add(key, value []byte) error {
 	s := r.store(p)
 	if value == nil {
 		r.stats.Tombstones++
-		delete(s.customers, string(key))
+		if c := s.customers[string(key)]; c != nil {
+			c.gone = true // for links to it (ApplyLinked)
+			delete(s.customers, string(key))
+		}
 		return nil
 	}
 	c, err := DecodeCustomer(value)

@@ -153,6 +153,17 @@ func (s *Store) Range(fn func(customerID string, c *Customer) bool) {
 // beyond the supported range; the caller then passes the offset with
 // Advance.
 func (s *Store) Apply(p Purchase) (applied bool, err error) {
+	return s.ApplyLinked(nil, p)
+}
+
+// ApplyLinked is Apply with a link: a slot, kept by the caller with the
+// customer (the engine keeps it in the fraud state's customer), that
+// saves Apply's map lookup. A nil or empty slot, or one whose Customer the
+// Store has since removed (Forget, Expire, a restored tombstone), is
+// filled with the customer found or created; a nil link is Apply. The slot
+// must have been filled by this Store for p.CustomerID (or be empty): the
+// Store trusts it as the customer's entry without comparing IDs.
+func (s *Store) ApplyLinked(link **Customer, p Purchase) (applied bool, err error) {
 	switch {
 	case p.CustomerID == "" || p.CustomerID[0] == 0:
 		return false, fmt.Errorf("%w: customer ID %q", ErrInvalid, p.CustomerID)
@@ -170,12 +181,22 @@ func (s *Store) Apply(p Purchase) (applied bool, err error) {
 		return false, nil
 	}
 	s.meta.NextOffset = p.Offset + 1
-	c := s.customers[p.CustomerID]
-	if c == nil {
-		c = new(Customer)
-		s.customers[strings.Clone(p.CustomerID)] = c
-		delete(s.forgotten, p.CustomerID)
-	} else if p.Offset < c.nextOffset {
+	var c *Customer
+	if link != nil {
+		c = *link
+	}
+	if c == nil || c.gone {
+		c = s.customers[p.CustomerID]
+		if c == nil {
+			c = new(Customer)
+			s.customers[strings.Clone(p.CustomerID)] = c
+			delete(s.forgotten, p.CustomerID)
+		}
+		if link != nil {
+			*link = c
+		}
+	}
+	if p.Offset < c.nextOffset {
 		s.stats.Skipped++
 		return false, nil
 	}
@@ -239,7 +260,10 @@ func (s *Store) Forget(customerID string) bool {
 		cp.encode(customerID, c) // the checkpoint being encoded still holds it
 		cp.early++
 	}
-	delete(s.customers, customerID)
+	if held {
+		c.gone = true // for links to it (ApplyLinked)
+		delete(s.customers, customerID)
+	}
 	s.forgotten[strings.Clone(customerID)] = struct{}{}
 	return held
 }
