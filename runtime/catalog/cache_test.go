@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -67,15 +68,41 @@ func TestEnrichWithCache(t *testing.T) {
 	}
 }
 
-// TestCacheSlotsSpread checks that product IDs that differ only in their
-// numbers spread over the cache's slots.
-func TestCacheSlotsSpread(t *testing.T) {
-	used := map[uint64]bool{}
-	for i := range 500 {
-		used[cacheSlot("sku-"+strconv.Itoa(1000+i))] = true
-	}
-	if len(used) < 300 {
-		t.Fatalf("500 IDs in %d of %d slots", len(used), cacheSlots)
+// TestCacheHoldsTheProducts warms a Cache with 500 products whose IDs
+// differ only in their numbers, in several spellings, and counts those it
+// still holds: a direct-mapped cache with a weak hash kept about 300.
+func TestCacheHoldsTheProducts(t *testing.T) {
+	for _, spell := range []func(int) string{
+		func(i int) string { return fmt.Sprintf("sku-%04d", i) },
+		func(i int) string { return "sku-" + strconv.Itoa(1000+i) },
+		func(i int) string { return "p" + strconv.Itoa(i) },
+		func(i int) string { return fmt.Sprintf("product-%08d-x", 7*i) },
+	} {
+		c := New()
+		for i := range 500 {
+			c.Upsert(product(spell(i), 1))
+		}
+		var k Cache
+		k.sync(c)
+		for range 2 {
+			for i := range 500 {
+				if p := k.product(c, spell(i)); p == nil || p.ID != spell(i) {
+					t.Fatalf("product %q: got %v", spell(i), p)
+				}
+			}
+		}
+		held := 0
+		for i := range 500 {
+			a, b := cacheSlotPair(spell(i))
+			if p := k.slots[a]; p != nil && p.ID == spell(i) {
+				held++
+			} else if p := k.slots[b]; p != nil && p.ID == spell(i) {
+				held++
+			}
+		}
+		if held < 450 {
+			t.Errorf("IDs like %q: the cache holds %d of 500 products", spell(0), held)
+		}
 	}
 }
 
