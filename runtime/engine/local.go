@@ -50,13 +50,22 @@ func NewLocal(s Settings, ruleSets []v1alpha1.FraudRuleSetConfig) (*Local, error
 // out, as writing them would.
 func (l *Local) DiscardOutput() { l.out.msgs = nil }
 
+// dropOutput drops the records of the previous call, as the engine's write
+// does once they are acked (OnBatch): nothing outside the Local ever sees
+// them, so the blocks they filled can be reused.
+func (l *Local) dropOutput() {
+	clear(l.out.msgs)
+	l.out.msgs = l.out.msgs[:0]
+	l.out.written()
+}
+
 // Catalog is the Local's product catalog.
 func (l *Local) Catalog() *catalog.Catalog { return l.proc.catalog }
 
 // ProcessTransactions runs msgs (with increasing offsets) through the chain
 // and returns the number of output records produced.
 func (l *Local) ProcessTransactions(msgs []kafka.Message) int {
-	l.out.msgs = l.out.msgs[:0]
+	l.dropOutput()
 	l.proc.processTransactions(l.p, l.s.Transactions, msgs, &l.out)
 	return len(l.out.msgs)
 }
@@ -64,7 +73,7 @@ func (l *Local) ProcessTransactions(msgs []kafka.Message) int {
 // ProcessUserEvents runs msgs (with increasing offsets) through the
 // user-events chain and returns the number of output records produced.
 func (l *Local) ProcessUserEvents(msgs []kafka.Message) int {
-	l.out.msgs = l.out.msgs[:0]
+	l.dropOutput()
 	l.proc.processUserEvents(l.p, l.s.UserEvents, msgs, &l.out)
 	return len(l.out.msgs)
 }
