@@ -137,3 +137,50 @@ func TestOutputSpareBound(t *testing.T) {
 		t.Fatalf("%d spare blocks, want %d", len(o.spare), maxSpareChunks)
 	}
 }
+
+// TestLocalOutputsSurviveBlockReuse runs the chain over batches with an
+// output that reuses its blocks (as OnBatch's and Local's do) and with a
+// fresh output per batch, and compares every record of each batch after
+// the whole batch was produced: a block reused while a record of the batch
+// was still in it would show as a changed record. It also checks that
+// blocks were reused at all.
+func TestLocalOutputsSurviveBlockReuse(t *testing.T) {
+	s, err := Resolve(testRuntimeConfig([]string{"unused:9092"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := testRuntimeConfig([]string{"unused:9092"})
+	l, err := NewLocal(s, rc.FraudRuleSets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := NewLocal(s, rc.FraudRuleSets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := txnMessages(5, 6000)
+	const batch = 1000
+	reused := 0
+	for i := 0; i < len(msgs); i += batch {
+		part := msgs[i:min(i+batch, len(msgs))]
+		// The blocks the call's written makes spare, before it uses any.
+		spare := min(len(l.out.spare)+len(l.out.filled), maxSpareChunks)
+		ref.out = output{}
+		n := l.ProcessTransactions(part)
+		if ref.ProcessTransactions(part) != n {
+			t.Fatalf("batch %d: %d records, reference %d", i/batch, n, len(ref.out.msgs))
+		}
+		if len(l.out.spare) < spare {
+			reused++
+		}
+		for j := range l.out.msgs {
+			got, want := &l.out.msgs[j], &ref.out.msgs[j]
+			if got.Topic != want.Topic || !bytes.Equal(got.Key, want.Key) || !bytes.Equal(got.Value, want.Value) {
+				t.Fatalf("batch %d record %d (%s) differs from the reference:\n%s\n%s", i/batch, j, got.Topic, got.Value, want.Value)
+			}
+		}
+	}
+	if reused == 0 {
+		t.Fatal("no batch reused an output block")
+	}
+}
