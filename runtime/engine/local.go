@@ -47,8 +47,10 @@ func NewLocal(s Settings, ruleSets []v1alpha1.FraudRuleSetConfig) (*Local, error
 }
 
 // DiscardOutput drops the records processing produced and has not handed
-// out, as writing them would.
-func (l *Local) DiscardOutput() { l.out.msgs = nil }
+// out, as writing them would, and the full blocks kept for reuse (the
+// current one stays): StateBytesPerCustomer counts the partition's state,
+// not the output's spare blocks.
+func (l *Local) DiscardOutput() { l.out.msgs, l.out.filled, l.out.spare = nil, nil, nil }
 
 // dropOutput drops the records of the previous call, as the engine's write
 // does once they are acked (OnBatch): nothing outside the Local ever sees
