@@ -184,3 +184,21 @@ func TestLocalOutputsSurviveBlockReuse(t *testing.T) {
 		t.Fatal("no batch reused an output block")
 	}
 }
+
+// BenchmarkOutputRecords writes enriched-sized records (a 700-byte value
+// and its key) into an output, marking them written every thousand, as
+// OnBatch does after a batch: one op is one record.
+func BenchmarkOutputRecords(b *testing.B) {
+	var o output
+	value := bytes.Repeat([]byte{'x'}, 700)
+	b.ReportAllocs()
+	for i := range b.N {
+		v := o.keep(append(o.space(len(value)+256), value...))
+		o.add("enriched", o.bytes("evt-00001234"), v, nil)
+		if i%1000 == 999 {
+			clear(o.msgs)
+			o.msgs = o.msgs[:0]
+			o.written()
+		}
+	}
+}
