@@ -344,27 +344,28 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 	// to batch (see output): under a light load a batch writes a few
 	// records, and a block of its own each time was a third of what the
 	// runtime allocated.
-	out := output{buf: o.proc.outBuf, msgs: o.proc.outMsgs[:0]}
+	out := &o.proc.out
+	out.msgs = out.msgs[:0]
 	defer func() {
 		clear(out.msgs) // the slice is kept, the records not
-		o.proc.outBuf, o.proc.outMsgs = out.buf, out.msgs[:0]
+		out.msgs = out.msgs[:0]
 	}()
 	switch b.Topic {
 	case e.s.Transactions:
 		e.trackCalibrationDays(p)
-		o.proc.processTransactions(p, b.Topic, b.Messages, &out)
+		o.proc.processTransactions(p, b.Topic, b.Messages, out)
 		p.hwmTxn = b.HighWaterMark
 		e.metrics.lag.WithLabelValues(b.Topic, strconv.Itoa(b.Partition)).Set(float64(max(0, b.HighWaterMark-b.NextOffset())))
 	case e.s.UserEvents:
-		o.proc.processUserEvents(p, b.Topic, b.Messages, &out)
+		o.proc.processUserEvents(p, b.Topic, b.Messages, out)
 		p.hwmUE = b.HighWaterMark
 		e.metrics.lag.WithLabelValues(b.Topic, strconv.Itoa(b.Partition)).Set(float64(max(0, b.HighWaterMark-b.NextOffset())))
 	case e.s.Feedback:
-		o.proc.processFeedback(p, b.Topic, b.Messages, &out)
+		o.proc.processFeedback(p, b.Topic, b.Messages, out)
 		p.hwmFB = b.HighWaterMark
 		e.metrics.lag.WithLabelValues(b.Topic, strconv.Itoa(b.Partition)).Set(float64(max(0, b.HighWaterMark-b.NextOffset())))
 	case e.s.Control:
-		e.processControl(p, o.proc, b.Topic, b.Messages, &out)
+		e.processControl(p, o.proc, b.Topic, b.Messages, out)
 		p.hwmCtl = b.HighWaterMark
 	default:
 		return fmt.Errorf("batch of unexpected topic %q", b.Topic)
@@ -373,9 +374,16 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 	if err := e.write(ctx, out.msgs); err != nil {
 		// The state now includes records whose outputs are not durable:
 		// it must never be checkpointed. The process restarts and replays.
+		// A write given up (a cancelled context) can leave kafka-go's
+		// writer reading the records: their blocks are never reused.
 		p.failed = true
+		out.abandon()
 		return fmt.Errorf("failed to write the outputs of %s/%d: %w", b.Topic, b.Partition, err)
 	}
+	// Written and acked: the sink holds none of the records any more, and
+	// nothing else kept them (the lake copies what it needs from the
+	// chain's values), so the blocks they filled can be reused.
+	out.written()
 	e.metrics.customers.WithLabelValues(strconv.Itoa(b.Partition)).Set(float64(p.store.Len()))
 	if err := e.harvest(p, false); err != nil {
 		return err

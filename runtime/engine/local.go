@@ -47,8 +47,19 @@ func NewLocal(s Settings, ruleSets []v1alpha1.FraudRuleSetConfig) (*Local, error
 }
 
 // DiscardOutput drops the records processing produced and has not handed
-// out, as writing them would.
-func (l *Local) DiscardOutput() { l.out.msgs = nil }
+// out, as writing them would, and the full blocks kept for reuse (the
+// current one stays): StateBytesPerCustomer counts the partition's state,
+// not the output's spare blocks.
+func (l *Local) DiscardOutput() { l.out.msgs, l.out.filled, l.out.spare = nil, nil, nil }
+
+// dropOutput drops the records of the previous call, as the engine's write
+// does once they are acked (OnBatch): nothing outside the Local ever sees
+// them, so the blocks they filled can be reused.
+func (l *Local) dropOutput() {
+	clear(l.out.msgs)
+	l.out.msgs = l.out.msgs[:0]
+	l.out.written()
+}
 
 // Catalog is the Local's product catalog.
 func (l *Local) Catalog() *catalog.Catalog { return l.proc.catalog }
@@ -56,7 +67,7 @@ func (l *Local) Catalog() *catalog.Catalog { return l.proc.catalog }
 // ProcessTransactions runs msgs (with increasing offsets) through the chain
 // and returns the number of output records produced.
 func (l *Local) ProcessTransactions(msgs []kafka.Message) int {
-	l.out.msgs = l.out.msgs[:0]
+	l.dropOutput()
 	l.proc.processTransactions(l.p, l.s.Transactions, msgs, &l.out)
 	return len(l.out.msgs)
 }
@@ -64,7 +75,7 @@ func (l *Local) ProcessTransactions(msgs []kafka.Message) int {
 // ProcessUserEvents runs msgs (with increasing offsets) through the
 // user-events chain and returns the number of output records produced.
 func (l *Local) ProcessUserEvents(msgs []kafka.Message) int {
-	l.out.msgs = l.out.msgs[:0]
+	l.dropOutput()
 	l.proc.processUserEvents(l.p, l.s.UserEvents, msgs, &l.out)
 	return len(l.out.msgs)
 }

@@ -108,10 +108,9 @@ type processor struct {
 	holder    func(name string) *fraud.Holder // nil-safe lookup by rule-set name
 	metrics   *Metrics
 
-	// outBuf and outMsgs: the output's block and message slice, carried
-	// over between batches (OnBatch).
-	outBuf  []byte
-	outMsgs []kafka.Message
+	// out: the output's blocks and message slice, carried over between
+	// batches (OnBatch).
+	out output
 
 	// scratch, reused between records of one batch (one processor per
 	// partition goroutine)
