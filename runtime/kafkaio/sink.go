@@ -25,6 +25,9 @@ type Sink interface {
 	// WriteBatch writes msgs; each message names its Topic. Key, Value,
 	// Headers and Time are written as given; Partition is chosen by
 	// hashing Key (murmur2, like the Java client's default partitioner).
+	// Once it returns nil, nothing may read msgs' bytes any more: the
+	// engine reuses the blocks they live in for the next batch. After an
+	// error they are never reused.
 	WriteBatch(ctx context.Context, msgs []kafka.Message) error
 	// Close waits for writes in flight and releases the writer.
 	Close() error
