@@ -245,14 +245,7 @@ func TestDistinctSketchesFollowTheirBuckets(t *testing.T) {
 		if got := v.distinct(); got != float64(len(want)) {
 			t.Fatalf("step %d: %v distinct values, want %d", i, got, len(want))
 		}
-		var e encoder
-		w.marshal(&e)
-		var back window
-		d := decoder{b: e.b}
-		back.unmarshal(&d)
-		if err := d.done(); err != nil {
-			t.Fatal(err)
-		}
+		back := windowRoundTrip(t, &w)
 		var bv windowValue
 		back.value(now, &bv)
 		if bv.distinct() != v.distinct() || len(back.kmv) != len(back.buckets) {
@@ -305,16 +298,23 @@ func TestWindowCountSummary(t *testing.T) {
 			w.add(at, float64(rng.IntN(100)), rng.Uint64(), true)
 			check(&w, step)
 			if step%100 == 0 {
-				var e encoder
-				w.marshal(&e)
-				var back window
-				d := decoder{b: e.b}
-				back.unmarshal(&d)
-				if err := d.done(); err != nil {
-					t.Fatal(err)
-				}
+				back := windowRoundTrip(t, &w)
 				check(&back, step)
 			}
 		}
 	}
+}
+
+// windowRoundTrip returns w decoded from its own record.
+func windowRoundTrip(t *testing.T, w *window) window {
+	t.Helper()
+	var e encoder
+	w.marshal(&e)
+	var back window
+	d := decoder{b: e.b}
+	back.unmarshal(&d)
+	if err := d.done(); err != nil {
+		t.Fatal(err)
+	}
+	return back
 }
