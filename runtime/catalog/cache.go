@@ -8,6 +8,18 @@ import "math/bits"
 // two lookups in five); 8 KiB stays in the CPU's cache itself.
 const cacheSlots = 1024
 
+// Cache remembers the products one reader looked up last, so that a
+// partition worker that meets a product again finds it without hashing the
+// ID for a shard, taking the shard's read lock (two atomic writes to a line
+// every partition shares) and probing its map. The catalog counts its
+// changes: a lookup that sees the count moved empties the cache first, so a
+// product replaced or deleted before the lookup is never returned; a change
+// concurrent with it may or may not be seen, as with Lookup. Unknown
+// products are not remembered.
+//
+// The zero value is ready. A Cache is for one goroutine, and may be used
+// with one catalog after another; it keeps the catalog's products and
+// their IDs (the catalog's copies), never the caller's strings.
 type Cache struct {
 	of      *Catalog // the catalog the slots are from
 	version uint64
