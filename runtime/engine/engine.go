@@ -345,11 +345,7 @@ func (e *Engine) OnBatch(ctx context.Context, b kafkaio.Batch) error {
 	// records, and a block of its own each time was a third of what the
 	// runtime allocated.
 	out := &o.proc.out
-	out.msgs = out.msgs[:0]
-	defer func() {
-		clear(out.msgs) // the slice is kept, the records not
-		out.msgs = out.msgs[:0]
-	}()
+	defer out.drop()
 	switch b.Topic {
 	case e.s.Transactions:
 		e.trackCalibrationDays(p)

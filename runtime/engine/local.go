@@ -56,8 +56,7 @@ func (l *Local) DiscardOutput() { l.out.msgs, l.out.filled, l.out.spare = nil, n
 // does once they are acked (OnBatch): nothing outside the Local ever sees
 // them, so the blocks they filled can be reused.
 func (l *Local) dropOutput() {
-	clear(l.out.msgs)
-	l.out.msgs = l.out.msgs[:0]
+	l.out.drop()
 	l.out.written()
 }
 

@@ -44,6 +44,13 @@ func (o *output) space(n int) []byte {
 	return o.buf[len(o.buf):len(o.buf)]
 }
 
+// drop forgets the records added, once written or given up: the message
+// slice is kept for the next batch, the records are not.
+func (o *output) drop() {
+	clear(o.msgs)
+	o.msgs = o.msgs[:0]
+}
+
 // next replaces the current block, which has less than n bytes free, by a
 // spare block or a new one. The block left goes to filled: its records
 // are not known to be written yet.
