@@ -64,7 +64,7 @@ func newActivation(rs *RuleSet, t *Transaction, st *State) *activation {
 		vals = make([]ref.Val, len(rs.vars))
 	}
 	*a = activation{rs: rs, txn: t, st: st, at: unixNano(t.EventTime), vals: vals[:len(rs.vars)], set: set[:0]}
-	a.cust = st.customers[t.CustomerID]
+	a.cust = st.customers.get(t.CustomerID)
 	return a
 }
 

@@ -78,6 +78,10 @@ func countryKey(c string) uint64 {
 // CustomerState is one customer's history as of the transactions observed
 // so far. The zero value is a customer never seen.
 type CustomerState struct {
+	// id is the ID the State holds the customer under (customerTable),
+	// first: when short its bytes lie just before the customer, in its
+	// allocation (keepID), and with it in the customer's first cache line.
+	id string
 	// Count is the number of transactions observed.
 	Count uint64
 	// AmountCount, AmountMean and AmountM2 are Welford's running moments of
@@ -116,12 +120,12 @@ type CustomerState struct {
 // customer: most customers pay from one device and one country.
 const customerSeen = 1
 
-// newCustomer returns a customer never seen, and the copy of id the State
-// is to keep it under. Room for its first devices and countries is in the
+// newCustomer returns a customer never seen, with its own copy of id (in
+// c.id) that the State keeps it under. Room for its first devices and countries is in the
 // same allocation (c.observe touches both sets at every transaction, and
 // each set of its own would be one more cache miss), and so is the ID when
 // it is short (keepID).
-func newCustomer(id string) (*CustomerState, string) {
+func newCustomer(id string) *CustomerState {
 	if len(id) > idRoom {
 		x := new(struct {
 			c         CustomerState
@@ -130,7 +134,8 @@ func newCustomer(id string) (*CustomerState, string) {
 		x.c.devices, x.c.countries = x.dev[:0:customerSeen], x.ctry[:0:customerSeen]
 		// IDs of a decoded event share one copy of its whole record: keys
 		// the state keeps are cloned so that they do not hold it.
-		return &x.c, strings.Clone(id)
+		x.c.id = strings.Clone(id)
+		return &x.c
 	}
 	x := new(struct {
 		id        [idRoom]byte
@@ -138,7 +143,8 @@ func newCustomer(id string) (*CustomerState, string) {
 		dev, ctry [customerSeen]seenEntry
 	})
 	x.c.devices, x.c.countries = x.dev[:0:customerSeen], x.ctry[:0:customerSeen]
-	return &x.c, keepID(x.id[:], id)
+	x.c.id = keepID(x.id[:], id)
+	return &x.c
 }
 
 // observe folds a transaction into the history.

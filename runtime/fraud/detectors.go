@@ -124,7 +124,7 @@ type Detectors struct {
 }
 
 func detectors(st *State, t *Transaction, at int64) Detectors {
-	c := st.customers[t.CustomerID]
+	c := st.customers.get(t.CustomerID)
 	kmh, km := geoVelocity(c, t, at)
 	return Detectors{
 		AmountZScore:   amountZScore(c, t.Amount),

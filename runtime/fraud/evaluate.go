@@ -210,9 +210,9 @@ func (rs *RuleSet) observeWith(a *activation, d *Decision) {
 		c := a.cust
 		if c == nil {
 			// The state keeps its own copy of the ID, not the event's.
-			c, id = newCustomer(id)
-			st.creating(EntryRef{rec: recCustomer, id: id}, &c.marks)
-			st.customers[id] = c
+			c = newCustomer(id)
+			st.creating(EntryRef{rec: recCustomer, id: c.id}, &c.marks)
+			st.customers.put(c)
 			a.cust = c // for its entity below; nothing reads it as history any more
 		} else {
 			st.changing(EntryRef{rec: recCustomer, id: id}, &c.marks)

@@ -251,7 +251,7 @@ const (
 // twice.
 type State struct {
 	cfg       StateConfig
-	customers map[string]*CustomerState
+	customers customerTable
 	merchants map[string]*MerchantState
 	entities  [numKinds]map[string]*entity
 	alerts    alertLog
@@ -326,7 +326,7 @@ func NewState(cfg StateConfig) *State {
 	s := &State{
 		cfg:       cfg,
 		epoch:     1, // entries start with mark 0: not noted
-		customers: make(map[string]*CustomerState),
+		customers: newCustomerTable(),
 		merchants: make(map[string]*MerchantState),
 		alerts:    newAlertLog(),
 		rules:     make(map[string]*ruleTally),
@@ -339,7 +339,7 @@ func NewState(cfg StateConfig) *State {
 
 // Customer returns the customer's history, nil if never seen. The result
 // must not be modified.
-func (s *State) Customer(id string) *CustomerState { return s.customers[id] }
+func (s *State) Customer(id string) *CustomerState { return s.customers.get(id) }
 
 // Merchant returns the merchant's counters, nil if never seen. The result
 // must not be modified.
@@ -356,7 +356,7 @@ type StateSize struct {
 
 // Size counts the entries held.
 func (s *State) Size() StateSize {
-	z := StateSize{Customers: len(s.customers), Merchants: len(s.merchants), Alerts: s.alerts.len(), Rules: len(s.rules)}
+	z := StateSize{Customers: s.customers.len(), Merchants: len(s.merchants), Alerts: s.alerts.len(), Rules: len(s.rules)}
 	for _, m := range s.entities {
 		z.Entities += len(m)
 	}
@@ -462,12 +462,10 @@ func (s *State) Expire(now time.Time) int {
 		}
 	}
 	ttl := s.cfg.CustomerTTL
-	for id, c := range s.customers {
+	var idle []*CustomerState // removed after the loop: the table must not change in it
+	for _, c := range s.customers.all() {
 		if ttl > 0 && idleSince(c.Last, at) > ttl {
-			s.removing(EntryRef{rec: recCustomer, id: id}, &c.marks)
-			delete(s.customers, id)
-			s.unlink(c)
-			removed++
+			idle = append(idle, c)
 			continue
 		}
 		// Links to entities the state dropped no longer count; cleared,
@@ -479,6 +477,12 @@ func (s *State) Expire(now time.Time) int {
 				c.ents[k] = nil
 			}
 		}
+	}
+	for _, c := range idle {
+		s.removing(EntryRef{rec: recCustomer, id: c.id}, &c.marks)
+		s.customers.remove(c.id)
+		s.unlink(c)
+		removed++
 	}
 	if ttl := s.cfg.MerchantTTL; ttl > 0 {
 		for id, m := range s.merchants {
@@ -514,12 +518,13 @@ func (s *State) dropEntity(k entityKind, id string) {
 // (distinct counts of customers hold 64-bit hashes only) and expire within
 // their window, at most 7 days. It reports whether anything was removed.
 func (s *State) ForgetCustomer(id string) bool {
-	c, hadC := s.customers[id]
+	c := s.customers.get(id)
+	hadC := c != nil
 	e, hadE := s.entities[kindCustomer][id]
 	if hadC {
 		// BeforeRemove gets an ID of the State's own, not the caller's.
-		s.removing(EntryRef{rec: recCustomer, id: strings.Clone(id)}, &c.marks)
-		delete(s.customers, id)
+		s.removing(EntryRef{rec: recCustomer, id: c.id}, &c.marks)
+		s.customers.remove(id)
 		s.unlink(c)
 	}
 	if hadE {
@@ -535,7 +540,7 @@ func (s *State) ForgetCustomer(id string) bool {
 func (s *State) InactiveCustomers(cutoff time.Time) []string {
 	at := unixNano(cutoff)
 	var out []string
-	for id, c := range s.customers {
+	for id, c := range s.customers.all() {
 		if c.Last < at {
 			out = append(out, id)
 		}
@@ -607,7 +612,7 @@ func (s *State) TakeChanges(fn func(EntryRef)) {
 
 // Keys calls fn with every entry, in no particular order.
 func (s *State) Keys(fn func(EntryRef)) {
-	for id := range s.customers {
+	for id := range s.customers.all() {
 		fn(EntryRef{rec: recCustomer, id: id})
 	}
 	for id := range s.merchants {
@@ -633,7 +638,7 @@ func (s *State) Keys(fn func(EntryRef)) {
 func (s *State) entry(r EntryRef) interface{ marshal(*encoder) } {
 	switch r.rec {
 	case recCustomer:
-		if c := s.customers[r.id]; c != nil {
+		if c := s.customers.get(r.id); c != nil {
 			return c
 		}
 	case recMerchant:
@@ -676,7 +681,7 @@ func (s *State) AppendRecord(dst []byte, r EntryRef) ([]byte, bool) {
 func (s *State) Mark(r EntryRef) *Mark {
 	switch r.rec {
 	case recCustomer:
-		if c := s.customers[r.id]; c != nil {
+		if c := s.customers.get(r.id); c != nil {
 			return &c.book
 		}
 	case recMerchant:
@@ -736,7 +741,7 @@ func (s *State) Restore(key string, value []byte) error {
 	case recCustomer:
 		s.linked = nil // the customer may be replaced or removed (StateLink)
 		if remove {
-			delete(s.customers, rest)
+			s.customers.remove(rest)
 			return nil
 		}
 		c := new(CustomerState)
@@ -744,7 +749,8 @@ func (s *State) Restore(key string, value []byte) error {
 		if err := d.done(); err != nil {
 			return fmt.Errorf("failed to decode customer %q: %w", rest, err)
 		}
-		s.customers[rest] = c
+		c.id = rest
+		s.customers.put(c)
 	case recMerchant:
 		if remove {
 			delete(s.merchants, rest)
@@ -808,7 +814,7 @@ func (s *State) Restore(key string, value []byte) error {
 // records of every entry, sorted by key so that equal states encode
 // equally. Pending changes are not affected.
 func (s *State) MarshalBinary() ([]byte, error) {
-	n := len(s.customers) + len(s.merchants) + s.alerts.len() + len(s.rules) + s.Size().Entities
+	n := s.customers.len() + len(s.merchants) + s.alerts.len() + len(s.rules) + s.Size().Entities
 	// One output buffer sized from the previous snapshot, one scratch
 	// buffer for the values (which are length-prefixed): no allocation per
 	// entry.
@@ -840,8 +846,13 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	for _, id := range alertIDs {
 		emit(recAlert, 0, id, s.alerts.get(id))
 	}
-	for _, id := range slices.Sorted(maps.Keys(s.customers)) {
-		emit(recCustomer, 0, id, s.customers[id])
+	customers := make([]*CustomerState, 0, s.customers.len())
+	for _, c := range s.customers.all() {
+		customers = append(customers, c)
+	}
+	slices.SortFunc(customers, func(x, y *CustomerState) int { return strings.Compare(x.id, y.id) })
+	for _, c := range customers {
+		emit(recCustomer, 0, c.id, c)
 	}
 	for k := range s.entities {
 		for _, id := range slices.Sorted(maps.Keys(s.entities[k])) {

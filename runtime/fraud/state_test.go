@@ -47,7 +47,7 @@ func TestCustomerStateRoundTrip(t *testing.T) {
 	if err := back.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	back.marks, back.ents = c.marks, c.ents // book-keeping, not history
+	back.id, back.marks, back.ents = c.id, c.marks, c.ents // the table's key and book-keeping, not history
 	if !reflect.DeepEqual(*c, back) {
 		t.Errorf("round trip differs:\n%+v\n%+v", *c, back)
 	}
@@ -498,7 +498,7 @@ func TestCustomerEntityLink(t *testing.T) {
 	check := func(step string, wantLinks bool) {
 		t.Helper()
 		links := 0
-		for id, c := range st.customers {
+		for id, c := range st.customers.all() {
 			for k, e := range c.ents {
 				if e != nil && e.gone && expired {
 					t.Fatalf("%s: customer %s still links a dropped entity of kind %d after Expire", step, id, k)
@@ -543,7 +543,7 @@ func TestCustomerEntityLink(t *testing.T) {
 		for i := range 12 {
 			at = at.Add(time.Minute)
 			n++
-			if c := st.customers[fmt.Sprint("c", i%4)]; c != nil && c.ents[kindCard] != nil {
+			if c := st.customers.get(fmt.Sprint("c", i%4)); c != nil && c.ents[kindCard] != nil {
 				txn := txnOf(i % 4)
 				if c.ents[kindCard].id != txn.CardFingerprint {
 					linked++ // the link is to another card than this transaction's
@@ -726,7 +726,7 @@ func TestKeptIDsStayTheirKeys(t *testing.T) {
 	runtime.GC()
 
 	got := map[string]bool{}
-	for k, c := range st.customers {
+	for k, c := range st.customers.all() {
 		got[k] = true
 		if st.Customer(strings.Clone(k)) != c {
 			t.Fatalf("customer %q is not found under a copy of its key", k)
