@@ -99,6 +99,7 @@ func (h *Holder) process(txn *Transaction, st *State, evaluatedAt time.Time, pin
 	// ones Observe changes.
 	a := newActivation(rs, txn, st)
 	a.pinned, a.evaluatedAt = pinned, evaluatedAt
+	a.findObserved()
 	d := rs.evaluateWith(a)
 	rs.observeWith(a, &d)
 	a.release()

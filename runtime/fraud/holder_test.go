@@ -131,7 +131,8 @@ func TestStatsSurviveReload(t *testing.T) {
 }
 
 // TestProcessIsEvaluateThenObserve: Process, which evaluates and observes
-// with one activation, decides, changes the state and calls BeforeChange
+// with one activation (and looks the observed entities up first,
+// findObserved), decides, changes the state and calls BeforeChange
 // exactly as Evaluate followed by Observe do, over new and known
 // customers, cards, devices and merchants, and across TakeChanges epochs.
 func TestProcessIsEvaluateThenObserve(t *testing.T) {
