@@ -54,6 +54,7 @@ func (t *customerTable) get(id string) *CustomerState {
 }
 
 // find returns the customer of id, whose hash is h, nil if there is none.
+// The table must have slots (get checks that it holds a customer).
 func (t *customerTable) find(h uint64, id string) *CustomerState {
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
@@ -114,14 +115,14 @@ func (t *customerTable) grow() {
 
 // remove drops the customer of id and returns it, nil if there was none.
 func (t *customerTable) remove(id string) *CustomerState {
-	if t.n == 0 {
-		return nil
-	}
 	return t.removeHashed(t.hash(id), id)
 }
 
 // removeHashed is remove with h, the hash of id.
 func (t *customerTable) removeHashed(h uint64, id string) *CustomerState {
+	if t.n == 0 {
+		return nil
+	}
 	mask := uint64(len(t.slots) - 1)
 	i := h & mask
 	for {

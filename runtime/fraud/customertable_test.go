@@ -89,6 +89,9 @@ func TestCustomerTableCollisions(t *testing.T) {
 // prefix or an extension of its ID.
 func TestCustomerTableFindsIDCopies(t *testing.T) {
 	tab := newCustomerTable()
+	if tab.get("cust-42") != nil || tab.remove("cust-42") != nil {
+		t.Fatal("an empty table holds a customer")
+	}
 	rec := "{cust-42}"
 	c := newCustomer(rec[1:8])
 	tab.put(c)
