@@ -142,6 +142,20 @@ func (e *entity) addWindow(sig string, agg aggregation, width int64) *window {
 	return &kw.w
 }
 
+// bucketEnds reads the oldest and the newest bucket of each window, which
+// a transaction's window.value and window.add read or write (a window's
+// buckets are apart from the entity once they outgrow the room allocated
+// with it), and returns a sum of what it read, for findObserved.
+func (e *entity) bucketEnds() uint64 {
+	var x uint64
+	for i := range e.windows {
+		if b := e.windows[i].w.buckets; len(b) > 0 {
+			x += uint64(b[0].n) + uint64(b[len(b)-1].n)
+		}
+	}
+	return x
+}
+
 func (e *entity) window(sig string) *window {
 	for i := range e.windows {
 		if e.windows[i].sig == sig {
