@@ -121,10 +121,10 @@ type CustomerState struct {
 const customerSeen = 1
 
 // newCustomer returns a customer never seen, with its own copy of id (in
-// c.id) that the State keeps it under. Room for its first devices and countries is in the
-// same allocation (c.observe touches both sets at every transaction, and
-// each set of its own would be one more cache miss), and so is the ID when
-// it is short (keepID).
+// c.id), which the State keeps it under. Room for its first devices and
+// countries is in the same allocation (c.observe touches both sets at
+// every transaction, and each set of its own would be one more cache
+// miss), and so is the ID when it is short (keepID).
 func newCustomer(id string) *CustomerState {
 	if len(id) > idRoom {
 		x := new(struct {
