@@ -113,10 +113,16 @@ func appendShortest(b []byte, f float64) ([]byte, bool) {
 		width--
 	}
 	b = append(b, '.')
+	// Two digits a step, from the right (digitPairs of rfc3339.go).
 	var digits [16]byte
-	for i := width - 1; i >= 0; i-- {
-		digits[i] = byte('0' + fr%10)
-		fr /= 10
+	i := width
+	for ; i >= 2; i -= 2 {
+		k := fr % 100 * 2
+		fr /= 100
+		digits[i-2], digits[i-1] = digitPairs[k], digitPairs[k+1]
+	}
+	if i == 1 {
+		digits[0] = byte('0' + fr)
 	}
 	return append(b, digits[:width]...), true
 }
