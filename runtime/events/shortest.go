@@ -65,16 +65,18 @@ func appendShortest(b []byte, f float64) ([]byte, bool) {
 	if hiRem == 0 && !even {
 		hi-- // the largest
 	}
-	// The largest power of ten with a multiple in [lo, hi].
-	j, pj := 0, uint64(1)
-	for j < 16 && hi/(pj*10)*(pj*10) >= lo {
-		j++
-		pj *= 10
+	// The largest power of ten 10^j with a multiple in [lo, hi]: while
+	// hi/10^(j+1) > (lo-1)/10^(j+1), rounded down. hq, lq and vq are hi,
+	// lo-1 and v over 10^j, divided step by step by the constant 10 (a
+	// multiplication) rather than by a variable power (a slow division).
+	hq, lq, vq, pj := hi, lo-1, v, uint64(1)
+	for j := 0; j < 16 && hq/10 > lq/10; j++ {
+		hq, lq, vq, pj = hq/10, lq/10, vq/10, pj*10
 	}
-	// The multiple of pj nearest to V = v + vRem/2^shift: q or q+1, from
+	// The multiple of pj nearest to V = v + vRem/2^shift: vq or vq+1, from
 	// how twice the remainder, 2r + 2·vRem/2^shift (the second term below
 	// 2), compares with pj.
-	q, r := v/pj, v%pj
+	q, r := vq, v-vq*pj
 	switch d := pj - 2*r; {
 	case 2*r >= pj:
 		if 2*r == pj && vRem == 0 {
@@ -88,10 +90,11 @@ func appendShortest(b []byte, f float64) ([]byte, bool) {
 			return b, false
 		}
 	}
-	if c := lo + pj - 1; q < c/pj {
-		q = c / pj
-	} else if q > hi/pj {
-		q = hi / pj
+	// Within the interval: the multiples of pj in it are lq+1 to hq.
+	if q <= lq {
+		q = lq + 1
+	} else if q > hq {
+		q = hq
 	}
 	n := q * pj
 	if n < pow10u64[16] || n >= pow10u64[17] {
@@ -100,9 +103,9 @@ func appendShortest(b []byte, f float64) ([]byte, bool) {
 	if f < 0 {
 		b = append(b, '-')
 	}
-	s := uint64(pow10u64[17-nd])
-	b = strconv.AppendUint(b, n/s, 10)
-	fr := n % s
+	ip := divPow10(n, 17-nd)
+	b = strconv.AppendUint(b, ip, 10)
+	fr := n - ip*pow10u64[17-nd]
 	if fr == 0 {
 		return b, true
 	}
@@ -125,4 +128,31 @@ func appendShortest(b []byte, f float64) ([]byte, bool) {
 		digits[0] = byte('0' + fr)
 	}
 	return append(b, digits[:width]...), true
+}
+
+// divPow10 returns n/10^k for k from 8 to 16, by a constant divisor each
+// (a multiplication, where a variable one is a slow division).
+func divPow10(n uint64, k int) uint64 {
+	switch k {
+	case 8:
+		return n / 1e8
+	case 9:
+		return n / 1e9
+	case 10:
+		return n / 1e10
+	case 11:
+		return n / 1e11
+	case 12:
+		return n / 1e12
+	case 13:
+		return n / 1e13
+	case 14:
+		return n / 1e14
+	case 15:
+		return n / 1e15
+	case 16:
+		return n / 1e16
+	default:
+		return n / pow10u64[k]
+	}
 }

@@ -108,3 +108,22 @@ func FuzzAppendShortest(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAppendShortest writes margins that missed their hundredths (as
+// about half the enriched records' do) through appendShortest and through
+// strconv's shortest formatting, which it replaces for them.
+func BenchmarkAppendShortest(b *testing.B) {
+	margins := []float64{11.389999999999999, 37.349999999999994, 34.169999999999995, 29.180000000000003,
+		123.45000000000002, 7.989999999999998, 264.71999999999997, 58.010000000000005}
+	buf := make([]byte, 0, 64)
+	b.Run("appendShortest", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			buf, _ = appendShortest(buf[:0], margins[i%len(margins)])
+		}
+	})
+	b.Run("strconv", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			buf = strconv.AppendFloat(buf[:0], margins[i%len(margins)], 'f', -1, 64)
+		}
+	})
+}
