@@ -394,6 +394,9 @@ func appendEnriched(dst []byte, t *events.Transaction, blk *events.TransactionBl
 	}
 	b = events.AppendJSONFloat(b, margin)
 	b = append(b, `,"unknown_products":`...)
+	if n := e.UnknownProducts; n >= 0 && n <= 9 {
+		return append(b, byte('0'+n), '}'), nil // usually 0, in one store
+	}
 	b = strconv.AppendInt(b, int64(e.UnknownProducts), 10)
 	return append(b, '}'), nil
 }

@@ -61,6 +61,32 @@ func TestNextField(t *testing.T) {
 				}
 			}
 		}
+		// Each name cut short by the input's end, at every byte: nextField
+		// reads the last bytes from a zero-padded copy, and must agree
+		// with nextKey and lookup on all of them.
+		for _, name := range table.names {
+			for _, first := range []bool{true, false} {
+				prefix := `{`
+				if !first {
+					prefix = `{"a":0,`
+				}
+				doc := prefix + `"` + name + `":1}`
+				for k := len(prefix); k <= len(doc); k++ {
+					start := len(prefix)
+					if !first {
+						start--
+					}
+					s, ref := newScanner([]byte(doc[:k])), newScanner([]byte(doc[:k]))
+					s.pos, ref.pos = start, start
+					id, ok, err := s.nextField(first, table)
+					key, refOK, refErr := ref.nextKey(first)
+					if (err != nil) != (refErr != nil) || ok != refOK || id != table.lookup(key) || s.pos != ref.pos {
+						t.Fatalf("%s: nextField in %q = %d, %v, %v at %d; nextKey %q, %v, %v at %d",
+							tname, doc[:k], id, ok, err, s.pos, key, refOK, refErr, ref.pos)
+					}
+				}
+			}
+		}
 		// The end of the object, near the end of the input and not (white
 		// space after the object), and a trailing comma, which is an error.
 		for _, pad := range []string{"", strings.Repeat(" ", 30)} {

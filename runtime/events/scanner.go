@@ -111,18 +111,20 @@ func (s *scanner) str(field string) (string, error) {
 	start := pos + 1
 	// Look at eight bytes at a time (the SWAR tests from "Bit Twiddling
 	// Hacks") for any byte that is not written as it is: '"', '\', those
-	// below 0x20, and the ones JSON output escapes: '<' and '>' (the bytes
-	// that are '>' with bit 1 set), '&' (which is '"' with bit 2 set: one
-	// test finds both) and those from 0x80 on. A borrow can only flag a
-	// byte above one that really matches, so the lowest flag is exact.
-	// When that byte is the closing quote the string is plain; anything
-	// else is for strRest. Slicing rest as it goes lets the compiler drop
-	// the bounds checks of the loop.
+	// below 0x20, and the ones JSON output escapes: '<', '>', '&' and
+	// those from 0x80 on. Two tests find the five characters: '"' and '&'
+	// are the bytes that are '&' with bit 2 set, and '<', '>' and '\' are
+	// among those that are 0x7e with bits 0x62 set (with '^', '|', '~'
+	// and two control characters: a rare byte flagged for nothing only
+	// sends the string to strRest, which looks at each byte exactly). A
+	// borrow can only flag a byte above one that really matches, so the
+	// lowest flag is one of those bytes. When that byte is the closing
+	// quote the string is plain; anything else is for strRest. Slicing
+	// rest as it goes lets the compiler drop the bounds checks of the loop.
 	rest := raw[start:]
 	for len(rest) >= 8 {
 		w := binary.LittleEndian.Uint64(rest)
-		m := (below((w|lsb*4)^(lsb*'&'), 1) | below((w|lsb*2)^(lsb*'>'), 1) | below(w^(lsb*'\\'), 1) |
-			below(w, 0x20) | w) & msb
+		m := (below((w|lsb*4)^(lsb*'&'), 1) | below((w|lsb*0x62)^(lsb*0x7e), 1) | below(w, 0x20) | w) & msb
 		if m != 0 {
 			i := len(raw) - len(rest) + bits.TrailingZeros64(m)>>3
 			if raw[i] == '"' {

@@ -19,6 +19,12 @@ import (
 func TestScannerStrings(t *testing.T) {
 	specials := []string{`"`, `\\`, `\"`, `\u00e9`, `\ud83d\ude00`, `\ud800`, `\ud800\u0041`, `\x`, `\u12`,
 		"\x00", "\x1f", "\x7f", " ", "é", "€", "😀", `\/`, `\b\f\n\r\t`, "<", ">", "&", "'", "=", "%", "*", "$", "^", "|"}
+	// And every ASCII byte on its own: the word test flags a few of them
+	// (such as '^', '|' and '~') that need nothing, which must only cost
+	// time.
+	for c := range utf8.RuneSelf {
+		specials = append(specials, string(rune(c)))
+	}
 	for _, sp := range specials {
 		for n := 0; n <= 24; n++ {
 			for _, tail := range []string{"", "abc"} {
@@ -275,6 +281,32 @@ func TestLineAsWritten(t *testing.T) {
 			wantN, err := general.line(i, &want)
 			if err != nil || got != want || n != wantN || fast.pos != general.pos || texts.prices[i] != generalTexts.prices[i] {
 				t.Errorf("%s, line %d: %+v, %d at %d; line gives %+v, %d at %d (%v)", c.text, i, got, n, fast.pos, want, wantN, general.pos, err)
+			}
+		}
+	}
+}
+
+// TestTextWords holds textWords.at to strings.HasPrefix for texts of 8 to
+// 16 bytes at every place of an input, up to its end, with each of the
+// text's bytes changed once, and cut short at the input's end.
+func TestTextWords(t *testing.T) {
+	for _, text := range []string{`{"product_id":"`, `,"quantity":`, `,"unit_price":`, "12345678", "0123456789abcdef"} {
+		tw := newTextWords(text)
+		inputs := []string{text}
+		for i := range len(text) {
+			b := []byte(text)
+			b[i] ^= 0x20
+			inputs = append(inputs, string(b), text[:i]) // changed, cut short
+		}
+		for _, in := range inputs {
+			for pad := range 12 {
+				raw := strings.Repeat("x", pad) + in + strings.Repeat("y", pad%3)
+				for i := -1; i <= len(raw); i++ {
+					want := i >= 0 && strings.HasPrefix(raw[i:], text)
+					if got := tw.at([]byte(raw), i); got != want {
+						t.Fatalf("%q at %d of %q: %v, want %v", text, i, raw, got, want)
+					}
+				}
 			}
 		}
 	}

@@ -1,11 +1,11 @@
 package events
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net/netip"
 	"strconv"
-	"strings"
 )
 
 // MaxAmount bounds amounts, unit prices and product prices, in major
@@ -340,19 +340,19 @@ func (s *scanner) lineAsWritten(i int, ln *Line) (n int, ok bool) {
 		unitPrice = `,"unit_price":`
 	)
 	start := s.pos
-	if i >= len(s.texts.prices) || !strings.HasPrefix(s.src[start:], open) {
+	if i >= len(s.texts.prices) || !lineOpenWords.at(s.raw, start) {
 		return 0, false
 	}
 	s.pos += len(open) - 1 // at the value's quote
 	id, err := s.str("product_id")
-	if err != nil || s.pos-start != len(open)+len(id)+1 || !strings.HasPrefix(s.src[s.pos:], quantity) {
+	if err != nil || s.pos-start != len(open)+len(id)+1 || !lineQuantityWords.at(s.raw, s.pos) {
 		s.pos = start
 		return 0, false
 	}
 	s.pos += len(quantity)
 	q, present, err := s.integer("quantity")
 	if err != nil || !present || s.pos-start != len(open)+len(id)+1+len(quantity)+intLen(q) ||
-		!strings.HasPrefix(s.src[s.pos:], unitPrice) {
+		!lineUnitPriceWords.at(s.raw, s.pos) {
 		s.pos = start
 		return 0, false
 	}
@@ -366,6 +366,36 @@ func (s *scanner) lineAsWritten(i int, ln *Line) (n int, ok bool) {
 	s.note(&s.texts.prices[i], p)
 	*ln = Line{ProductID: id, Quantity: q, UnitPrice: p}
 	return s.pos - start, true
+}
+
+// The texts lineAsWritten expects between an order line's values.
+var (
+	lineOpenWords      = newTextWords(`{"product_id":"`)
+	lineQuantityWords  = newTextWords(`,"quantity":`)
+	lineUnitPriceWords = newTextWords(`,"unit_price":`)
+)
+
+// textWords is a text of 8 to 16 bytes as two little-endian words, its
+// first eight bytes and its last eight (overlapping when it is shorter
+// than 16), so that telling it in the input takes two loads and compares
+// instead of a call to compare strings.
+type textWords struct {
+	first, last uint64
+	n           int
+}
+
+func newTextWords(text string) textWords {
+	if len(text) < 8 || len(text) > 16 {
+		panic("events: textWords of " + text + " needs 8 to 16 bytes")
+	}
+	b := []byte(text)
+	return textWords{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[len(b)-8:]), len(b)}
+}
+
+// at reports whether raw holds the text from i on.
+func (t *textWords) at(raw []byte, i int) bool {
+	return i >= 0 && i <= len(raw)-t.n && binary.LittleEndian.Uint64(raw[i:]) == t.first &&
+		binary.LittleEndian.Uint64(raw[i+t.n-8:]) == t.last
 }
 
 // intLen returns the length of strconv.FormatInt(v, 10).
