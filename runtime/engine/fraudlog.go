@@ -106,22 +106,19 @@ func (p *partition) fraudMark(e fraudEntry) *fraud.Mark {
 			return m
 		}
 	}
-	return p.fraudBook.tomb(e, false)
+	return p.fraudBook.tomb(e)
 }
 
-// tomb returns e's tombstone, made (zero) if there is none. owned tells
-// that e's ID is not part of a decoded event's record, so it need not be
-// copied to be kept.
-func (b *fraudBook) tomb(e fraudEntry, owned bool) *fraud.Mark {
+// tomb returns e's tombstone, made (zero) if there is none; a new one keeps
+// a copy of e's ID, which may be part of a decoded event's record.
+func (b *fraudBook) tomb(e fraudEntry) *fraud.Mark {
 	if m := b.tombs[e]; m != nil {
 		return m
 	}
 	if b.tombs == nil {
 		b.tombs = map[fraudEntry]*fraud.Mark{}
 	}
-	if !owned {
-		e.ref = e.ref.Clone()
-	}
+	e.ref = e.ref.Clone()
 	m := new(fraud.Mark)
 	b.tombs[e] = m
 	return m
@@ -446,7 +443,22 @@ func (p *partition) beforeFraudRemove(set string, r fraud.EntryRef, m *fraud.Mar
 	e := fraudEntry{set, r}
 	p.captureEarly(e, m)
 	b.note(3, e, m, true)
-	*b.tomb(e, true) = *m
+	b.setTomb(e, *m)
+}
+
+// setTomb makes m the Mark of e's tombstone, with e's ID the state's own:
+// one map assignment, where looking the tombstone up (tomb) and then
+// storing m into it took two. A tombstone e already had is replaced, not
+// updated, which is the same: the book hands out Marks of tombstones only
+// for the length of one call (fraudMark), none is held while an entry is
+// removed.
+func (b *fraudBook) setTomb(e fraudEntry, m fraud.Mark) {
+	if b.tombs == nil {
+		b.tombs = map[fraudEntry]*fraud.Mark{}
+	}
+	t := new(fraud.Mark)
+	*t = m
+	b.tombs[e] = t
 }
 
 // fraudRecords encodes, at once, the records a checkpoint into slot
