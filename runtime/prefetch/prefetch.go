@@ -11,10 +11,7 @@ package prefetch
 
 import "unsafe"
 
-// cacheLine is the line size the loop steps by (x86-64 and most arm64).
-const cacheLine = 64
-
-// Object asks for every cache line of *p.
+// Object asks for every cache line (64 bytes) of *p.
 func Object[T any](p *T) {
 	var zero T
 	lines(unsafe.Pointer(p), unsafe.Sizeof(zero))
