@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/ecap-dev/ecap/runtime/prefetch"
 )
 
 // Defaults for zero Config fields.
@@ -292,3 +294,19 @@ func (f *Filter) MemoryBytes() int {
 }
 
 var errCorrupt = errors.New("dedup: corrupt snapshot")
+
+// Prepare returns the hash of id for AdmitHash and asks the processor to
+// fetch the set's slot where the lookup of that hash starts: with a window
+// of a few hundred thousand IDs the table spans megabytes and the slot is
+// a cache miss, which the caller can overlap with other work before it
+// calls AdmitHash (nothing else it does is held up by the fetch).
+func (f *Filter) Prepare(id string) uint64 {
+	h := Hash(id)
+	prefetch.Index(f.set.slots, h&f.set.mask)
+	return h
+}
+
+// AdmitHash is Admit of the ID whose hash (Hash, or Prepare) is h.
+func (f *Filter) AdmitHash(h uint64, eventTime time.Time) bool {
+	return f.admit(h, eventTime)
+}

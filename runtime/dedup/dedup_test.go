@@ -389,3 +389,32 @@ func TestRemoveAll(t *testing.T) {
 		}
 	}
 }
+
+// TestPreparedAdmitIsAdmit: Prepare then AdmitHash decides as Admit does,
+// over a stream that takes every path (duplicates, expiry, eviction, late
+// events), and leaves the same filter behind.
+func TestPreparedAdmitIsAdmit(t *testing.T) {
+	cfg := Config{Window: 10 * time.Minute, Buckets: 5, MaxEntries: 300}
+	a, b := newFilter(t, cfg), newFilter(t, cfg)
+	da := feed(a, 3, 5000, t0)
+	rng := rand.New(rand.NewPCG(3, 3))
+	for i := range 5000 {
+		id := fmt.Sprint("evt-", rng.IntN(5000)) // the stream of feed
+		at := t0.Add(time.Duration(i)*time.Second - time.Duration(rng.IntN(900))*time.Second)
+		h := b.Prepare(id)
+		if h != Hash(id) {
+			t.Fatalf("Prepare(%q) = %#x, want Hash's %#x", id, h, Hash(id))
+		}
+		if got := b.AdmitHash(h, at); got != da[i] {
+			t.Fatalf("decision %d: AdmitHash %v, Admit %v", i, got, da[i])
+		}
+	}
+	sa, _ := a.MarshalBinary()
+	sb, _ := b.MarshalBinary()
+	if !bytes.Equal(sa, sb) || a.Stats() != b.Stats() {
+		t.Error("same input, different filters")
+	}
+	if s := b.Stats(); s.Duplicates == 0 || s.Expired == 0 || s.Evicted == 0 || s.Late == 0 {
+		t.Errorf("the stream should exercise every path: %+v", s)
+	}
+}

@@ -62,18 +62,44 @@ const fraudPrefix = "\x00fraud/"
 // longer holds (removed since, or known only by a key a slot holds) keep
 // their Mark in the book, as tombstones; those whose generations are
 // durable in both slots leave it, a few at a time (sweep).
+//
+// The lists are chunked (fraudList), and the chunks of a list that its
+// checkpoint and the sweep are done with are reused by the lists filled
+// next: as many as the two slots' latest checkpoints took (spareMax), at
+// most maxSpareFraudChunks.
 type fraudBook struct {
 	tombs   map[fraudEntry]*fraud.Mark // marks of entries the state does not hold
 	gen     [2]uint32                  // generation of each slot's list being filled; from 1
-	list    [2][]fraudEntry            // the entries of those lists
+	list    [2]fraudList               // the entries of those lists
 	durable [2]uint32                  // generation of each slot's last durable checkpoint
 	taken   [2]takenList               // the list each slot's latest checkpoint took
-	cleanup [][]fraudEntry             // lists of durable checkpoints still to sweep
+	cleanup []cleanupList              // lists of durable checkpoints still to sweep
+
+	spare     []*fraudChunk // cleared chunks for the lists being filled
+	spareMax  int           // the most chunks spare keeps
+	takenSize [2]int        // chunks of each slot's latest taken list
 }
+
+// maxSpareFraudChunks bounds the spare chunks of a fraudBook: 640 KiB,
+// 16,384 entries, what a partition changes in a checkpoint interval at a
+// few thousand events per second. A busier one allocates the rest, as its
+// lists grow; kept without a bound, the chunks of the first checkpoints
+// after a restore or a burst (every entry listed) would stay with the
+// partition (290 bytes per customer in partition_state_bytes_per_customer).
+const maxSpareFraudChunks = 32
 
 type takenList struct {
 	gen  uint32
-	todo []fraudEntry
+	todo fraudList
+}
+
+// cleanupList is a list of a durable checkpoint that sweep has yet to go
+// through from next on. free tells that no capture reads it any more, so
+// that its chunks can be reused once it is swept.
+type cleanupList struct {
+	list fraudList
+	next int
+	free bool
 }
 
 type fraudEntry struct {
@@ -89,22 +115,19 @@ func (p *partition) fraudMark(e fraudEntry) *fraud.Mark {
 			return m
 		}
 	}
-	return p.fraudBook.tomb(e, false)
+	return p.fraudBook.tomb(e)
 }
 
-// tomb returns e's tombstone, made (zero) if there is none. owned tells
-// that e's ID is not part of a decoded event's record, so it need not be
-// copied to be kept.
-func (b *fraudBook) tomb(e fraudEntry, owned bool) *fraud.Mark {
+// tomb returns e's tombstone, made (zero) if there is none; a new one keeps
+// a copy of e's ID, which may be part of a decoded event's record.
+func (b *fraudBook) tomb(e fraudEntry) *fraud.Mark {
 	if m := b.tombs[e]; m != nil {
 		return m
 	}
 	if b.tombs == nil {
 		b.tombs = map[fraudEntry]*fraud.Mark{}
 	}
-	if !owned {
-		e.ref = e.ref.Clone()
-	}
+	e.ref = e.ref.Clone()
 	m := new(fraud.Mark)
 	b.tombs[e] = m
 	return m
@@ -138,7 +161,7 @@ func (b *fraudBook) note(slots uint8, e fraudEntry, m *fraud.Mark, owned bool) {
 	for s := range 2 {
 		if add&(1<<s) != 0 {
 			m.Listed[s] = b.gen[s]
-			b.list[s] = append(b.list[s], e)
+			b.list[s].add(e, &b.spare)
 		}
 	}
 }
@@ -152,27 +175,42 @@ func (b *fraudBook) start() {
 }
 
 // pending reports whether a slot has entries to receive.
-func (b *fraudBook) pending() bool { return len(b.list[0]) > 0 || len(b.list[1]) > 0 }
+func (b *fraudBook) pending() bool { return b.list[0].len() > 0 || b.list[1].len() > 0 }
 
-// take returns the list of slot for a checkpoint, and its generation.
-func (b *fraudBook) take(slot int) ([]fraudEntry, uint32) {
+// take returns the list of slot for a checkpoint, and its generation. The
+// spare chunks are capped at what the two slots' latest lists took: the
+// size of the lists of the last intervals.
+func (b *fraudBook) take(slot int) (fraudList, uint32) {
 	b.start()
 	todo, gen := b.list[slot], b.gen[slot]
-	b.list[slot] = nil
+	b.list[slot] = fraudList{}
 	b.gen[slot]++
 	b.taken[slot] = takenList{gen, todo}
+	b.takenSize[slot] = len(todo.chunks)
+	b.spareMax = min(b.takenSize[0]+b.takenSize[1], maxSpareFraudChunks)
+	if len(b.spare) > b.spareMax {
+		clear(b.spare[b.spareMax:])
+		b.spare = b.spare[:b.spareMax]
+	}
 	return todo, gen
 }
 
 // written records that the checkpoint that took slot's latest list is
-// durable.
-func (b *fraudBook) written(slot int) {
+// durable. free tells that no capture reads that list any more.
+func (b *fraudBook) written(slot int, free bool) {
 	t := b.taken[slot]
 	b.durable[slot] = max(b.durable[slot], t.gen)
-	if len(t.todo) > 0 {
-		b.cleanup = append(b.cleanup, t.todo)
+	if t.todo.len() > 0 {
+		b.cleanup = append(b.cleanup, cleanupList{list: t.todo, free: free})
 	}
 	b.taken[slot] = takenList{}
+}
+
+// capturing reports whether the capture in flight, if any, is the one that
+// took slot's list of generation gen: it reads that list until it finishes.
+func (p *partition) capturing(slot int, gen uint32) bool {
+	c := p.capture
+	return c != nil && c.slot == slot && c.gen == gen
 }
 
 // fraudFailed lists again, for slot, the entries of its latest checkpoint,
@@ -180,34 +218,41 @@ func (b *fraudBook) written(slot int) {
 func (p *partition) fraudFailed(slot int) {
 	b := &p.fraudBook
 	t := b.taken[slot]
-	for _, e := range t.todo {
+	for i := range t.todo.len() {
+		e := t.todo.at(i)
 		if m := p.fraudMark(e); m.Listed[slot] == t.gen {
 			m.Listed[slot] = b.gen[slot]
-			b.list[slot] = append(b.list[slot], e)
+			b.list[slot].add(e, &b.spare)
 		}
 	}
 	b.taken[slot] = takenList{}
+	if !p.capturing(slot, t.gen) {
+		b.recycle(&t.todo)
+	}
 }
 
 // sweep drops up to n tombstones of entries of durable checkpoints that no
 // slot lists any more; it reports whether some are left to look at.
 func (b *fraudBook) sweep(n int) bool {
 	for n > 0 && len(b.cleanup) > 0 {
-		l := b.cleanup[0]
-		k := min(n, len(l))
+		c := &b.cleanup[0]
+		k := min(n, c.list.len()-c.next)
 		if len(b.tombs) > 0 {
-			for _, e := range l[:k] {
+			for i := c.next; i < c.next+k; i++ {
+				e := c.list.at(i)
 				if m := b.tombs[e]; m != nil && m.Listed[0] <= b.durable[0] && m.Listed[1] <= b.durable[1] {
 					delete(b.tombs, e)
 				}
 			}
 		}
 		n -= k
-		if k == len(l) {
-			b.cleanup[0] = nil
+		c.next += k
+		if c.next == c.list.len() {
+			if c.free {
+				b.recycle(&c.list)
+			}
+			b.cleanup[0] = cleanupList{}
 			b.cleanup = b.cleanup[1:]
-		} else {
-			b.cleanup[0] = l[k:]
 		}
 	}
 	if len(b.cleanup) == 0 {
@@ -253,9 +298,9 @@ type fraudCapture struct {
 	slot   int
 	gen    uint32 // of the slot's list it took
 	prefix string
-	todo   []fraudEntry // the slot's pending entries when the checkpoint was taken
-	next   int          // todo[:next] are encoded
-	early  int          // entries encoded before a change (captureEarly)
+	todo   fraudList // the slot's pending entries when the checkpoint was taken
+	next   int       // todo[:next] are encoded
+	early  int       // entries encoded before a change (captureEarly)
 	// The records, in chunks of captureChunkRecords, with their keys and
 	// values in buffers of captureChunkBytes: nothing is allocated for
 	// the whole capture at once under the partition lock (a checkpoint
@@ -326,8 +371,8 @@ func (c *fraudCapture) encode(p *partition, e fraudEntry) {
 // step encodes up to n of the entries not encoded yet and reports whether
 // none is left. The caller holds the partition lock.
 func (c *fraudCapture) step(p *partition, n int) bool {
-	for ; c.next < len(c.todo) && n > 0; c.next++ {
-		e := c.todo[c.next]
+	for ; c.next < c.todo.len() && n > 0; c.next++ {
+		e := c.todo.at(c.next)
 		m := p.fraudMark(e)
 		if m.Captured == c.seq {
 			continue // encoded before a change (or listed twice)
@@ -336,18 +381,18 @@ func (c *fraudCapture) step(p *partition, n int) bool {
 		m.Captured = c.seq
 		n--
 	}
-	return c.next == len(c.todo)
+	return c.next == c.todo.len()
 }
 
 // finish encodes what is left and returns the records, in chunks. The
 // caller holds the partition lock.
 func (c *fraudCapture) finish(p *partition) [][]kafka.Message {
-	c.step(p, len(c.todo))
+	c.step(p, c.todo.len())
 	if p.capture == c {
 		p.capture = nil
 	}
 	msgs := c.msgs
-	c.todo, c.msgs, c.keys, c.values = nil, nil, nil, nil
+	c.todo, c.msgs, c.keys, c.values = fraudList{}, nil, nil, nil
 	return msgs
 }
 
@@ -407,7 +452,22 @@ func (p *partition) beforeFraudRemove(set string, r fraud.EntryRef, m *fraud.Mar
 	e := fraudEntry{set, r}
 	p.captureEarly(e, m)
 	b.note(3, e, m, true)
-	*b.tomb(e, true) = *m
+	b.setTomb(e, *m)
+}
+
+// setTomb makes m the Mark of e's tombstone, with e's ID the state's own:
+// one map assignment, where looking the tombstone up (tomb) and then
+// storing m into it took two. A tombstone e already had is replaced, not
+// updated, which is the same: the book hands out Marks of tombstones only
+// for the length of one call (fraudMark), none is held while an entry is
+// removed.
+func (b *fraudBook) setTomb(e fraudEntry, m fraud.Mark) {
+	if b.tombs == nil {
+		b.tombs = map[fraudEntry]*fraud.Mark{}
+	}
+	t := new(fraud.Mark)
+	*t = m
+	b.tombs[e] = t
 }
 
 // fraudRecords encodes, at once, the records a checkpoint into slot
@@ -425,7 +485,10 @@ func (p *partition) slotWritten(slot, live int) {
 }
 
 // fraudWritten records that slot's checkpoint is durable.
-func (p *partition) fraudWritten(slot int) { p.fraudBook.written(slot) }
+func (p *partition) fraudWritten(slot int) {
+	b := &p.fraudBook
+	b.written(slot, !p.capturing(slot, b.taken[slot].gen))
+}
 
 // fraudRestore gathers one changelog partition's fraud records per slot:
 // the latest value of each key, undecoded. Only the slot the marker's

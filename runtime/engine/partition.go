@@ -14,6 +14,7 @@ import (
 	"github.com/ecap-dev/ecap/runtime/events"
 	"github.com/ecap-dev/ecap/runtime/fraud"
 	"github.com/ecap-dev/ecap/runtime/kpi"
+	"github.com/ecap-dev/ecap/runtime/prefetch"
 	"github.com/ecap-dev/ecap/runtime/state"
 )
 
@@ -156,10 +157,12 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			p.store.Advance(m.Offset + 1)
 			continue
 		}
-		if !s.DedupDisabled && !p.dedupTxn.Admit(txn.EventID, txn.EventTime) {
-			pr.metrics.duplicates.WithLabelValues(topic).Inc()
-			p.store.Advance(m.Offset + 1)
-			continue
+		// The dedup filter's slot for the ID is fetched while the catalog
+		// enriches (which changes nothing but scratch and the product
+		// cache): the lookup after it then finds the slot in the cache.
+		var dh uint64
+		if !s.DedupDisabled {
+			dh = p.dedupTxn.Prepare(txn.EventID)
 		}
 
 		// enrich
@@ -173,6 +176,12 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			pr.catalog.EnrichWith(&pr.products, &pr.enr, txn.Currency, pr.lines)
 		} else {
 			pr.enr = catalog.Enrichment{}
+		}
+
+		if !s.DedupDisabled && !p.dedupTxn.AdmitHash(dh, txn.EventTime) {
+			pr.metrics.duplicates.WithLabelValues(topic).Inc()
+			p.store.Advance(m.Offset + 1)
+			continue
 		}
 
 		// KPIs
@@ -240,10 +249,27 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 			}
 		}
 
+		// The customer's state entry, a cache miss most of the time, is
+		// fetched now and updated after the outputs are encoded, which do
+		// not read it: the fetch overlaps with their work.
+		if link != nil {
+			prefetch.Object(*link)
+		}
+
 		pr.metrics.kpi.countSale(&pr.kpiC, txn, units, pr.enr.Margin)
 
 		if txn.EventTime.After(p.latest) {
 			p.latest = txn.EventTime
+		}
+
+		p.lake.addTransaction(s, p.id, m.Offset, txn, units, &pr.enr)
+		if s.EnrichedTopic != "" {
+			// Sized for the input plus the enrichment, so that encoding does
+			// not grow the buffer.
+			if b, err := appendEnriched(out.space(len(m.Value)+256), txn, &pr.txn, &pr.enr); err == nil {
+				b = out.keep(b) // before the key is written after it
+				out.add(s.EnrichedTopic, out.bytes(txn.EventID), b, nil)
+			}
 		}
 
 		// customer state (not for a purchase the customer's erasure came after)
@@ -255,15 +281,6 @@ func (pr *processor) processTransactions(p *partition, topic string, msgs []kafk
 		}
 		p.store.Advance(m.Offset + 1)
 
-		p.lake.addTransaction(s, p.id, m.Offset, txn, units, &pr.enr)
-		if s.EnrichedTopic != "" {
-			// Sized for the input plus the enrichment, so that encoding does
-			// not grow the buffer.
-			if b, err := appendEnriched(out.space(len(m.Value)+256), txn, &pr.txn, &pr.enr); err == nil {
-				b = out.keep(b) // before the key is written after it
-				out.add(s.EnrichedTopic, out.bytes(txn.EventID), b, nil)
-			}
-		}
 		pr.metrics.latency.observe(&pr.latency, clock.end(i).Seconds())
 	}
 	pr.counts.flush()
