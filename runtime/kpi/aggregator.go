@@ -31,7 +31,10 @@ type Aggregator struct {
 	cfg       Config
 	maxValues int
 	// dimIdx maps configured dimension i to its index in Observation.Dims.
-	dimIdx   []int
+	dimIdx []int
+	// catDim is the configured index of the category dimension, -1 when it
+	// is not configured.
+	catDim   int
 	registry []valueRegistry
 	sets     []windowSet
 	ooo      int64
@@ -47,6 +50,8 @@ type Aggregator struct {
 	// closed holds the windows the watermark closed, built from their panes
 	// when it passed their close time, until Emit hands them out.
 	closed []closedWindow
+	// spare: the customer sets' buffers of released panes, for reuse.
+	spare spareBuffers
 }
 
 // windowSet keeps one window definition's data as panes: the slices
@@ -123,9 +128,13 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 		ooo:       int64(cfg.MaxOutOfOrderness),
 		lateness:  int64(cfg.AllowedLateness),
 		slots:     make([]int32, len(cfg.Dimensions)),
+		catDim:    -1,
 	}
-	for _, d := range cfg.Dimensions {
+	for i, d := range cfg.Dimensions {
 		a.dimIdx = append(a.dimIdx, dimensionIndex[d])
+		if dimensionIndex[d] == DimCategory {
+			a.catDim = i
+		}
 		a.registry = append(a.registry, valueRegistry{slots: make(map[string]int32)})
 	}
 	for _, w := range cfg.Windows {
@@ -200,34 +209,39 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 	if o.Continuation {
 		txnOrders = 0
 	}
-	// One update per share for the category series (in their order, which
-	// is the order values are admitted to the registry in), and their total
-	// for the others.
+	// One update per share for the category series, its slot looked up in
+	// share order (the order values are admitted to the registry in), and
+	// their total for the others. Category splits count their orders in
+	// their category.
 	total := update{orders: txnOrders, hash: h, customer: o.CustomerID != ""}
+	catDim := a.catDim
 	a.shareUpd = a.shareUpd[:0]
 	if len(shares) == 0 {
 		total.revenue, total.margin, total.units = toMillionths(o.Revenue), toMillionths(o.Margin), o.Units
-		a.shareUpd = append(a.shareUpd, shareUpdate{category: o.Dims[DimCategory], u: total})
+		su := shareUpdate{u: total}
+		su.u.orders = o.Orders
+		if catDim >= 0 {
+			su.slot = a.registry[catDim].slot(o.Dims[DimCategory], a.maxValues)
+		}
+		a.shareUpd = append(a.shareUpd, su)
 	} else {
 		base := total
-		for _, s := range shares {
-			u := base
-			u.revenue, u.margin, u.units = toMillionths(s.Revenue), toMillionths(s.Margin), s.Units
-			total.revenue += u.revenue
-			total.margin += u.margin
-			total.units += u.units
-			a.shareUpd = append(a.shareUpd, shareUpdate{category: s.Category, u: u})
+		base.orders = o.Orders
+		for k := range shares {
+			s := &shares[k]
+			su := shareUpdate{u: base}
+			su.u.revenue, su.u.margin, su.u.units = toMillionths(s.Revenue), toMillionths(s.Margin), s.Units
+			total.revenue += su.u.revenue
+			total.margin += su.u.margin
+			total.units += su.u.units
+			if catDim >= 0 {
+				su.slot = a.registry[catDim].slot(s.Category, a.maxValues)
+			}
+			a.shareUpd = append(a.shareUpd, su)
 		}
 	}
-	catDim := -1
 	for i, d := range a.dimIdx {
-		if d == DimCategory {
-			catDim = i
-			for k := range a.shareUpd {
-				su := &a.shareUpd[k]
-				su.slot = a.registry[i].slot(su.category, a.maxValues)
-				su.u.orders = o.Orders // category splits count in their category
-			}
+		if i == catDim {
 			continue
 		}
 		a.slots[i] = a.registry[i].slot(o.Dims[d], a.maxValues)
@@ -273,13 +287,13 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 			if prev != nil && prev.start < pane {
 				// Time moved on: the pane left behind gets few events
 				// more, and its buffers go.
-				prev.release()
+				prev.release(&a.spare)
 			}
 			ws.cur = st
 		}
 		oldest := pane - (open-1)*ws.advance
 		ws.nextClose = min(ws.nextClose, addSat(oldest+ws.size, a.lateness))
-		st.all.add(&total)
+		st.all.add(&total, &a.spare)
 		if st.groups == nil && len(a.slots) > 0 {
 			st.groups = make([][]*measures, len(a.slots))
 		}
@@ -287,11 +301,11 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 			if j == catDim {
 				for k := range a.shareUpd {
 					su := &a.shareUpd[k]
-					a.series(st, j, su.slot).add(&su.u)
+					a.series(st, j, su.slot).add(&su.u, &a.spare)
 				}
 				continue
 			}
-			a.series(st, j, slot).add(&total)
+			a.series(st, j, slot).add(&total, &a.spare)
 		}
 		// Windows whose end the watermark already passed count the event
 		// as a late order; they are the oldest of the open ones.
@@ -306,13 +320,13 @@ func (a *Aggregator) add(o *Observation, shares []CategoryShare) (late bool) {
 }
 
 // release inserts the customers pending in st's series and frees their
-// buffers.
-func (st *windowState) release() {
-	st.all.customers.release()
+// buffers, keeping full-size ones in sp.
+func (st *windowState) release(sp *spareBuffers) {
+	st.all.customers.release(sp)
 	for _, g := range st.groups {
 		for _, m := range g {
 			if m != nil {
-				m.customers.release()
+				m.customers.release(sp)
 			}
 		}
 	}
@@ -343,12 +357,13 @@ func (a *Aggregator) series(st *windowState, j int, slot int32) *measures {
 	return m
 }
 
-// shareUpdate is one category share of the observation being added: its
-// category, the category's series slot and what it adds there.
+// shareUpdate is one category share of the observation being added: the
+// category's series slot and what it adds there. It holds no pointer (the
+// category is looked up as the share is read), so that filling the scratch
+// needs no write barrier while the collector marks.
 type shareUpdate struct {
-	category string
-	slot     int32
-	u        update
+	slot int32
+	u    update
 }
 
 // addLateOrders counts the observation being added as late orders of the
@@ -504,13 +519,13 @@ type update struct {
 	customer        bool
 }
 
-func (m *measures) add(u *update) {
+func (m *measures) add(u *update, sp *spareBuffers) {
 	m.revenue += u.revenue
 	m.margin += u.margin
 	m.units += u.units
 	m.orders += u.orders
 	if u.customer {
-		m.customers.add(u.hash)
+		m.customers.add(u.hash, sp)
 	}
 }
 

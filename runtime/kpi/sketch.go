@@ -73,14 +73,19 @@ type customerSet struct {
 // (release), so only the current panes hold full ones.
 const pendingMax = 2048
 
-// add adds h to the set; it is inserted by the next flush.
-func (c *customerSet) add(h uint64) {
+// add adds h to the set; it is inserted by the next flush. A full-size
+// buffer comes from sp when it has one (sp may be nil).
+func (c *customerSet) add(h uint64, sp *spareBuffers) {
 	if c.regs != nil {
 		if len(c.dense) == cap(c.dense) {
 			if cap(c.dense) >= pendingMax {
 				c.flush()
 			} else {
-				c.dense = growPending(c.dense)
+				var spare *[][]uint32
+				if sp != nil {
+					spare = &sp.dense
+				}
+				c.dense = growPending(c.dense, spare)
 			}
 		}
 		idx, rho := hllPos(h)
@@ -91,7 +96,11 @@ func (c *customerSet) add(h uint64) {
 		if cap(c.pending) >= pendingMax {
 			c.flush()
 		} else {
-			c.pending = growPending(c.pending)
+			var spare *[][]uint64
+			if sp != nil {
+				spare = &sp.exact
+			}
+			c.pending = growPending(c.pending, spare)
 		}
 	}
 	c.pending = append(c.pending, h)
@@ -99,21 +108,54 @@ func (c *customerSet) add(h uint64) {
 
 // growPending returns a larger buffer holding p: pendingFirst entries at
 // first, then pendingMax (a series this busy fills the whole buffer: two
-// allocations instead of append's doublings).
-func growPending[T uint32 | uint64](p []T) []T {
+// allocations instead of append's doublings), taken from spare (when not
+// nil) if it holds one.
+func growPending[T uint32 | uint64](p []T, spare *[][]T) []T {
 	if cap(p) == 0 {
 		return make([]T, 0, pendingFirst)
 	}
+	if spare != nil {
+		if n := len(*spare); n > 0 {
+			b := (*spare)[n-1]
+			(*spare)[n-1] = nil
+			*spare = (*spare)[:n-1]
+			return append(b[:0], p...)
+		}
+	}
 	return append(make([]T, 0, pendingMax), p...)
 }
+
+// spareBuffers holds the full-size pending buffers of released series
+// (release) until a busy series of a later pane needs one (growPending):
+// every pane's busy series fill buffers of pendingMax, and without reuse
+// each new pane allocated (and the runtime zeroed) 8–16 KiB per series, a
+// few megabytes a minute of event time for the collector. A buffer in it
+// belongs to no set.
+type spareBuffers struct {
+	exact [][]uint64
+	dense [][]uint32
+}
+
+// maxSpareBuffers bounds each of spareBuffers' lists: more than the busy
+// series of two panes of the engine's usual KPI specs.
+const maxSpareBuffers = 64
 
 // pendingFirst is the capacity of a series' first buffer, enough for a
 // quiet series.
 const pendingFirst = 32
 
-// release flushes c and frees its buffers.
-func (c *customerSet) release() {
+// release flushes c and frees its buffers: the full-size ones go to sp
+// (when not nil and not full) for another series.
+func (c *customerSet) release(sp *spareBuffers) {
 	c.flush()
+	if sp != nil {
+		if cap(c.pending) == pendingMax && len(sp.exact) < maxSpareBuffers {
+			sp.exact = append(sp.exact, c.pending[:0])
+		}
+		if cap(c.dense) == pendingMax && len(sp.dense) < maxSpareBuffers {
+			sp.dense = append(sp.dense, c.dense[:0])
+		}
+	}
 	c.pending, c.dense = nil, nil
 }
 

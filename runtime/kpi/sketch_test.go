@@ -33,7 +33,7 @@ func TestBufferedAddEqualsInsert(t *testing.T) {
 				} else {
 					distinct[h] = true
 				}
-				buffered.add(h)
+				buffered.add(h, nil)
 				direct.insert(h)
 				if i%997 == 0 {
 					// An early read applies what is pending.
@@ -50,7 +50,7 @@ func TestBufferedAddEqualsInsert(t *testing.T) {
 			// A fresh round of adds, read only by the encoders.
 			for range 50 {
 				h := rng.Uint64()
-				buffered.add(h)
+				buffered.add(h, nil)
 				direct.insert(h)
 			}
 			gb, _ := buffered.appendBinary(nil)
@@ -65,9 +65,9 @@ func TestBufferedAddEqualsInsert(t *testing.T) {
 			var u1, u2, other customerSet
 			for range n / 2 {
 				h := rng.Uint64() % 5000
-				u1.add(h)
+				u1.add(h, nil)
 				u2.insert(h)
-				other.add(h ^ 1)
+				other.add(h^1, nil)
 			}
 			// u1 and other still hold pending hashes.
 			u1.union(&other)
@@ -143,9 +143,9 @@ func TestExactSnapshotIsCanonical(t *testing.T) {
 		var forward, backward, united, half customerSet
 		for i, h := range hs {
 			forward.insert(h)
-			backward.add(hs[n-1-i])
+			backward.add(hs[n-1-i], nil)
 			if i%2 == 0 {
-				half.add(h)
+				half.add(h, nil)
 			} else {
 				united.insert(h)
 			}
