@@ -107,6 +107,8 @@ type measures struct {
 type valueRegistry struct {
 	slots  map[string]int32
 	values []string
+	// keys[s] is valueKey(values[s]).
+	keys   []uint64
 	folded uint64
 }
 
@@ -550,9 +552,11 @@ func (r *valueRegistry) slot(v string, maxValues int) int32 {
 	}
 	if len(r.values) <= scannedValues {
 		// A handful of values (countries, channels) compare faster than
-		// they hash.
-		for s, x := range r.values {
-			if x == v {
+		// they hash, and their keys faster than their bytes: a value of at
+		// most seven bytes is its key.
+		k := valueKey(v)
+		for s, x := range r.keys {
+			if x == k && (len(v) < 8 || r.values[s] == v) {
 				return int32(s)
 			}
 		}
@@ -563,11 +567,27 @@ func (r *valueRegistry) slot(v string, maxValues int) int32 {
 		r.folded++
 		return int32(maxValues)
 	}
-	v = strings.Clone(v)
+	return r.admit(strings.Clone(v))
+}
+
+// admit gives v, not yet admitted, the next slot.
+func (r *valueRegistry) admit(v string) int32 {
 	s := int32(len(r.values))
 	r.slots[v] = s
 	r.values = append(r.values, v)
+	r.keys = append(r.keys, valueKey(v))
 	return s
+}
+
+// valueKey packs the first seven bytes of v (fewer when shorter, the rest
+// 0) and its length, capped at 255, into a word: equal strings have equal
+// keys, and strings of at most seven bytes with equal keys are equal.
+func valueKey(v string) uint64 {
+	k := uint64(min(len(v), 255)) << 56
+	for i := range min(len(v), 7) {
+		k |= uint64(v[i]) << (8 * i)
+	}
+	return k
 }
 
 func (r *valueRegistry) value(slot int32) string {

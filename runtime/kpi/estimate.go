@@ -1,6 +1,7 @@
 package kpi
 
 import (
+	"encoding/binary"
 	"math"
 
 	"github.com/axiomhq/hyperloglog"
@@ -36,27 +37,32 @@ const maxExactRegister = 38
 func denseEstimate(regs []uint8) uint64 {
 	// Four tallies, so that runs of equal registers do not wait on one
 	// counter; registers are at most 51, and any bit above 63 is seen in
-	// all.
+	// all. Eight registers are read at once, as one word.
 	var tally [4][64]uint32
-	var all uint8
+	var all uint64
 	i := 0
-	for ; i+4 <= len(regs); i += 4 {
-		a, b, c, d := regs[i], regs[i+1], regs[i+2], regs[i+3]
-		tally[0][a&63]++
-		tally[1][b&63]++
-		tally[2][c&63]++
-		tally[3][d&63]++
-		all |= a | b | c | d
+	for ; len(regs)-i >= 8; i += 8 {
+		w := binary.LittleEndian.Uint64(regs[i:])
+		all |= w
+		tally[0][w&63]++
+		tally[1][w>>8&63]++
+		tally[2][w>>16&63]++
+		tally[3][w>>24&63]++
+		tally[0][w>>32&63]++
+		tally[1][w>>40&63]++
+		tally[2][w>>48&63]++
+		tally[3][w>>56&63]++
 	}
 	for ; i < len(regs); i++ {
 		tally[0][regs[i]&63]++
-		all |= regs[i]
+		all |= uint64(regs[i])
 	}
 	var counts [64]uint32
 	for v := range counts {
 		counts[v] = tally[0][v] + tally[1][v] + tally[2][v] + tally[3][v]
 	}
-	if all >= 64 {
+	if all&0xc0c0c0c0c0c0c0c0 != 0 {
+		// A register of 64 or more.
 		return libraryEstimate(regs)
 	}
 	for _, n := range counts[maxExactRegister+1:] {

@@ -209,8 +209,7 @@ func (a *Aggregator) decode(data []byte) error {
 			if _, dup := reg.slots[v]; dup || v == "" || v == OtherValue {
 				return fmt.Errorf("dimension %d: invalid value %q", i, v)
 			}
-			reg.slots[v] = int32(len(reg.values))
-			reg.values = append(reg.values, v)
+			reg.admit(v)
 		}
 	}
 	for i := range a.sets {
