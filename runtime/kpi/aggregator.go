@@ -42,6 +42,10 @@ type Aggregator struct {
 	// maxEvent is the largest event time seen, valid when seen is set.
 	maxEvent int64
 	seen     bool
+	// closeAt: closeWindows has nothing to do while the watermark is below
+	// it (setCloseAt); math.MinInt64 until its first pass, and after a
+	// restore.
+	closeAt int64
 
 	// slots and shareUpd are scratch of add: the series slots of the
 	// transaction-level dimensions, and the category shares.
@@ -131,6 +135,7 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 		lateness:  int64(cfg.AllowedLateness),
 		slots:     make([]int32, len(cfg.Dimensions)),
 		catDim:    -1,
+		closeAt:   math.MinInt64,
 	}
 	for i, d := range cfg.Dimensions {
 		a.dimIdx = append(a.dimIdx, dimensionIndex[d])
@@ -396,9 +401,10 @@ func (a *Aggregator) addLateOrders(ws *windowSet, start int64, catDim int, txnOr
 // window needs. It runs before an event is admitted, so a closed window
 // holds exactly the events admitted while it was open.
 func (a *Aggregator) closeWindows(wm int64) {
-	if !a.seen {
+	if !a.seen || wm < a.closeAt {
 		return
 	}
+	defer a.setCloseAt()
 	for i := range a.sets {
 		ws := &a.sets[i]
 		// Windows end on multiples of advance; those with end+lateness <= wm
@@ -448,6 +454,23 @@ func (a *Aggregator) closeWindows(wm int64) {
 			}
 		}
 	}
+}
+
+// setCloseAt sets closeAt to the least watermark at which closeWindows
+// could close a window or move a boundary: the least next end (plus
+// lateness) of the window sets, each of which closeWindows skips below it.
+// Before a set has a boundary there is none.
+func (a *Aggregator) setCloseAt() {
+	at := int64(math.MaxInt64)
+	for i := range a.sets {
+		ws := &a.sets[i]
+		if ws.closedEnd == math.MinInt64 {
+			at = math.MinInt64
+			break
+		}
+		at = min(at, addSat(addSat(ws.closedEnd, ws.advance), a.lateness))
+	}
+	a.closeAt = at
 }
 
 // drop forgets the pane starting at start.
@@ -754,7 +777,8 @@ func (a *Aggregator) openWindows(i int) int {
 // toMillionths converts an amount to integer millionths of the currency
 // unit. Non-finite amounts count as 0; the event validation rejects them.
 func toMillionths(v float64) int64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	if v-v != 0 {
+		// NaN or an infinity (v-v is NaN); 0 for every finite v.
 		return 0
 	}
 	return int64(math.Round(v * 1e6))

@@ -1,6 +1,7 @@
 package kpi
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -72,5 +73,22 @@ func BenchmarkValueRegistrySlot(b *testing.B) {
 	for i := range b.N {
 		countries.slot(cs[i%5], 100)
 		categories.slot(cats[(i*3)%5], 100)
+	}
+}
+
+// TestToMillionths: non-finite amounts count as 0, finite ones round to
+// the nearest millionth, halves away from zero.
+func TestToMillionths(t *testing.T) {
+	for _, c := range []struct {
+		v    float64
+		want int64
+	}{
+		{math.NaN(), 0}, {math.Inf(1), 0}, {math.Inf(-1), 0}, {0, 0}, {math.Copysign(0, -1), 0},
+		{1.5, 1_500_000}, {-2.25, -2_250_000}, {0.0000005, 1}, {-0.0000005, -1}, {0.00000049, 0},
+		{123456.789, 123_456_789_000},
+	} {
+		if got := toMillionths(c.v); got != c.want {
+			t.Errorf("toMillionths(%v) = %d, want %d", c.v, got, c.want)
+		}
 	}
 }
