@@ -606,11 +606,11 @@ func (r *valueRegistry) admit(v string) int32 {
 // 0) and its length, capped at 255, into a word: equal strings have equal
 // keys, and strings of at most seven bytes with equal keys are equal.
 func valueKey(v string) uint64 {
-	k := uint64(min(len(v), 255)) << 56
-	for i := range min(len(v), 7) {
-		k |= uint64(v[i]) << (8 * i)
+	var k uint64
+	for i := min(len(v), 7) - 1; i >= 0; i-- {
+		k = k<<8 | uint64(v[i])
 	}
-	return k
+	return k | uint64(min(len(v), 255))<<56
 }
 
 func (r *valueRegistry) value(slot int32) string {
