@@ -189,7 +189,7 @@ func (c *customerSet) flushExact() {
 			c.resize(min(exactSlots, max(8, 1<<bits.Len(uint(2*want-1)))))
 		}
 	}
-	for i, h := range p {
+	for i := 0; i < len(p); i++ {
 		if c.regs != nil {
 			// Dense: the rest go straight to the registers.
 			regs := c.regs[:hllRegisters]
@@ -199,8 +199,45 @@ func (c *customerSet) flushExact() {
 			}
 			return
 		}
-		c.insert(h)
+		i = c.insertRun(p, i)
+		if i < len(p) {
+			// The one that resizes the table or turns the set dense.
+			c.insert(p[i])
+		}
 	}
+}
+
+// insertRun inserts p[i], p[i+1], ... as insert does, slot for slot, while
+// that can neither grow the table nor turn the set dense (the count stays
+// at most half the table and at most exactLimit), with the table and count
+// in registers; it returns the index of the first hash it did not insert.
+func (c *customerSet) insertRun(p []uint64, i int) int {
+	slots := c.slots
+	if len(slots) == 0 {
+		return i
+	}
+	mask := uint64(len(slots) - 1)
+	n := c.n
+	room := min(exactLimit, len(slots)/2)
+	for ; i < len(p) && n < room; i++ {
+		h := p[i]
+		if h == 0 {
+			h = 1
+		}
+		for j := h & mask; ; j = (j + 1) & mask {
+			x := slots[j]
+			if x == h {
+				break
+			}
+			if x == 0 {
+				slots[j] = h
+				n++
+				break
+			}
+		}
+	}
+	c.n = n
+	return i
 }
 
 // hllPos returns the register of hash h and the value h gives it, as
