@@ -116,39 +116,13 @@ func orUnspecified[T ~string](v T) string {
 	return string(v)
 }
 
-// sameSalesKey reports *a == *b. The compiler's comparison of the struct
-// calls memequal for each of its three strings; these are short (a currency
-// code, enum values), so comparing their bytes inline is about half the
-// instructions of a sale's count.
-func sameSalesKey(a, b *salesKey) bool {
-	return sameShort(a.currency, b.currency) && sameShort(string(a.channel), string(b.channel)) &&
-		sameShort(string(a.method), string(b.method))
-}
-
-// sameShort reports a == b, comparing strings of up to eight bytes byte by
-// byte instead of through a call.
-func sameShort(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	if len(a) > 8 {
-		return a == b
-	}
-	for i := range len(a) {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // countSale adds one accepted transaction with its unit count and catalog
 // margin (0 without a catalog) to the sales counters, at the batch's end
 // (flushSales).
 func (k *kpiMetrics) countSale(c *kpiCache, t *events.Transaction, units int64, margin float64) {
 	key := salesKey{currency: t.Currency, channel: t.Channel, method: t.Payment.Method}
 	s := c.last
-	if s == nil || !sameSalesKey(&key, &c.lastKey) {
+	if s == nil || key != c.lastKey {
 		s = c.sales[key]
 		if s == nil {
 			if c.sales == nil {

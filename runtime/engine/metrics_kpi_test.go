@@ -13,7 +13,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/ecap-dev/ecap/runtime/catalog"
-	"github.com/ecap-dev/ecap/runtime/events"
 	"github.com/ecap-dev/ecap/runtime/kafkaio"
 )
 
@@ -211,28 +210,4 @@ func TestSetSegmentCounts(t *testing.T) {
 	// No counts removes the Segmentation, leaving the others alone.
 	e.SetSegmentCounts("rfm", nil)
 	assertSeries(t, reg, name, map[string]float64{"segment=likely,segmentation=churn": 7})
-}
-
-// TestSameSalesKey: the inline comparison must agree with the struct's ==
-// for keys that differ in each field, by a byte or by length, short and
-// long.
-func TestSameSalesKey(t *testing.T) {
-	vals := []string{"", "E", "EUR", "EUS", "FUR", "EURO", "card", "cardx", "12345678", "12345679", "123456789", "123456780"}
-	for _, cur := range vals {
-		for _, ch := range vals {
-			for _, m := range []string{"card", "cash", "123456789", ""} {
-				a := salesKey{currency: cur, channel: events.Channel(ch), method: events.PaymentMethod(m)}
-				for _, b := range []salesKey{
-					{currency: strings.Clone(cur), channel: events.Channel(strings.Clone(ch)), method: events.PaymentMethod(strings.Clone(m))},
-					{currency: "EUR", channel: a.channel, method: a.method},
-					{currency: cur, channel: "web", method: a.method},
-					{currency: cur, channel: a.channel, method: "123456780"},
-				} {
-					if got, want := sameSalesKey(&a, &b), a == b; got != want {
-						t.Fatalf("sameSalesKey(%+v, %+v) = %v, want %v", a, b, got, want)
-					}
-				}
-			}
-		}
-	}
 }
