@@ -58,7 +58,7 @@ func appendKPIResult(b []byte, r *kpi.WindowResult) ([]byte, error) {
 	b = strconv.AppendInt(b, r.LateOrders, 10)
 	if len(r.CustomersSketch) > 0 {
 		b = append(b, `,"customers_sketch":"`...)
-		b = appendBase64(b, r.CustomersSketch)
+		b = base64.StdEncoding.AppendEncode(b, r.CustomersSketch)
 		b = append(b, '"')
 	}
 	return append(b, '}'), nil
