@@ -53,6 +53,17 @@ type TransactionBlock struct {
 	rec   string
 	plain bool
 	texts decodedTexts
+	// order is the member order of the transaction last decoded, kept
+	// from one record to the next for nextMember's guesses.
+	order memberOrder
+}
+
+// memberOrder holds, for a transaction and the objects in it, the member
+// numbers of the last one read at each position (0: no guess), for
+// scanner.nextMember.
+type memberOrder struct {
+	top                  [32]uint8
+	payment, device, geo [8]uint8
 }
 
 // decodedTexts are the event time and numbers of a transaction as decoded,
@@ -163,9 +174,11 @@ func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err
 		if b == nil {
 			b = new(TransactionBlock)
 		} else {
+			order := b.order
 			*b = TransactionBlock{}
+			b.order = order
 		}
-		s.floats, s.texts = b.coords[:], &b.texts
+		s.floats, s.texts, s.order = b.coords[:], &b.texts, &b.order
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
 		b.ipText, b.ip = s.ipText, b.tx.IP
 		b.rec, b.plain = s.src, s.escaped == 0
@@ -173,8 +186,9 @@ func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err
 		b := new(struct {
 			ue     UserEvent
 			coords [2]float64
+			order  memberOrder
 		})
-		s.floats = b.coords[:]
+		s.floats, s.order = b.coords[:], &b.order
 		ev, err = &b.ue, b.ue.decode(s)
 	case KindProductUpdate:
 		b := new(struct {
@@ -643,7 +657,7 @@ func (s *scanner) device(field string, d *Device) error {
 	if ok, err := s.object(field); !ok || err != nil {
 		return err
 	}
-	return prefixField(field, s.deviceFields(d))
+	return prefixField(field, s.deviceFields(d, &s.order.device))
 }
 
 // The member names of a device, numbered for fieldTable.
@@ -656,12 +670,20 @@ const (
 
 var deviceFieldTable = newFieldTable("id", "type", "os", "user_agent")
 
-func (s *scanner) deviceFields(d *Device) error {
-	for first := true; ; first = false {
-		field, ok, err := s.nextField(first, deviceFieldTable)
-		if err != nil || !ok {
-			return err
+// deviceFields reads a device's members; order is for nextMember.
+func (s *scanner) deviceFields(d *Device, order *[8]uint8) error {
+	for k := 0; ; k++ {
+		var field int
+		if e := deviceFieldTable.guess(order[:], k); s.at(e) {
+			field = int(e.id)
+		} else {
+			f, ok, err := s.nextMember(k, deviceFieldTable, order[:])
+			if err != nil || !ok {
+				return err
+			}
+			field = f
 		}
+		var err error
 		switch field {
 		case deviceID:
 			d.ID, err = s.str("id")
@@ -686,7 +708,7 @@ func (s *scanner) geo(field string, g *Geo) error {
 	if ok, err := s.object(field); !ok || err != nil {
 		return err
 	}
-	return prefixField(field, s.geoFields(g))
+	return prefixField(field, s.geoFields(g, &s.order.geo))
 }
 
 // The member names of a geo object, numbered for fieldTable.
@@ -699,12 +721,20 @@ const (
 
 var geoFieldTable = newFieldTable("country", "city", "lat", "lon")
 
-func (s *scanner) geoFields(g *Geo) error {
-	for first := true; ; first = false {
-		field, ok, err := s.nextField(first, geoFieldTable)
-		if err != nil || !ok {
-			return err
+// geoFields reads a geo object's members; order is for nextMember.
+func (s *scanner) geoFields(g *Geo, order *[8]uint8) error {
+	for k := 0; ; k++ {
+		var field int
+		if e := geoFieldTable.guess(order[:], k); s.at(e) {
+			field = int(e.id)
+		} else {
+			f, ok, err := s.nextMember(k, geoFieldTable, order[:])
+			if err != nil || !ok {
+				return err
+			}
+			field = f
 		}
+		var err error
 		switch field {
 		case geoCountry:
 			g.Country, err = s.str("country")

@@ -16,6 +16,14 @@ import "encoding/binary"
 // its closing quote, so the member's name is that name.
 type fieldTable struct {
 	buckets [fieldBuckets][2]fieldEntry
+	// members holds, by number, each name's text as a member of compact
+	// input, for scanner.at: [0] after another member, comma included
+	// (`,"name":`), [1] as the first member (`"name":`). Number 0 and
+	// texts longer than two words have an empty entry, which matches
+	// nothing. long holds the texts after a comma of 17 to 24 bytes, for
+	// nextMember.
+	members [2][fieldBuckets]fieldEntry
+	long    [fieldBuckets]fieldEntry
 	mult    uint64
 	names   []string
 }
@@ -57,6 +65,7 @@ func newFieldTable(names ...string) *fieldTable {
 		z = (z ^ z>>27) * 0x94d049bb133111eb
 		t.mult = z ^ z>>31
 		if t.fill() {
+			t.fillMembers()
 			return t
 		}
 	}
@@ -72,17 +81,7 @@ func (t *fieldTable) fill() bool {
 		if len(name) < 2 || len(name) > maxFieldName {
 			panic("events: field name " + name + " is shorter than 2 or longer than 22 bytes")
 		}
-		var text [24]byte
-		n := copy(text[:], name+`":`)
-		e := fieldEntry{n: uint8(n), id: uint8(i + 1)}
-		for j := range e.w {
-			e.w[j] = binary.LittleEndian.Uint64(text[8*j:])
-			if k := n - 8*j; k >= 8 {
-				e.m[j] = ^uint64(0)
-			} else if k > 0 {
-				e.m[j] = 1<<(8*k) - 1
-			}
-		}
+		e := newFieldEntry(name+`":`, i+1)
 		b := &t.buckets[t.bucket(e.w[0])]
 		switch {
 		case b[0].n == 0:
@@ -94,6 +93,41 @@ func (t *fieldTable) fill() bool {
 		}
 	}
 	return true
+}
+
+// fillMembers sets t.members and t.long from t.names.
+func (t *fieldTable) fillMembers() {
+	empty := fieldEntry{w: [3]uint64{1}}
+	for i := range t.long {
+		t.members[0][i], t.members[1][i], t.long[i] = empty, empty, empty
+	}
+	for i, name := range t.names {
+		if text := `,"` + name + `":`; len(text) <= 16 {
+			t.members[0][i+1] = newFieldEntry(text, i+1)
+		} else if len(text) <= 24 {
+			t.long[i+1] = newFieldEntry(text, i+1)
+		}
+		if text := `"` + name + `":`; len(text) <= 16 {
+			t.members[1][i+1] = newFieldEntry(text, i+1)
+		}
+	}
+}
+
+// newFieldEntry returns the entry of a text of at most 24 bytes for the
+// member numbered id.
+func newFieldEntry(text string, id int) fieldEntry {
+	var b [24]byte
+	n := copy(b[:], text)
+	e := fieldEntry{n: uint8(n), id: uint8(id)}
+	for j := range e.w {
+		e.w[j] = binary.LittleEndian.Uint64(b[8*j:])
+		if k := n - 8*j; k >= 8 {
+			e.m[j] = ^uint64(0)
+		} else if k > 0 {
+			e.m[j] = 1<<(8*k) - 1
+		}
+	}
+	return e
 }
 
 // bucket picks the bucket of the member whose text starts with w's bytes.
@@ -150,4 +184,62 @@ func (s *scanner) nextField(first bool, t *fieldTable) (id int, ok bool, err err
 		return 0, ok, err
 	}
 	return t.lookup(key), true, nil
+}
+
+// at reports whether the input at s.pos holds e's text (an entry of a
+// fieldTable's members: comma, quote, name, quote, colon, at most 16
+// bytes) and if so moves past it. It is small enough to be inlined in the
+// decoders' loops; an empty entry (w[0] = 1 under a zero mask) matches
+// nothing.
+func (s *scanner) at(e *fieldEntry) bool {
+	raw, pos := s.raw, s.pos
+	if pos+16 > len(raw) {
+		return false
+	}
+	r := (*[16]byte)(raw[pos : pos+16])
+	if (binary.LittleEndian.Uint64(r[:8])&e.m[0])^e.w[0]|(binary.LittleEndian.Uint64(r[8:])&e.m[1])^e.w[1] != 0 {
+		return false
+	}
+	s.pos = pos + int(e.n)
+	return true
+}
+
+// guess returns the entry of the member the last object read whose member
+// numbers order holds had at k (from 0), for scanner.at.
+func (t *fieldTable) guess(order []uint8, k int) *fieldEntry {
+	first := 0
+	if k == 0 {
+		first = 1
+	}
+	return &t.members[first][order[k&(len(order)-1)]&(fieldBuckets-1)]
+}
+
+// nextMember is nextField for member k (from 0) of an object whose member
+// numbers are kept in order (a power of two long) for guessing the next
+// object's: it notes the member found at k there. The decoders first try
+// the guess with at, the member the last object of the same type had at k
+// (events of one producer write their members in one order and
+// spelling), and call nextMember when that fails: at the end of the
+// object, for a name of more than 12 bytes (tried here), or any other
+// member, name or spelling.
+func (s *scanner) nextMember(k int, t *fieldTable, order []uint8) (id int, ok bool, err error) {
+	raw, pos := s.raw, s.pos
+	if pos < len(raw) && raw[pos] == '}' {
+		s.pos++
+		s.depth--
+		return 0, false, nil
+	}
+	if e := &t.long[order[k&(len(order)-1)]&(fieldBuckets-1)]; k > 0 && pos+24 <= len(raw) {
+		r := (*[24]byte)(raw[pos : pos+24])
+		if (binary.LittleEndian.Uint64(r[:8])&e.m[0])^e.w[0]|(binary.LittleEndian.Uint64(r[8:16])&e.m[1])^e.w[1]|
+			(binary.LittleEndian.Uint64(r[16:])&e.m[2])^e.w[2] == 0 {
+			s.pos = pos + int(e.n)
+			return int(e.id), true, nil
+		}
+	}
+	id, ok, err = s.nextField(k == 0, t)
+	if ok {
+		order[k&(len(order)-1)] = uint8(id)
+	}
+	return id, ok, err
 }

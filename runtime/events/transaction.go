@@ -135,14 +135,23 @@ func (t *Transaction) decode(s *scanner, lines []Line, label *Label) error {
 		return err
 	}
 	var seen presence
-	for first := true; ; first = false {
-		field, ok, err := s.nextField(first, transactionFields)
-		if err != nil {
-			return err
+	order := &s.order.top
+	for k := 0; ; k++ {
+		// The member the last transaction had at k, else nextMember.
+		var field int
+		if e := transactionFields.guess(order[:], k); s.at(e) {
+			field = int(e.id)
+		} else {
+			f, ok, err := s.nextMember(k, transactionFields, order[:])
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			field = f
 		}
-		if !ok {
-			break
-		}
+		var err error
 		switch field {
 		case envEventID, envType, envSchemaVersion, envEventTime:
 			err = s.envelopeField(field, KindTransaction, &t.Envelope, &seen)
@@ -423,11 +432,19 @@ func (s *scanner) payment(p *Payment) error {
 	if ok, err := s.object("payment"); !ok || err != nil {
 		return err
 	}
-	for first := true; ; first = false {
-		field, ok, err := s.nextField(first, paymentFields)
-		if err != nil || !ok {
-			return err
+	order := &s.order.payment
+	for k := 0; ; k++ {
+		var field int
+		if e := paymentFields.guess(order[:], k); s.at(e) {
+			field = int(e.id)
+		} else {
+			f, ok, err := s.nextMember(k, paymentFields, order[:])
+			if err != nil || !ok {
+				return err
+			}
+			field = f
 		}
+		var err error
 		switch field {
 		case paymentMethod:
 			var m string
