@@ -197,7 +197,8 @@ func (s *scanner) at(e *fieldEntry) bool {
 		return false
 	}
 	r := (*[16]byte)(raw[pos : pos+16])
-	if (binary.LittleEndian.Uint64(r[:8])&e.m[0])^e.w[0]|(binary.LittleEndian.Uint64(r[8:])&e.m[1])^e.w[1] != 0 {
+	// (& binds closer than ^ and |, which are evaluated left to right.)
+	if ((binary.LittleEndian.Uint64(r[:8])&e.m[0])^e.w[0])|((binary.LittleEndian.Uint64(r[8:])&e.m[1])^e.w[1]) != 0 {
 		return false
 	}
 	s.pos = pos + int(e.n)
@@ -231,8 +232,8 @@ func (s *scanner) nextMember(k int, t *fieldTable, order []uint8) (id int, ok bo
 	}
 	if e := &t.long[order[k&(len(order)-1)]&(fieldBuckets-1)]; k > 0 && pos+24 <= len(raw) {
 		r := (*[24]byte)(raw[pos : pos+24])
-		if (binary.LittleEndian.Uint64(r[:8])&e.m[0])^e.w[0]|(binary.LittleEndian.Uint64(r[8:16])&e.m[1])^e.w[1]|
-			(binary.LittleEndian.Uint64(r[16:])&e.m[2])^e.w[2] == 0 {
+		if ((binary.LittleEndian.Uint64(r[:8])&e.m[0])^e.w[0])|((binary.LittleEndian.Uint64(r[8:16])&e.m[1])^e.w[1])|
+			((binary.LittleEndian.Uint64(r[16:])&e.m[2])^e.w[2]) == 0 {
 			s.pos = pos + int(e.n)
 			return int(e.id), true, nil
 		}
