@@ -41,6 +41,14 @@ func DecodeOwned(kind Kind, data []byte) (Event, error) {
 // each before decoding the next (Validator.DecodeTransactionInto): reusing
 // one block saves allocating one per record. The zero value is ready.
 type TransactionBlock struct {
+	blockRecord // cleared for each record
+	// order is the member order of the transaction last decoded, kept
+	// from one record to the next for the decoders' guesses.
+	order memberOrder
+}
+
+// blockRecord is the part of a TransactionBlock that holds one record.
+type blockRecord struct {
 	tx     Transaction
 	lines  [4]Line
 	coords [2]float64
@@ -53,17 +61,14 @@ type TransactionBlock struct {
 	rec   string
 	plain bool
 	texts decodedTexts
-	// order is the member order of the transaction last decoded, kept
-	// from one record to the next for nextMember's guesses.
-	order memberOrder
 }
 
-// memberOrder holds, for a transaction and the objects in it, the member
-// numbers of the last one read at each position (0: no guess), for
-// scanner.nextMember.
+// memberOrder holds, for a transaction and the objects in it, the entries
+// (in a fieldTable's members) of the members the last one read had at each
+// position (nil: no guess), for scanner.at and nextMember.
 type memberOrder struct {
-	top                  [32]uint8
-	payment, device, geo [8]uint8
+	top                  [32]*fieldEntry
+	payment, device, geo [8]*fieldEntry
 }
 
 // decodedTexts are the event time and numbers of a transaction as decoded,
@@ -174,9 +179,7 @@ func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err
 		if b == nil {
 			b = new(TransactionBlock)
 		} else {
-			order := b.order
-			*b = TransactionBlock{}
-			b.order = order
+			b.blockRecord = blockRecord{}
 		}
 		s.floats, s.texts, s.order = b.coords[:], &b.texts, &b.order
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
@@ -671,10 +674,10 @@ const (
 var deviceFieldTable = newFieldTable("id", "type", "os", "user_agent")
 
 // deviceFields reads a device's members; order is for nextMember.
-func (s *scanner) deviceFields(d *Device, order *[8]uint8) error {
+func (s *scanner) deviceFields(d *Device, order *[8]*fieldEntry) error {
 	for k := 0; ; k++ {
 		var field int
-		if e := deviceFieldTable.guess(order[:], k); s.at(e) {
+		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
 			field = int(e.id)
 		} else {
 			f, ok, err := s.nextMember(k, deviceFieldTable, order[:])
@@ -722,10 +725,10 @@ const (
 var geoFieldTable = newFieldTable("country", "city", "lat", "lon")
 
 // geoFields reads a geo object's members; order is for nextMember.
-func (s *scanner) geoFields(g *Geo, order *[8]uint8) error {
+func (s *scanner) geoFields(g *Geo, order *[8]*fieldEntry) error {
 	for k := 0; ; k++ {
 		var field int
-		if e := geoFieldTable.guess(order[:], k); s.at(e) {
+		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
 			field = int(e.id)
 		} else {
 			f, ok, err := s.nextMember(k, geoFieldTable, order[:])

@@ -19,8 +19,8 @@ type fieldTable struct {
 	// members holds, by number, each name's text as a member of compact
 	// input, for scanner.at: [0] after another member, comma included
 	// (`,"name":`), [1] as the first member (`"name":`). Number 0 and
-	// texts longer than two words have an empty entry, which matches
-	// nothing. long holds the texts after a comma of 17 to 24 bytes, for
+	// texts longer than two words have an empty entry (with the number),
+	// which matches nothing. long holds the texts after a comma of 17 to 24 bytes, for
 	// nextMember.
 	members [2][fieldBuckets]fieldEntry
 	long    [fieldBuckets]fieldEntry
@@ -97,8 +97,9 @@ func (t *fieldTable) fill() bool {
 
 // fillMembers sets t.members and t.long from t.names.
 func (t *fieldTable) fillMembers() {
-	empty := fieldEntry{w: [3]uint64{1}}
 	for i := range t.long {
+		// Empty, but numbered, for nextMember to find t.long's entry.
+		empty := fieldEntry{w: [3]uint64{1}, id: uint8(i)}
 		t.members[0][i], t.members[1][i], t.long[i] = empty, empty, empty
 	}
 	for i, name := range t.names {
@@ -205,32 +206,23 @@ func (s *scanner) at(e *fieldEntry) bool {
 	return true
 }
 
-// guess returns the entry of the member the last object read whose member
-// numbers order holds had at k (from 0), for scanner.at.
-func (t *fieldTable) guess(order []uint8, k int) *fieldEntry {
-	first := 0
-	if k == 0 {
-		first = 1
-	}
-	return &t.members[first][order[k&(len(order)-1)]&(fieldBuckets-1)]
-}
-
-// nextMember is nextField for member k (from 0) of an object whose member
-// numbers are kept in order (a power of two long) for guessing the next
-// object's: it notes the member found at k there. The decoders first try
-// the guess with at, the member the last object of the same type had at k
-// (events of one producer write their members in one order and
-// spelling), and call nextMember when that fails: at the end of the
-// object, for a name of more than 12 bytes (tried here), or any other
-// member, name or spelling.
-func (s *scanner) nextMember(k int, t *fieldTable, order []uint8) (id int, ok bool, err error) {
+// nextMember is nextField for member k (from 0) of an object whose
+// members' entries are kept in order (a power of two long) for guessing
+// the next object's: it notes the entry of the member found at k there.
+// The decoders first try the guess with at, the member the last object
+// of the same type had at k (events of one producer write their members
+// in one order and spelling), and call nextMember when that fails: at
+// the end of the object, for a name of more than 12 bytes (tried here),
+// or any other member, name or spelling.
+func (s *scanner) nextMember(k int, t *fieldTable, order []*fieldEntry) (id int, ok bool, err error) {
 	raw, pos := s.raw, s.pos
 	if pos < len(raw) && raw[pos] == '}' {
 		s.pos++
 		s.depth--
 		return 0, false, nil
 	}
-	if e := &t.long[order[k&(len(order)-1)]&(fieldBuckets-1)]; k > 0 && pos+24 <= len(raw) {
+	if g := order[k&(len(order)-1)]; g != nil && k > 0 && pos+24 <= len(raw) {
+		e := &t.long[g.id&(fieldBuckets-1)]
 		r := (*[24]byte)(raw[pos : pos+24])
 		if ((binary.LittleEndian.Uint64(r[:8])&e.m[0])^e.w[0])|((binary.LittleEndian.Uint64(r[8:16])&e.m[1])^e.w[1])|
 			((binary.LittleEndian.Uint64(r[16:])&e.m[2])^e.w[2]) == 0 {
@@ -240,7 +232,11 @@ func (s *scanner) nextMember(k int, t *fieldTable, order []uint8) (id int, ok bo
 	}
 	id, ok, err = s.nextField(k == 0, t)
 	if ok {
-		order[k&(len(order)-1)] = uint8(id)
+		first := 0
+		if k == 0 {
+			first = 1
+		}
+		order[k&(len(order)-1)] = &t.members[first][id&(fieldBuckets-1)]
 	}
 	return id, ok, err
 }

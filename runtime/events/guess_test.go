@@ -33,11 +33,14 @@ func TestMemberGuesses(t *testing.T) {
 	check("base", &block, base)
 	check("base again", &block, base)
 	// The block holds the record's top-level member order.
-	var top []uint8
+	var top, got []int
 	for _, m := range topLevelNames(t, base) {
-		top = append(top, uint8(transactionFields.lookup(m)))
+		top = append(top, transactionFields.lookup(m))
 	}
-	if got := block.order.top[:len(top)]; !reflect.DeepEqual(got, top) {
+	for _, e := range block.order.top[:len(top)] {
+		got = append(got, int(e.id))
+	}
+	if !reflect.DeepEqual(got, top) {
 		t.Fatalf("learned order %v, want %v", got, top)
 	}
 	variants := 0

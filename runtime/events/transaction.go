@@ -139,7 +139,7 @@ func (t *Transaction) decode(s *scanner, lines []Line, label *Label) error {
 	for k := 0; ; k++ {
 		// The member the last transaction had at k, else nextMember.
 		var field int
-		if e := transactionFields.guess(order[:], k); s.at(e) {
+		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
 			field = int(e.id)
 		} else {
 			f, ok, err := s.nextMember(k, transactionFields, order[:])
@@ -435,7 +435,7 @@ func (s *scanner) payment(p *Payment) error {
 	order := &s.order.payment
 	for k := 0; ; k++ {
 		var field int
-		if e := paymentFields.guess(order[:], k); s.at(e) {
+		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
 			field = int(e.id)
 		} else {
 			f, ok, err := s.nextMember(k, paymentFields, order[:])
