@@ -679,6 +679,8 @@ func (s *scanner) deviceFields(d *Device, order *[8]*fieldEntry) error {
 		var field int
 		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
 			field = int(e.id)
+		} else if s.closes() {
+			return nil
 		} else {
 			f, ok, err := s.nextMember(k, deviceFieldTable, order[:])
 			if err != nil || !ok {
@@ -730,6 +732,8 @@ func (s *scanner) geoFields(g *Geo, order *[8]*fieldEntry) error {
 		var field int
 		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
 			field = int(e.id)
+		} else if s.closes() {
+			return nil
 		} else {
 			f, ok, err := s.nextMember(k, geoFieldTable, order[:])
 			if err != nil || !ok {

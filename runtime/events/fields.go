@@ -206,21 +206,28 @@ func (s *scanner) at(e *fieldEntry) bool {
 	return true
 }
 
+// closes reports whether the object being read ends right at s.pos (in
+// compact input), and if so consumes its closing brace, as nextField
+// does.
+func (s *scanner) closes() bool {
+	if s.pos < len(s.raw) && s.raw[s.pos] == '}' {
+		s.pos++
+		s.depth--
+		return true
+	}
+	return false
+}
+
 // nextMember is nextField for member k (from 0) of an object whose
 // members' entries are kept in order (a power of two long) for guessing
 // the next object's: it notes the entry of the member found at k there.
 // The decoders first try the guess with at, the member the last object
 // of the same type had at k (events of one producer write their members
-// in one order and spelling), and call nextMember when that fails: at
-// the end of the object, for a name of more than 12 bytes (tried here),
-// or any other member, name or spelling.
+// in one order and spelling), then the end of the object (closes), and
+// call nextMember when both fail: for a name of more than 12 bytes (tried
+// here), or any other member, name or spelling.
 func (s *scanner) nextMember(k int, t *fieldTable, order []*fieldEntry) (id int, ok bool, err error) {
 	raw, pos := s.raw, s.pos
-	if pos < len(raw) && raw[pos] == '}' {
-		s.pos++
-		s.depth--
-		return 0, false, nil
-	}
 	if g := order[k&(len(order)-1)]; g != nil && k > 0 && pos+24 <= len(raw) {
 		e := &t.long[g.id&(fieldBuckets-1)]
 		r := (*[24]byte)(raw[pos : pos+24])

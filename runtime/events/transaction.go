@@ -141,6 +141,8 @@ func (t *Transaction) decode(s *scanner, lines []Line, label *Label) error {
 		var field int
 		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
 			field = int(e.id)
+		} else if s.closes() {
+			break
 		} else {
 			f, ok, err := s.nextMember(k, transactionFields, order[:])
 			if err != nil {
@@ -437,6 +439,8 @@ func (s *scanner) payment(p *Payment) error {
 		var field int
 		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
 			field = int(e.id)
+		} else if s.closes() {
+			return nil
 		} else {
 			f, ok, err := s.nextMember(k, paymentFields, order[:])
 			if err != nil || !ok {
