@@ -537,28 +537,36 @@ func (s *scanner) ip(field string) (netip.Addr, error) {
 // address (TestParseIPv4).
 func parseIPv4(s string) (_ netip.Addr, ok bool) {
 	var a [4]byte
-	field, n, digits := 0, 0, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case '0' <= c && c <= '9':
-			if digits == 1 && n == 0 {
-				return netip.Addr{}, false // a leading zero
-			}
-			if n = n*10 + int(c-'0'); n > 255 {
+	i := 0
+	for field := range a {
+		if field > 0 {
+			if i >= len(s) || s[i] != '.' {
 				return netip.Addr{}, false
 			}
-			digits++
-		case c == '.' && digits > 0 && field < 3:
-			a[field] = byte(n)
-			field, n, digits = field+1, 0, 0
-		default:
+			i++
+		}
+		// A field is a digit, and one or two more after one that is not
+		// 0, up to 255. Bytes below '0' wrap around to above 9.
+		if i >= len(s) || s[i]-'0' > 9 {
 			return netip.Addr{}, false
 		}
+		n := uint(s[i] - '0')
+		i++
+		if n != 0 && i < len(s) && s[i]-'0' <= 9 {
+			n = n*10 + uint(s[i]-'0')
+			i++
+			if i < len(s) && s[i]-'0' <= 9 {
+				if n = n*10 + uint(s[i]-'0'); n > 255 {
+					return netip.Addr{}, false
+				}
+				i++
+			}
+		}
+		a[field] = byte(n)
 	}
-	if field != 3 || digits == 0 {
+	if i != len(s) {
 		return netip.Addr{}, false
 	}
-	a[3] = byte(n)
 	return netip.AddrFrom4(a), true
 }
 
