@@ -43,8 +43,10 @@ func DecodeOwned(kind Kind, data []byte) (Event, error) {
 type TransactionBlock struct {
 	blockRecord // cleared for each record
 	// order is the member order of the transaction last decoded, kept
-	// from one record to the next for the decoders' guesses.
-	order memberOrder
+	// from one record to the next for the decoders' guesses, and minute
+	// the event time's minute, for the next one's.
+	order  memberOrder
+	minute minuteCache
 }
 
 // blockRecord is the part of a TransactionBlock that holds one record.
@@ -181,7 +183,7 @@ func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err
 		} else {
 			b.blockRecord = blockRecord{}
 		}
-		s.floats, s.texts, s.order = b.coords[:], &b.texts, &b.order
+		s.floats, s.texts, s.order, s.minute = b.coords[:], &b.texts, &b.order, &b.minute
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
 		b.ipText, b.ip = s.ipText, b.tx.IP
 		b.rec, b.plain = s.src, s.escaped == 0
@@ -497,7 +499,14 @@ func (s *scanner) timestamp(field string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	s.timeText = ""
-	if t, ok := parseRFC3339UTC(raw); ok {
+	var t time.Time
+	var ok bool
+	if s.minute != nil {
+		t, ok = s.minute.parse(raw)
+	} else {
+		t, ok = parseRFC3339UTC(raw)
+	}
+	if ok {
 		// AppendFormat(RFC3339Nano) writes this shape, with the
 		// fraction's trailing zeros cut (and the point with them).
 		if len(raw) == len("2006-01-02T15:04:05Z") || raw[len(raw)-2] != '0' {
@@ -505,7 +514,7 @@ func (s *scanner) timestamp(field string) (time.Time, error) {
 		}
 		return t, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, raw)
+	t, err = time.Parse(time.RFC3339Nano, raw)
 	if err != nil {
 		return time.Time{}, reject(ReasonInvalidTimestamp, field, fmt.Sprintf("%q is not an RFC 3339 timestamp", raw))
 	}

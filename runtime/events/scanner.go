@@ -40,6 +40,8 @@ type scanner struct {
 	texts *decodedTexts
 	// order, for a transaction, keeps the member order of the last one.
 	order *memberOrder
+	// minute, for a transaction, keeps the last event time's minute.
+	minute *minuteCache
 	// escaped is non-zero once a string read in place (a substring of src)
 	// held a byte that encoding/json does not write as it is: '<', '>',
 	// '&' or one from 0x80 on. While it is zero, every string read in place
