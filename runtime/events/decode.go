@@ -69,8 +69,15 @@ type blockRecord struct {
 // (in a fieldTable's members) of the members the last one read had at each
 // position (nil: no guess), for scanner.at and nextMember.
 type memberOrder struct {
-	top                  [32]*fieldEntry
-	payment, device, geo [8]*fieldEntry
+	top     [32]*fieldEntry
+	payment [8]*fieldEntry
+	objects objectOrder
+}
+
+// objectOrder is the part of a memberOrder for the objects user events
+// have as well, which decoding one of those keeps for itself.
+type objectOrder struct {
+	device, geo [8]*fieldEntry
 }
 
 // decodedTexts are the event time and numbers of a transaction as decoded,
@@ -183,7 +190,7 @@ func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err
 		} else {
 			b.blockRecord = blockRecord{}
 		}
-		s.floats, s.texts, s.order, s.minute = b.coords[:], &b.texts, &b.order, &b.minute
+		s.floats, s.texts, s.order, s.objects, s.minute = b.coords[:], &b.texts, &b.order, &b.order.objects, &b.minute
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
 		b.ipText, b.ip = s.ipText, b.tx.IP
 		b.rec, b.plain = s.src, s.escaped == 0
@@ -191,9 +198,9 @@ func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err
 		b := new(struct {
 			ue     UserEvent
 			coords [2]float64
-			order  memberOrder
+			order  objectOrder
 		})
-		s.floats, s.order = b.coords[:], &b.order
+		s.floats, s.objects = b.coords[:], &b.order
 		ev, err = &b.ue, b.ue.decode(s)
 	case KindProductUpdate:
 		b := new(struct {
@@ -677,7 +684,7 @@ func (s *scanner) device(field string, d *Device) error {
 	if ok, err := s.object(field); !ok || err != nil {
 		return err
 	}
-	return prefixField(field, s.deviceFields(d, &s.order.device))
+	return prefixField(field, s.deviceFields(d, &s.objects.device))
 }
 
 // The member names of a device, numbered for fieldTable.
@@ -730,7 +737,7 @@ func (s *scanner) geo(field string, g *Geo) error {
 	if ok, err := s.object(field); !ok || err != nil {
 		return err
 	}
-	return prefixField(field, s.geoFields(g, &s.order.geo))
+	return prefixField(field, s.geoFields(g, &s.objects.geo))
 }
 
 // The member names of a geo object, numbered for fieldTable.

@@ -20,8 +20,8 @@ type fieldTable struct {
 	// input, for scanner.at: [0] after another member, comma included
 	// (`,"name":`), [1] as the first member (`"name":`). Number 0 and
 	// texts longer than two words have an empty entry (with the number),
-	// which matches nothing. long holds the texts after a comma of 17 to 24 bytes, for
-	// nextMember.
+	// which matches nothing. long holds the texts after a comma of 17 to
+	// 24 bytes, for nextMember.
 	members [2][fieldBuckets]fieldEntry
 	long    [fieldBuckets]fieldEntry
 	mult    uint64

@@ -40,6 +40,9 @@ type scanner struct {
 	texts *decodedTexts
 	// order, for a transaction, keeps the member order of the last one.
 	order *memberOrder
+	// objects keeps the member order of the device and geo objects of
+	// the last transaction or (for one only) user event.
+	objects *objectOrder
 	// minute, for a transaction, keeps the last event time's minute.
 	minute *minuteCache
 	// escaped is non-zero once a string read in place (a substring of src)
