@@ -41,6 +41,16 @@ func DecodeOwned(kind Kind, data []byte) (Event, error) {
 // each before decoding the next (Validator.DecodeTransactionInto): reusing
 // one block saves allocating one per record. The zero value is ready.
 type TransactionBlock struct {
+	blockRecord // cleared for each record
+	// order is the member order of the transaction last decoded, kept
+	// from one record to the next for the decoders' guesses, and minute
+	// the event time's minute, for the next one's.
+	order  memberOrder
+	minute minuteCache
+}
+
+// blockRecord is the part of a TransactionBlock that holds one record.
+type blockRecord struct {
 	tx     Transaction
 	lines  [4]Line
 	coords [2]float64
@@ -53,6 +63,21 @@ type TransactionBlock struct {
 	rec   string
 	plain bool
 	texts decodedTexts
+}
+
+// memberOrder holds, for a transaction and the objects in it, the entries
+// (in a fieldTable's members) of the members the last one read had at each
+// position (nil: no guess), for scanner.at and nextMember.
+type memberOrder struct {
+	top     [32]*fieldEntry
+	payment [8]*fieldEntry
+	objects objectOrder
+}
+
+// objectOrder is the part of a memberOrder for the objects user events
+// have as well, which decoding one of those keeps for itself.
+type objectOrder struct {
+	device, geo [8]*fieldEntry
 }
 
 // decodedTexts are the event time and numbers of a transaction as decoded,
@@ -163,9 +188,9 @@ func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err
 		if b == nil {
 			b = new(TransactionBlock)
 		} else {
-			*b = TransactionBlock{}
+			b.blockRecord = blockRecord{}
 		}
-		s.floats, s.texts = b.coords[:], &b.texts
+		s.floats, s.texts, s.order, s.objects, s.minute = b.coords[:], &b.texts, &b.order, &b.order.objects, &b.minute
 		ev, err = &b.tx, b.tx.decode(s, b.lines[:0], &b.label)
 		b.ipText, b.ip = s.ipText, b.tx.IP
 		b.rec, b.plain = s.src, s.escaped == 0
@@ -173,8 +198,9 @@ func (s *scanner) decode(kind Kind, txn *TransactionBlock) (_ Event, _ Kind, err
 		b := new(struct {
 			ue     UserEvent
 			coords [2]float64
+			order  objectOrder
 		})
-		s.floats = b.coords[:]
+		s.floats, s.objects = b.coords[:], &b.order
 		ev, err = &b.ue, b.ue.decode(s)
 	case KindProductUpdate:
 		b := new(struct {
@@ -480,7 +506,14 @@ func (s *scanner) timestamp(field string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	s.timeText = ""
-	if t, ok := parseRFC3339UTC(raw); ok {
+	var t time.Time
+	var ok bool
+	if s.minute != nil {
+		t, ok = s.minute.parse(raw)
+	} else {
+		t, ok = parseRFC3339UTC(raw)
+	}
+	if ok {
 		// AppendFormat(RFC3339Nano) writes this shape, with the
 		// fraction's trailing zeros cut (and the point with them).
 		if len(raw) == len("2006-01-02T15:04:05Z") || raw[len(raw)-2] != '0' {
@@ -488,7 +521,7 @@ func (s *scanner) timestamp(field string) (time.Time, error) {
 		}
 		return t, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, raw)
+	t, err = time.Parse(time.RFC3339Nano, raw)
 	if err != nil {
 		return time.Time{}, reject(ReasonInvalidTimestamp, field, fmt.Sprintf("%q is not an RFC 3339 timestamp", raw))
 	}
@@ -520,28 +553,36 @@ func (s *scanner) ip(field string) (netip.Addr, error) {
 // address (TestParseIPv4).
 func parseIPv4(s string) (_ netip.Addr, ok bool) {
 	var a [4]byte
-	field, n, digits := 0, 0, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case '0' <= c && c <= '9':
-			if digits == 1 && n == 0 {
-				return netip.Addr{}, false // a leading zero
-			}
-			if n = n*10 + int(c-'0'); n > 255 {
+	i := 0
+	for field := range a {
+		if field > 0 {
+			if i >= len(s) || s[i] != '.' {
 				return netip.Addr{}, false
 			}
-			digits++
-		case c == '.' && digits > 0 && field < 3:
-			a[field] = byte(n)
-			field, n, digits = field+1, 0, 0
-		default:
+			i++
+		}
+		// A field is a digit, and one or two more after one that is not
+		// 0, up to 255. Bytes below '0' wrap around to above 9.
+		if i >= len(s) || s[i]-'0' > 9 {
 			return netip.Addr{}, false
 		}
+		n := uint(s[i] - '0')
+		i++
+		if n != 0 && i < len(s) && s[i]-'0' <= 9 {
+			n = n*10 + uint(s[i]-'0')
+			i++
+			if i < len(s) && s[i]-'0' <= 9 {
+				if n = n*10 + uint(s[i]-'0'); n > 255 {
+					return netip.Addr{}, false
+				}
+				i++
+			}
+		}
+		a[field] = byte(n)
 	}
-	if field != 3 || digits == 0 {
+	if i != len(s) {
 		return netip.Addr{}, false
 	}
-	a[3] = byte(n)
 	return netip.AddrFrom4(a), true
 }
 
@@ -643,7 +684,7 @@ func (s *scanner) device(field string, d *Device) error {
 	if ok, err := s.object(field); !ok || err != nil {
 		return err
 	}
-	return prefixField(field, s.deviceFields(d))
+	return prefixField(field, s.deviceFields(d, &s.objects.device))
 }
 
 // The member names of a device, numbered for fieldTable.
@@ -656,12 +697,22 @@ const (
 
 var deviceFieldTable = newFieldTable("id", "type", "os", "user_agent")
 
-func (s *scanner) deviceFields(d *Device) error {
-	for first := true; ; first = false {
-		field, ok, err := s.nextField(first, deviceFieldTable)
-		if err != nil || !ok {
-			return err
+// deviceFields reads a device's members; order is for nextMember.
+func (s *scanner) deviceFields(d *Device, order *[8]*fieldEntry) error {
+	for k := 0; ; k++ {
+		var field int
+		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
+			field = int(e.id)
+		} else if s.closes() {
+			return nil
+		} else {
+			f, ok, err := s.nextMember(k, deviceFieldTable, order[:])
+			if err != nil || !ok {
+				return err
+			}
+			field = f
 		}
+		var err error
 		switch field {
 		case deviceID:
 			d.ID, err = s.str("id")
@@ -686,7 +737,7 @@ func (s *scanner) geo(field string, g *Geo) error {
 	if ok, err := s.object(field); !ok || err != nil {
 		return err
 	}
-	return prefixField(field, s.geoFields(g))
+	return prefixField(field, s.geoFields(g, &s.objects.geo))
 }
 
 // The member names of a geo object, numbered for fieldTable.
@@ -699,12 +750,22 @@ const (
 
 var geoFieldTable = newFieldTable("country", "city", "lat", "lon")
 
-func (s *scanner) geoFields(g *Geo) error {
-	for first := true; ; first = false {
-		field, ok, err := s.nextField(first, geoFieldTable)
-		if err != nil || !ok {
-			return err
+// geoFields reads a geo object's members; order is for nextMember.
+func (s *scanner) geoFields(g *Geo, order *[8]*fieldEntry) error {
+	for k := 0; ; k++ {
+		var field int
+		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
+			field = int(e.id)
+		} else if s.closes() {
+			return nil
+		} else {
+			f, ok, err := s.nextMember(k, geoFieldTable, order[:])
+			if err != nil || !ok {
+				return err
+			}
+			field = f
 		}
+		var err error
 		switch field {
 		case geoCountry:
 			g.Country, err = s.str("country")

@@ -16,6 +16,14 @@ import "encoding/binary"
 // its closing quote, so the member's name is that name.
 type fieldTable struct {
 	buckets [fieldBuckets][2]fieldEntry
+	// members holds, by number, each name's text as a member of compact
+	// input, for scanner.at: [0] after another member, comma included
+	// (`,"name":`), [1] as the first member (`"name":`). Number 0 and
+	// texts longer than two words have an empty entry (with the number),
+	// which matches nothing. long holds the texts after a comma of 17 to
+	// 24 bytes, for nextMember.
+	members [2][fieldBuckets]fieldEntry
+	long    [fieldBuckets]fieldEntry
 	mult    uint64
 	names   []string
 }
@@ -57,6 +65,7 @@ func newFieldTable(names ...string) *fieldTable {
 		z = (z ^ z>>27) * 0x94d049bb133111eb
 		t.mult = z ^ z>>31
 		if t.fill() {
+			t.fillMembers()
 			return t
 		}
 	}
@@ -72,17 +81,7 @@ func (t *fieldTable) fill() bool {
 		if len(name) < 2 || len(name) > maxFieldName {
 			panic("events: field name " + name + " is shorter than 2 or longer than 22 bytes")
 		}
-		var text [24]byte
-		n := copy(text[:], name+`":`)
-		e := fieldEntry{n: uint8(n), id: uint8(i + 1)}
-		for j := range e.w {
-			e.w[j] = binary.LittleEndian.Uint64(text[8*j:])
-			if k := n - 8*j; k >= 8 {
-				e.m[j] = ^uint64(0)
-			} else if k > 0 {
-				e.m[j] = 1<<(8*k) - 1
-			}
-		}
+		e := newFieldEntry(name+`":`, i+1)
 		b := &t.buckets[t.bucket(e.w[0])]
 		switch {
 		case b[0].n == 0:
@@ -94,6 +93,42 @@ func (t *fieldTable) fill() bool {
 		}
 	}
 	return true
+}
+
+// fillMembers sets t.members and t.long from t.names.
+func (t *fieldTable) fillMembers() {
+	for i := range t.long {
+		// Empty, but numbered, for nextMember to find t.long's entry.
+		empty := fieldEntry{w: [3]uint64{1}, id: uint8(i)}
+		t.members[0][i], t.members[1][i], t.long[i] = empty, empty, empty
+	}
+	for i, name := range t.names {
+		if text := `,"` + name + `":`; len(text) <= 16 {
+			t.members[0][i+1] = newFieldEntry(text, i+1)
+		} else if len(text) <= 24 {
+			t.long[i+1] = newFieldEntry(text, i+1)
+		}
+		if text := `"` + name + `":`; len(text) <= 16 {
+			t.members[1][i+1] = newFieldEntry(text, i+1)
+		}
+	}
+}
+
+// newFieldEntry returns the entry of a text of at most 24 bytes for the
+// member numbered id.
+func newFieldEntry(text string, id int) fieldEntry {
+	var b [24]byte
+	n := copy(b[:], text)
+	e := fieldEntry{n: uint8(n), id: uint8(id)}
+	for j := range e.w {
+		e.w[j] = binary.LittleEndian.Uint64(b[8*j:])
+		if k := n - 8*j; k >= 8 {
+			e.m[j] = ^uint64(0)
+		} else if k > 0 {
+			e.m[j] = 1<<(8*k) - 1
+		}
+	}
+	return e
 }
 
 // bucket picks the bucket of the member whose text starts with w's bytes.
@@ -150,4 +185,65 @@ func (s *scanner) nextField(first bool, t *fieldTable) (id int, ok bool, err err
 		return 0, ok, err
 	}
 	return t.lookup(key), true, nil
+}
+
+// at reports whether the input at s.pos holds e's text (an entry of a
+// fieldTable's members: comma, quote, name, quote, colon, at most 16
+// bytes) and if so moves past it. It is small enough to be inlined in the
+// decoders' loops; an empty entry (w[0] = 1 under a zero mask) matches
+// nothing.
+func (s *scanner) at(e *fieldEntry) bool {
+	raw, pos := s.raw, s.pos
+	if pos+16 > len(raw) {
+		return false
+	}
+	r := (*[16]byte)(raw[pos : pos+16])
+	// (& binds closer than ^ and |, which are evaluated left to right.)
+	if ((binary.LittleEndian.Uint64(r[:8])&e.m[0])^e.w[0])|((binary.LittleEndian.Uint64(r[8:])&e.m[1])^e.w[1]) != 0 {
+		return false
+	}
+	s.pos = pos + int(e.n)
+	return true
+}
+
+// closes reports whether the object being read ends right at s.pos (in
+// compact input), and if so consumes its closing brace, as nextField
+// does.
+func (s *scanner) closes() bool {
+	if s.pos < len(s.raw) && s.raw[s.pos] == '}' {
+		s.pos++
+		s.depth--
+		return true
+	}
+	return false
+}
+
+// nextMember is nextField for member k (from 0) of an object whose
+// members' entries are kept in order (a power of two long) for guessing
+// the next object's: it notes the entry of the member found at k there.
+// The decoders first try the guess with at, the member the last object
+// of the same type had at k (events of one producer write their members
+// in one order and spelling), then the end of the object (closes), and
+// call nextMember when both fail: for a name of more than 12 bytes (tried
+// here), or any other member, name or spelling.
+func (s *scanner) nextMember(k int, t *fieldTable, order []*fieldEntry) (id int, ok bool, err error) {
+	raw, pos := s.raw, s.pos
+	if g := order[k&(len(order)-1)]; g != nil && k > 0 && pos+24 <= len(raw) {
+		e := &t.long[g.id&(fieldBuckets-1)]
+		r := (*[24]byte)(raw[pos : pos+24])
+		if ((binary.LittleEndian.Uint64(r[:8])&e.m[0])^e.w[0])|((binary.LittleEndian.Uint64(r[8:16])&e.m[1])^e.w[1])|
+			((binary.LittleEndian.Uint64(r[16:])&e.m[2])^e.w[2]) == 0 {
+			s.pos = pos + int(e.n)
+			return int(e.id), true, nil
+		}
+	}
+	id, ok, err = s.nextField(k == 0, t)
+	if ok {
+		first := 0
+		if k == 0 {
+			first = 1
+		}
+		order[k&(len(order)-1)] = &t.members[first][id&(fieldBuckets-1)]
+	}
+	return id, ok, err
 }

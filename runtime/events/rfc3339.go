@@ -14,7 +14,7 @@ import "time"
 // fields: the caller then asks time.Parse, which knows the answer and the
 // error.
 func parseRFC3339UTC(s string) (t time.Time, ok bool) {
-	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' {
 		return time.Time{}, false
 	}
 	year, ok1 := digits4(s[0:4])
@@ -22,10 +22,35 @@ func parseRFC3339UTC(s string) (t time.Time, ok bool) {
 	day, ok3 := digits2(s[8:10])
 	hour, ok4 := digits2(s[11:13])
 	minute, ok5 := digits2(s[14:16])
-	sec, ok6 := digits2(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+	if !(ok1 && ok2 && ok3 && ok4 && ok5) ||
 		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
-		hour > 23 || minute > 59 || sec > 59 {
+		hour > 23 || minute > 59 {
+		return time.Time{}, false
+	}
+	// Days from the civil date (H. Hinnant's algorithm, years starting on
+	// 1 March), shifted by one 400-year era so that year 0's January and
+	// February stay non-negative. time.Unix(...).UTC() is the value
+	// time.Date(..., time.UTC) builds, without its normalisation.
+	y := year + 400
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	doy := (153*((month+9)%12)+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	days := int64(era*146097+doe) - 719468 - 146097 // since 1970-01-01
+	return parseRFC3339Seconds(s, days*86400+int64(hour*3600+minute*60))
+}
+
+// parseRFC3339Seconds parses the rest of s after parseRFC3339UTC's first
+// 16 bytes, ":SS[.fraction]Z", the minute being at Unix time unixMinute.
+func parseRFC3339Seconds(s string, unixMinute int64) (t time.Time, ok bool) {
+	if len(s) < 20 || s[16] != ':' || s[len(s)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	sec, ok := digits2(s[17:19])
+	if !ok || sec > 59 {
 		return time.Time{}, false
 	}
 	nsec := 0
@@ -43,21 +68,31 @@ func parseRFC3339UTC(s string) (t time.Time, ok bool) {
 		}
 		nsec *= pow10Int[10-len(frac)]
 	}
-	// Days from the civil date (H. Hinnant's algorithm, years starting on
-	// 1 March), shifted by one 400-year era so that year 0's January and
-	// February stay non-negative. time.Unix(...).UTC() is the value
-	// time.Date(..., time.UTC) builds, without its normalisation.
-	y := year + 400
-	if month <= 2 {
-		y--
+	return time.Unix(unixMinute+int64(sec), int64(nsec)).UTC(), true
+}
+
+// minuteCache keeps the minute of the last timestamp parse read, its text
+// ("YYYY-MM-DDTHH:MM", copied) and its Unix time: events come in time
+// order, many to a minute, and a timestamp of the same minute needs only
+// its seconds read (parseRFC3339Seconds), for the same result as
+// parseRFC3339UTC's.
+type minuteCache struct {
+	text [16]byte
+	unix int64
+	set  bool
+}
+
+// parse is parseRFC3339UTC(s), through the cache.
+func (c *minuteCache) parse(s string) (time.Time, bool) {
+	if c.set && len(s) >= 20 && s[:16] == string(c.text[:]) {
+		return parseRFC3339Seconds(s, c.unix)
 	}
-	era := y / 400
-	yoe := y - era*400
-	doy := (153*((month+9)%12)+2)/5 + day - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	days := int64(era*146097+doe) - 719468 - 146097 // since 1970-01-01
-	unix := days*86400 + int64(hour*3600+minute*60+sec)
-	return time.Unix(unix, int64(nsec)).UTC(), true
+	t, ok := parseRFC3339UTC(s)
+	if ok {
+		copy(c.text[:], s)
+		c.unix, c.set = t.Unix()-int64(t.Second()), true
+	}
+	return t, ok
 }
 
 var pow10Int = [...]int{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}

@@ -83,6 +83,43 @@ func checkParseRFC3339UTC(t *testing.T, s string) (fast bool) {
 	return true
 }
 
+// TestMinuteCache checks minuteCache.parse against parseRFC3339UTC for
+// timestamps read after one of the same minute (the cache's path) and
+// after one of another (the full parse), valid or not, in every shape
+// TestParseRFC3339UTC uses, with the seconds and fractions cut or
+// garbled.
+func TestMinuteCache(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	layouts := []string{"2006-01-02T15:04:05Z", "2006-01-02T15:04:05.0Z", "2006-01-02T15:04:05.000Z",
+		"2006-01-02T15:04:05.999999999Z", time.RFC3339Nano}
+	tails := []string{":00Z", ":59Z", ":60Z", ":5Z", ":5aZ", ":05.Z", ":05.1234567890Z", ":05.12345678Z", ":05.1x", ":05",
+		"05Z", ":05.5Z", ":05+00:00", ":1a.5Z"}
+	var c minuteCache
+	hits := 0
+	for i := range 100_000 {
+		var tm time.Time
+		if i < len(rfc3339Edges) {
+			tm = rfc3339Edges[i]
+		} else {
+			tm = randomTime(rng)
+		}
+		s := tm.Format(layouts[i%len(layouts)])
+		for _, next := range []string{s, s[:16] + tails[i%len(tails)], s} {
+			if c.set && len(next) >= 20 && next[:16] == string(c.text[:]) {
+				hits++
+			}
+			got, ok := c.parse(next)
+			want, wantOK := parseRFC3339UTC(next)
+			if ok != wantOK || got != want {
+				t.Fatalf("minuteCache.parse(%q) after %q = %v, %v; parseRFC3339UTC = %v, %v", next, s, got, ok, want, wantOK)
+			}
+		}
+	}
+	if hits < 150_000 {
+		t.Fatalf("only %d parses through the cache", hits)
+	}
+}
+
 func TestParseRFC3339UTC(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	layouts := []string{"2006-01-02T15:04:05Z", "2006-01-02T15:04:05.0Z", "2006-01-02T15:04:05.000Z",
@@ -146,6 +183,14 @@ func BenchmarkRFC3339(b *testing.B) {
 	b.Run("parse/fast", func(b *testing.B) {
 		for b.Loop() {
 			sink, _ = parseRFC3339UTC(s)
+		}
+	})
+	b.Run("parse/minute", func(b *testing.B) {
+		// Through a minuteCache holding the time's minute, as for a
+		// stream of events.
+		var c minuteCache
+		for b.Loop() {
+			sink, _ = c.parse(s)
 		}
 	})
 	b.Run("parse/time.Parse", func(b *testing.B) {

@@ -38,6 +38,13 @@ type scanner struct {
 	// texts, for a transaction, keeps the texts of its event time and
 	// numbers.
 	texts *decodedTexts
+	// order, for a transaction, keeps the member order of the last one.
+	order *memberOrder
+	// objects keeps the member order of the device and geo objects of
+	// the last transaction or (for one only) user event.
+	objects *objectOrder
+	// minute, for a transaction, keeps the last event time's minute.
+	minute *minuteCache
 	// escaped is non-zero once a string read in place (a substring of src)
 	// held a byte that encoding/json does not write as it is: '<', '>',
 	// '&' or one from 0x80 on. While it is zero, every string read in place

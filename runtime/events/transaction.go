@@ -135,14 +135,25 @@ func (t *Transaction) decode(s *scanner, lines []Line, label *Label) error {
 		return err
 	}
 	var seen presence
-	for first := true; ; first = false {
-		field, ok, err := s.nextField(first, transactionFields)
-		if err != nil {
-			return err
-		}
-		if !ok {
+	order := &s.order.top
+	for k := 0; ; k++ {
+		// The member the last transaction had at k, else nextMember.
+		var field int
+		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
+			field = int(e.id)
+		} else if s.closes() {
 			break
+		} else {
+			f, ok, err := s.nextMember(k, transactionFields, order[:])
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			field = f
 		}
+		var err error
 		switch field {
 		case envEventID, envType, envSchemaVersion, envEventTime:
 			err = s.envelopeField(field, KindTransaction, &t.Envelope, &seen)
@@ -423,11 +434,21 @@ func (s *scanner) payment(p *Payment) error {
 	if ok, err := s.object("payment"); !ok || err != nil {
 		return err
 	}
-	for first := true; ; first = false {
-		field, ok, err := s.nextField(first, paymentFields)
-		if err != nil || !ok {
-			return err
+	order := &s.order.payment
+	for k := 0; ; k++ {
+		var field int
+		if e := order[k&(len(order)-1)]; e != nil && s.at(e) {
+			field = int(e.id)
+		} else if s.closes() {
+			return nil
+		} else {
+			f, ok, err := s.nextMember(k, paymentFields, order[:])
+			if err != nil || !ok {
+				return err
+			}
+			field = f
 		}
+		var err error
 		switch field {
 		case paymentMethod:
 			var m string

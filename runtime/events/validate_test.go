@@ -451,3 +451,13 @@ func TestParseIPv4(t *testing.T) {
 		t.Fatalf("only %d of the cases were IPv4 addresses", accepted)
 	}
 }
+
+func BenchmarkParseIPv4(b *testing.B) {
+	var sink netip.Addr
+	for b.Loop() {
+		sink, _ = parseIPv4("203.0.113.121")
+	}
+	if sink != netip.AddrFrom4([4]byte{203, 0, 113, 121}) {
+		b.Fatalf("got %v", sink)
+	}
+}
