@@ -97,13 +97,7 @@ func TestMinuteCache(t *testing.T) {
 	var c minuteCache
 	hits := 0
 	for i := range 100_000 {
-		var tm time.Time
-		if i < len(rfc3339Edges) {
-			tm = rfc3339Edges[i]
-		} else {
-			tm = randomTime(rng)
-		}
-		s := tm.Format(layouts[i%len(layouts)])
+		s := edgeOrRandomTime(i, rng).Format(layouts[i%len(layouts)])
 		for _, next := range []string{s, s[:16] + tails[i%len(tails)], s} {
 			if c.set && len(next) >= 20 && next[:16] == string(c.text[:]) {
 				hits++
@@ -120,18 +114,21 @@ func TestMinuteCache(t *testing.T) {
 	}
 }
 
+// edgeOrRandomTime is the i-th of rfc3339Edges while there is one, then a
+// random time from rng.
+func edgeOrRandomTime(i int, rng *rand.Rand) time.Time {
+	if i < len(rfc3339Edges) {
+		return rfc3339Edges[i]
+	}
+	return randomTime(rng)
+}
+
 func TestParseRFC3339UTC(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	layouts := []string{"2006-01-02T15:04:05Z", "2006-01-02T15:04:05.0Z", "2006-01-02T15:04:05.000Z",
 		"2006-01-02T15:04:05.000000Z", "2006-01-02T15:04:05.000000000Z", "2006-01-02T15:04:05.999999999Z", time.RFC3339Nano}
 	for i := range 200_000 {
-		var tm time.Time
-		if i < len(rfc3339Edges) {
-			tm = rfc3339Edges[i]
-		} else {
-			tm = randomTime(rng)
-		}
-		s := tm.Format(layouts[i%len(layouts)])
+		s := edgeOrRandomTime(i, rng).Format(layouts[i%len(layouts)])
 		if !checkParseRFC3339UTC(t, s) {
 			t.Fatalf("parseRFC3339UTC(%q) declined the common shape", s)
 		}
