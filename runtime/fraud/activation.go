@@ -39,9 +39,6 @@ type activation struct {
 	// once per transaction.
 	ents    [numKinds]*entity
 	entDone uint8
-	// ends keeps what findObserved read of the entities' buckets, which
-	// nothing uses: kept, the reads are not dropped by the compiler.
-	ends uint64
 
 	// pinned: Decision.EvaluatedAt is evaluatedAt, not the clock's time
 	// (Holder.ProcessAt).
@@ -144,25 +141,24 @@ func (a *activation) entity(k entityKind, id string) *entity {
 }
 
 // findObserved looks up, one after the other, the transaction's entities
-// of every kind the rule set observes, and reads the ends of their
-// windows' buckets: Observe reads and changes them, and rules mostly read
-// them too. Read this way, with nothing in between, their cache misses
-// overlap, where rules evaluated between one entity's first read and the
-// next one's would take them one at a time. It changes nothing: entity
-// keeps what it finds for evaluateWith and observeWith.
+// of every kind the rule set observes, and asks for the ends of their
+// windows' buckets ahead (runtime/prefetch): Observe reads and changes
+// them, and rules mostly read them too. Looked up this way, with nothing in
+// between, their cache misses overlap, where rules evaluated between one
+// entity's first read and the next one's would take them one at a time. It
+// changes nothing: entity keeps what it finds for evaluateWith and
+// observeWith.
 func (a *activation) findObserved() {
-	var ends uint64
 	for k := range a.rs.observe {
 		if len(a.rs.observe[k]) == 0 {
 			continue
 		}
 		if id := entityKind(k).of(a.txn); id != "" {
 			if e := a.entity(entityKind(k), id); e != nil {
-				ends += e.bucketEnds()
+				e.prefetchBucketEnds()
 			}
 		}
 	}
-	a.ends = ends
 }
 
 func (a *activation) merchant() *MerchantState {

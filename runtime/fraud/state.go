@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/ecap-dev/ecap/api/v1alpha1"
+	"github.com/ecap-dev/ecap/runtime/prefetch"
 )
 
 // entityKind is the entity a velocity window is kept per.
@@ -142,18 +143,15 @@ func (e *entity) addWindow(sig string, agg aggregation, width int64) *window {
 	return &kw.w
 }
 
-// bucketEnds reads the oldest and the newest bucket of each window, which
-// a transaction's window.value and window.add read or write (a window's
-// buckets are apart from the entity once they outgrow the room allocated
-// with it), and returns a sum of what it read, for findObserved.
-func (e *entity) bucketEnds() uint64 {
-	var x uint64
+// prefetchBucketEnds asks for the oldest and newest bucket of each of
+// the entity's windows (findObserved).
+func (e *entity) prefetchBucketEnds() {
 	for i := range e.windows {
 		if b := e.windows[i].w.buckets; len(b) > 0 {
-			x += uint64(b[0].n) + uint64(b[len(b)-1].n)
+			prefetch.Index(b, 0)
+			prefetch.Index(b, uint64(len(b)-1))
 		}
 	}
-	return x
 }
 
 func (e *entity) window(sig string) *window {
