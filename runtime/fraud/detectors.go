@@ -123,8 +123,9 @@ type Detectors struct {
 	MerchantRisk   float64 `json:"merchant_risk"`
 }
 
-func detectors(st *State, t *Transaction, at int64) Detectors {
-	c := st.customers.get(t.CustomerID)
+// detectors computes the detectors of t for customer c (nil for one never
+// seen), the activation's: the customer is not looked up a second time.
+func detectors(st *State, c *CustomerState, t *Transaction, at int64) Detectors {
 	kmh, km := geoVelocity(c, t, at)
 	return Detectors{
 		AmountZScore:   amountZScore(c, t.Amount),

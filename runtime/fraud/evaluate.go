@@ -337,7 +337,7 @@ func (rs *RuleSet) Features(txn *Transaction, st *State) Features {
 	defer a.release()
 	f := Features{
 		Customer:  *a.customer(),
-		Detectors: detectors(st, txn, a.at),
+		Detectors: detectors(st, a.cust, txn, a.at),
 		Velocity:  make(map[string]float64, len(rs.features)),
 	}
 	for i := range rs.features {
